@@ -1,0 +1,171 @@
+//! `INPUT_*` variables to argv for the tool's own clap parser.
+//!
+//! The runner sets every declared input, to `""` when the workflow gave none, and does not enforce
+//! `required: true`. So an empty value means "unset", required inputs are checked here with a message
+//! that names the input, and everything else is left to the same parser the CLI uses.
+
+use std::ffi::OsString;
+
+use clap::{Arg, ArgAction, Command};
+
+use crate::env::INPUT_PREFIX;
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("input '{input}' is required but was not set\nhint: add `{input}:` under `with:` in the step")]
+    Missing { input: String },
+    #[error(
+        "input '{input}' must be one of true, True, TRUE, false, False, FALSE (YAML 1.2 core schema), found {found:?}"
+    )]
+    NotABoolean { input: String, found: String },
+}
+
+/// The variable name the runner uses for `input`: uppercased, spaces to `_`, hyphens kept.
+pub fn variable_name(input: &str) -> String {
+    format!("{INPUT_PREFIX}{}", input.replace(' ', "_").to_uppercase())
+}
+
+/// Parses a boolean input by the YAML 1.2 core schema the runner's `getBooleanInput` accepts.
+pub fn parse_bool(input: &str, value: &str) -> Result<bool, InputError> {
+    match value {
+        "true" | "True" | "TRUE" => Ok(true),
+        "false" | "False" | "FALSE" => Ok(false),
+        other => Err(InputError::NotABoolean { input: input.to_owned(), found: other.to_owned() }),
+    }
+}
+
+/// The input names of a command: the long flags of its named arguments, built-ins excluded.
+pub fn inputs(command: &Command) -> impl Iterator<Item = &Arg> {
+    command.get_arguments().filter(|arg| {
+        arg.get_long().is_some()
+            && !matches!(
+                arg.get_action(),
+                ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
+            )
+            && !arg.is_hide_set()
+    })
+}
+
+/// Whether an argument takes a newline-separated list.
+pub fn is_list(arg: &Arg) -> bool {
+    matches!(arg.get_action(), ArgAction::Append)
+}
+
+/// Whether an argument is a boolean switch.
+pub fn is_flag(arg: &Arg) -> bool {
+    matches!(arg.get_action(), ArgAction::SetTrue | ArgAction::SetFalse)
+}
+
+/// Builds argv (without the program name) for `command` from input variables read through `lookup`.
+pub fn argv_from_inputs(
+    command: &Command,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<OsString>, InputError> {
+    let mut argv = Vec::new();
+    for arg in inputs(command) {
+        let Some(name) = arg.get_long() else { continue };
+        let value = lookup(&variable_name(name)).filter(|v| !v.is_empty());
+        let Some(value) = value else {
+            if arg.is_required_set() {
+                return Err(InputError::Missing { input: name.to_owned() });
+            }
+            continue;
+        };
+        if is_flag(arg) {
+            let on = parse_bool(name, value.trim())?;
+            let set_true = matches!(arg.get_action(), ArgAction::SetTrue);
+            if on == set_true {
+                argv.push(format!("--{name}").into());
+            }
+        } else if is_list(arg) {
+            let items: Vec<&str> =
+                value.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+            if items.is_empty() && arg.is_required_set() {
+                return Err(InputError::Missing { input: name.to_owned() });
+            }
+            argv.extend(items.into_iter().map(|item| format!("--{name}={item}").into()));
+        } else {
+            argv.push(format!("--{name}={value}").into());
+        }
+    }
+    Ok(argv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[derive(clap::Parser, Debug)]
+    struct Args {
+        #[arg(long, required = true)]
+        image_ref: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        #[arg(long)]
+        note: Option<String>,
+    }
+
+    fn argv(vars: &[(&str, &str)]) -> Result<Vec<String>, InputError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let command = <Args as clap::CommandFactory>::command();
+        argv_from_inputs(&command, |name| vars.get(name).cloned())
+            .map(|v| v.into_iter().map(|s| s.into_string().expect("utf8")).collect())
+    }
+
+    #[test]
+    fn names_keep_hyphens_and_empty_means_unset() {
+        let got = argv(&[("INPUT_IMAGE-REF", "ghcr.io/o/r:1"), ("INPUT_NOTE", ""), ("INPUT_DRY-RUN", "")])
+            .expect("argv");
+        assert_eq!(got, ["--image-ref=ghcr.io/o/r:1"]);
+    }
+
+    #[test]
+    fn values_starting_with_a_hyphen_stay_values() {
+        let got = argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_NOTE", "--dry-run")]).expect("argv");
+        let parsed = <Args as clap::Parser>::try_parse_from(
+            std::iter::once("t".to_owned()).chain(got),
+        )
+        .expect("parse");
+        assert_eq!(parsed.note.as_deref(), Some("--dry-run"));
+        assert!(!parsed.dry_run);
+    }
+
+    #[test]
+    fn booleans_accept_only_the_core_schema() {
+        for on in ["true", "True", "TRUE"] {
+            assert_eq!(argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_DRY-RUN", on)]).expect("argv")[1], "--dry-run");
+        }
+        for off in ["false", "False", "FALSE"] {
+            assert_eq!(argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_DRY-RUN", off)]).expect("argv").len(), 1);
+        }
+        for bad in ["yes", "1", "on", "tRue"] {
+            assert_eq!(
+                argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_DRY-RUN", bad)]),
+                Err(InputError::NotABoolean { input: "dry-run".into(), found: bad.into() })
+            );
+        }
+    }
+
+    #[test]
+    fn lists_are_newline_separated_with_blank_lines_dropped() {
+        let got = argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_TAG", "a\n\n  b  \r\nc\n")]).expect("argv");
+        assert_eq!(got, ["--image-ref=x", "--tag=a", "--tag=b", "--tag=c"]);
+    }
+
+    #[test]
+    fn a_missing_required_input_is_named() {
+        let err = argv(&[("INPUT_IMAGE-REF", "")]).expect_err("must fail");
+        assert_eq!(err, InputError::Missing { input: "image-ref".into() });
+        assert!(err.to_string().contains("input 'image-ref' is required"));
+    }
+
+    #[test]
+    fn variable_names_follow_the_runner() {
+        assert_eq!(variable_name("github-token"), "INPUT_GITHUB-TOKEN");
+        assert_eq!(variable_name("my input"), "INPUT_MY_INPUT");
+    }
+}

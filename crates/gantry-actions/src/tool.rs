@@ -1,0 +1,197 @@
+//! What a tool is: a clap `Args`, a spec of its outputs, and an async `run`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use clap::{ArgMatches, Command, CommandFactory, FromArgMatches};
+
+use crate::commands::Annotation;
+use crate::context::GitHubContext;
+
+/// How a process ends: 0 success, 1 a check failed, 2 usage or infrastructure error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    Failure,
+    Error,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::Failure => 1,
+            Self::Error => 2,
+        }
+    }
+}
+
+impl From<ExitStatus> for std::process::ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        Self::from(status.code())
+    }
+}
+
+/// Icon and colour of an action on the Marketplace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Branding {
+    /// A Feather icon name.
+    pub icon: &'static str,
+    pub color: &'static str,
+}
+
+/// One declared output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// What a tool declares about itself beyond its clap definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolSpec {
+    /// Subcommand, action folder and binary name, kebab-case.
+    pub name: &'static str,
+    /// One sentence for `action.yml`'s `description`.
+    pub description: &'static str,
+    pub branding: Branding,
+    /// Every output the tool may set, in the order they are written.
+    pub outputs: &'static [OutputSpec],
+    /// Inputs whose values are masked in the runner's log before anything else runs.
+    pub secret_inputs: &'static [&'static str],
+    /// Defaults that exist only in `action.yml`, such as `github-token: ${{ github.token }}`.
+    pub action_defaults: &'static [(&'static str, &'static str)],
+    /// Whether `cargo xtask generate` writes `actions/<name>/`.
+    pub publish_action: bool,
+}
+
+/// Which front end runs the tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Inside a GitHub Actions step: inputs from `INPUT_*`, outputs to the runner's files.
+    Action,
+    /// A plain command line (another CI system, a laptop).
+    Cli,
+}
+
+/// Everything a tool may know about where it runs.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub mode: Mode,
+    pub github: GitHubContext,
+}
+
+/// The result of a run that completed: its outputs, its summary and whether its checks passed.
+///
+/// A failed check is an `Outcome` with `failure` set (exit 1, outputs still written, as
+/// `verified=false` must be); an `Err` from `run` is an infrastructure or usage error (exit 2, no
+/// outputs at all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub outputs: Vec<(String, String)>,
+    pub summary: Option<String>,
+    pub failure: Option<String>,
+    pub annotations: Vec<Annotation>,
+}
+
+impl Outcome {
+    pub fn success() -> Self {
+        Self::default()
+    }
+
+    /// A completed run whose check failed: exit 1 with `message`.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self { failure: Some(message.into()), ..Self::default() }
+    }
+
+    #[must_use]
+    pub fn output(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.outputs.push((name.to_owned(), value.into()));
+        self
+    }
+
+    #[must_use]
+    pub fn summary(mut self, markdown: impl Into<String>) -> Self {
+        self.summary = Some(markdown.into());
+        self
+    }
+
+    #[must_use]
+    pub fn annotate(mut self, annotation: Annotation) -> Self {
+        self.annotations.push(annotation);
+        self
+    }
+
+    pub fn status(&self) -> ExitStatus {
+        if self.failure.is_some() { ExitStatus::Failure } else { ExitStatus::Success }
+    }
+
+    /// Checks that every output is declared and set once, and orders them as declared.
+    pub fn checked_outputs(&self, spec: &ToolSpec) -> anyhow::Result<Vec<(&str, &str)>> {
+        let mut ordered = Vec::with_capacity(self.outputs.len());
+        for (name, _) in &self.outputs {
+            anyhow::ensure!(
+                spec.outputs.iter().any(|o| o.name == name),
+                "tool {} set output {name:?}, which it does not declare (declared: {})",
+                spec.name,
+                spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
+            );
+            anyhow::ensure!(
+                self.outputs.iter().filter(|(n, _)| n == name).count() == 1,
+                "tool {} set output {name:?} more than once",
+                spec.name
+            );
+        }
+        for declared in spec.outputs {
+            if let Some((name, value)) = self.outputs.iter().find(|(n, _)| n == declared.name) {
+                ordered.push((name.as_str(), value.as_str()));
+            }
+        }
+        Ok(ordered)
+    }
+}
+
+/// A gantry tool. Its `Args` long flags are exactly its kebab-case input names.
+pub trait Tool: 'static {
+    type Args: clap::Parser + Send + 'static;
+    const SPEC: ToolSpec;
+    fn run(args: Self::Args, ctx: &Context) -> impl Future<Output = anyhow::Result<Outcome>> + Send;
+}
+
+type RunFuture = Pin<Box<dyn Future<Output = anyhow::Result<Outcome>> + Send>>;
+
+/// A tool with its types erased, so a multi-call binary can hold a list of them.
+#[derive(Clone, Copy)]
+pub struct ToolEntry {
+    pub spec: &'static ToolSpec,
+    command: fn() -> Command,
+    run: fn(ArgMatches, Context) -> RunFuture,
+}
+
+impl std::fmt::Debug for ToolEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToolEntry").field("name", &self.spec.name).finish_non_exhaustive()
+    }
+}
+
+fn run_erased<T: Tool>(matches: ArgMatches, ctx: Context) -> RunFuture {
+    Box::pin(async move {
+        let args = T::Args::from_arg_matches(&matches).map_err(|e| anyhow::anyhow!("{e}"))?;
+        T::run(args, &ctx).await
+    })
+}
+
+impl ToolEntry {
+    pub const fn of<T: Tool>() -> Self {
+        Self { spec: &T::SPEC, command: <T::Args as CommandFactory>::command, run: run_erased::<T> }
+    }
+
+    /// The tool's clap command, named after the tool.
+    pub fn command(&self) -> Command {
+        (self.command)().name(self.spec.name).bin_name(self.spec.name)
+    }
+
+    pub(crate) fn run(&self, matches: ArgMatches, ctx: Context) -> RunFuture {
+        (self.run)(matches, ctx)
+    }
+}

@@ -1,0 +1,224 @@
+//! CNCF distribution (Debian's `docker-registry`) on a free loopback port, in four modes.
+//!
+//! Distribution 2.8 has no referrers API, so it is the real test of every fallback path. Each
+//! instance gets its own temporary storage and is killed when the guard drops.
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tempfile::TempDir;
+
+use crate::component::require;
+use crate::pki::{self, TestCa};
+use crate::token::{self, TokenServer};
+
+/// A host name that TLS certificates also carry, for tests that resolve it through `/etc/hosts`.
+pub const TEST_HOST_NAME: &str = "registry.gantry.test";
+/// User name in the basic and bearer modes.
+pub const USERNAME: &str = "gantry";
+/// Password in the basic and bearer modes.
+pub const PASSWORD: &str = "registry-pass-3f9c1e";
+
+/// How clients must authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Plain HTTP, no authentication.
+    Anonymous,
+    /// HTTP basic authentication (htpasswd, bcrypt).
+    Basic,
+    /// The bearer-token challenge flow: the registry answers 401 with a realm, the client gets a
+    /// token there with basic credentials, then retries with `Authorization: Bearer`.
+    Bearer,
+    /// HTTPS with a certificate from a throwaway CA; no authentication.
+    Tls,
+}
+
+impl Auth {
+    pub const ALL: [Self; 4] = [Self::Anonymous, Self::Basic, Self::Bearer, Self::Tls];
+}
+
+/// A running registry; stopped on drop.
+pub struct Registry {
+    auth: Auth,
+    addr: SocketAddr,
+    child: Child,
+    dir: TempDir,
+    ca_pem: Option<String>,
+    token: Option<TokenServer>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("auth", &self.auth).field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// Starts a registry, or returns `None` after a loud skip when `docker-registry` is missing
+    /// outside CI. Panics when it cannot start.
+    pub fn start(auth: Auth) -> Option<Self> {
+        let binary = require("docker-registry", "apt-get install docker-registry")?;
+        Some(Self::start_with(&binary, auth).unwrap_or_else(|e| panic!("starting docker-registry ({auth:?}): {e:#}")))
+    }
+
+    /// Starts the registry at `binary`.
+    pub fn start_with(binary: &Path, auth: Auth) -> anyhow::Result<Self> {
+        let mut last_error = None;
+        // A free port can be taken between choosing it and binding it: try a few.
+        for _ in 0..3 {
+            match Self::try_start(binary, auth) {
+                Ok(registry) => return Ok(registry),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+    }
+
+    fn try_start(binary: &Path, auth: Auth) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("gantry-registry-").tempdir()?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n  secret: gantry-testkit-{port}\n",
+            dir.path().join("data").display()
+        );
+        let mut ca_pem = None;
+        let mut token = None;
+        match auth {
+            Auth::Anonymous => {}
+            Auth::Basic => {
+                let hash = bcrypt::hash(PASSWORD, 5)?;
+                std::fs::write(dir.path().join("htpasswd"), format!("{USERNAME}:{hash}\n"))?;
+                write!(
+                    config,
+                    "auth:\n  htpasswd:\n    realm: gantry-testkit\n    path: {}\n",
+                    dir.path().join("htpasswd").display()
+                )?;
+            }
+            Auth::Bearer => {
+                let signing = pki::self_signed("gantry-testkit token signer")?;
+                std::fs::write(dir.path().join("token-signer.pem"), &signing.cert_pem)?;
+                let server = TokenServer::start(USERNAME, PASSWORD, &signing)?;
+                write!(
+                    config,
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    server.realm,
+                    token::SERVICE,
+                    token::ISSUER,
+                    dir.path().join("token-signer.pem").display()
+                )?;
+                token = Some(server);
+            }
+            Auth::Tls => {
+                let ca = TestCa::new("gantry-testkit CA")?;
+                let cert = ca.issue(&["127.0.0.1", "localhost", TEST_HOST_NAME])?;
+                std::fs::write(dir.path().join("server.pem"), &cert.cert_pem)?;
+                std::fs::write(dir.path().join("server.key"), &cert.key_pem)?;
+                std::fs::write(dir.path().join("ca.pem"), ca.cert_pem())?;
+                write!(
+                    config,
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    dir.path().join("server.pem").display(),
+                    dir.path().join("server.key").display()
+                )?;
+                ca_pem = Some(ca.cert_pem());
+            }
+        }
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, config)?;
+        let log = std::fs::File::create(dir.path().join("registry.log"))?;
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawning {}", binary.display()))?;
+        let mut registry = Self { auth, addr, child, dir, ca_pem, token };
+        registry.wait_until_listening()?;
+        Ok(registry)
+    }
+
+    fn wait_until_listening(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!("docker-registry exited with {status} before listening; its log:\n{}", self.log());
+            }
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        anyhow::bail!("docker-registry did not listen on {} within 15 s; its log:\n{}", self.addr, self.log())
+    }
+
+    /// What the registry printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    pub fn auth(&self) -> Auth {
+        self.auth
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `127.0.0.1:<port>`, the registry part of an image reference.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.auth == Auth::Tls { "https" } else { "http" }
+    }
+
+    /// `http(s)://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    /// User name and password, in the modes that need them.
+    pub fn credentials(&self) -> Option<(&'static str, &'static str)> {
+        matches!(self.auth, Auth::Basic | Auth::Bearer).then_some((USERNAME, PASSWORD))
+    }
+
+    /// PEM of the CA that signed the TLS certificate.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// Path of a file holding [`Self::ca_pem`].
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.ca_pem.is_some().then(|| self.dir.path().join("ca.pem"))
+    }
+
+    /// How many tokens the bearer mode's token server has issued.
+    pub fn tokens_issued(&self) -> usize {
+        self.token.as_ref().map_or(0, TokenServer::tokens_issued)
+    }
+
+    /// The realm URL of the bearer mode's token server.
+    pub fn token_realm(&self) -> Option<&str> {
+        self.token.as_ref().map(|t| t.realm.as_str())
+    }
+
+    /// Where the registry keeps its blobs and manifests.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

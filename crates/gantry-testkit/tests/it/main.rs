@@ -1,0 +1,3 @@
+//! The four registry modes start and answer `/v2/` the way real registries do.
+
+mod registry;

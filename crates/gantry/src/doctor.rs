@@ -1,0 +1,86 @@
+//! `gantry doctor`: can this binary, where it runs, reach a URL?
+//!
+//! A scratch container has no NSS modules, no shell and whatever CA bundle was put in it. This tool
+//! answers the questions that fail first there: does the name resolve (through `/etc/hosts` and
+//! `/etc/resolv.conf`, without glibc), does TLS verify against the bundle, does the server answer.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use gantry_actions::{Branding, Context, Outcome, OutputSpec, Tool, ToolSpec};
+
+/// Check that gantry can resolve, connect to and get an HTTP answer from a URL.
+#[derive(Debug, Parser)]
+#[command(long_about = None)]
+pub struct Args {
+    /// The URL to request, e.g. https://ghcr.io/v2/.
+    #[arg(long, required = true)]
+    pub url: String,
+
+    /// A PEM file of extra CA certificates to trust, besides the system bundle.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+pub struct Doctor;
+
+impl Tool for Doctor {
+    type Args = Args;
+    const SPEC: ToolSpec = ToolSpec {
+        name: "doctor",
+        description: "Check that gantry can resolve, connect to and get an HTTP answer from a URL.",
+        branding: Branding { icon: "activity", color: "blue" },
+        outputs: &[
+            OutputSpec { name: "status", description: "HTTP status code of the answer." },
+            OutputSpec { name: "remote-address", description: "Address the connection went to." },
+            OutputSpec { name: "http-version", description: "HTTP version of the answer." },
+        ],
+        secret_inputs: &[],
+        action_defaults: &[],
+        publish_action: false,
+    };
+
+    async fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
+        let url = reqwest::Url::parse(&args.url)
+            .with_context(|| format!("--url {:?} is not an absolute URL", args.url))?;
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(args.timeout))
+            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &args.ca_file {
+            let pem = std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("--ca-file {} holds no PEM certificates", path.display()))?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().context("building the HTTP client")?;
+        let started = Instant::now();
+        let response = match client.get(url.clone()).send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let chain = anyhow::Error::new(error);
+                return Ok(Outcome::failed(format!("could not reach {url}: {chain:#}")));
+            }
+        };
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16().to_string();
+        let address = response.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+        let version = format!("{:?}", response.version());
+        tracing::info!("{url} answered {status} from {address} in {} ms", elapsed.as_millis());
+        Ok(Outcome::success()
+            .output("status", status.clone())
+            .output("remote-address", address.clone())
+            .output("http-version", version)
+            .summary(format!(
+                "## gantry doctor\n\n| URL | status | address | time |\n|---|---|---|---|\n| {url} | {status} | {address} | {} ms |\n",
+                elapsed.as_millis()
+            )))
+    }
+}

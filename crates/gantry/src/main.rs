@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    gantry_actions::app::main(gantry::root_command(), gantry::TOOLS)
+}
