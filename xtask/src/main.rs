@@ -1,1 +1,113 @@
-fn main() {}
+//! `cargo xtask <task>`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use xtask::{dist, generate, lint, workspace_root};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "gantry's developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Write actions/<tool>/action.yml and README tables from the clap definitions.
+    Generate {
+        /// Change nothing; fail when a generated file is stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run action-validator, actionlint and zizmor over every action and workflow.
+    Lint,
+    /// Build the static release binary and print its path.
+    Dist,
+    /// Build the static binary, then run the whole test suite against it (the README's command).
+    Test {
+        /// Passed on to `cargo test`, e.g. a test name filter.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[expect(clippy::print_stdout, clippy::print_stderr, reason = "xtask reports to the developer")]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    let result = match cli.task {
+        Task::Generate { check } => run_generate(&root, check),
+        Task::Lint => run_lint(&root),
+        Task::Dist => dist::build(&root).map(|path| {
+            println!("{}", path.display());
+            true
+        }),
+        Task::Test { args } => run_tests(&root, &args),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[expect(clippy::print_stdout, clippy::print_stderr, reason = "xtask reports to the developer")]
+fn run_generate(root: &std::path::Path, check: bool) -> anyhow::Result<bool> {
+    let image = generate::read_image(root)?;
+    let files = generate::wanted_files(root, gantry::TOOLS, image.as_deref())?;
+    let stale = generate::drift(&files);
+    if check {
+        for path in &stale {
+            eprintln!("stale: {}", path.strip_prefix(root).unwrap_or(path).display());
+        }
+        if !stale.is_empty() {
+            eprintln!("generated files are out of date\nhint: cargo xtask generate");
+        }
+        return Ok(stale.is_empty());
+    }
+    for (path, content) in files.iter().filter(|(p, _)| stale.contains(p)) {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, content)?;
+        println!("wrote {}", path.strip_prefix(root).unwrap_or(path).display());
+    }
+    println!("{} generated file(s), {} updated", files.len(), stale.len());
+    Ok(true)
+}
+
+#[expect(clippy::print_stdout, clippy::print_stderr, reason = "xtask reports to the developer")]
+fn run_lint(root: &std::path::Path) -> anyhow::Result<bool> {
+    let (actions, workflows) = lint::lint_targets(root)?;
+    // The generator's output is linted too, on the fixture tool, before any real tool relies on it.
+    let scratch = tempfile::tempdir()?;
+    let fixture = scratch.path().join("actions/fixture/action.yml");
+    std::fs::create_dir_all(fixture.parent().unwrap_or(scratch.path()))?;
+    std::fs::write(&fixture, generate::action_yml(&gantry_fixture::ENTRY, lint::FIXTURE_IMAGE)?)?;
+    let mut all_actions = actions.clone();
+    all_actions.push(fixture);
+    println!("linting {} action(s) and {} workflow(s)", all_actions.len(), workflows.len());
+    let failed = lint::lint(root, &all_actions, &workflows)?;
+    if failed.is_empty() {
+        println!("lint: clean");
+        return Ok(true);
+    }
+    eprintln!("lint failed: {}", failed.join(", "));
+    Ok(false)
+}
+
+fn run_tests(root: &std::path::Path, args: &[String]) -> anyhow::Result<bool> {
+    let binary = dist::build(root)?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(root)
+        .args(["test", "--workspace", "--locked"])
+        .args(args)
+        .env("GANTRY_DIST_BINARY", binary)
+        .status()?;
+    Ok(status.success())
+}

@@ -186,6 +186,12 @@ impl ToolEntry {
         Self { spec: &T::SPEC, command: <T::Args as CommandFactory>::command, run: run_erased::<T> }
     }
 
+    /// The same tool described by another spec (tests of generated files use this).
+    #[must_use]
+    pub const fn with_spec(self, spec: &'static ToolSpec) -> Self {
+        Self { spec, ..self }
+    }
+
     /// The tool's clap command, named after the tool.
     pub fn command(&self) -> Command {
         (self.command)().name(self.spec.name).bin_name(self.spec.name)

@@ -5,7 +5,7 @@
 
 use clap::{Parser, ValueEnum};
 use gantry_actions::{
-    Annotation, Branding, Context, Level, Outcome, OutputSpec, Secret, Tool, ToolSpec,
+    Annotation, Branding, Commands, Context, Level, Outcome, OutputSpec, Secret, Tool, ToolSpec,
 };
 
 /// How the fixture run ends.
@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Tags, one per line in action mode; repeat the flag on the command line.
+    /// Tags to echo back.
     #[arg(long = "tags", value_name = "TAG")]
     pub tags: Vec<String>,
 
@@ -75,8 +75,11 @@ impl Tool for Fixture {
     };
 
     async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
-        // The whole `Args`, secret included, goes to the log: redaction must hold.
-        tracing::info!("fixture running in {:?} mode with {args:?}", ctx.mode);
+        {
+            let _group = (ctx.mode == gantry_actions::Mode::Action).then(|| Commands::group("fixture: inputs"));
+            // The whole `Args`, secret included, goes to the log: redaction must hold.
+            tracing::info!("fixture running in {:?} mode with {args:?}", ctx.mode);
+        }
         if args.ending == Ending::Error {
             return Err(anyhow::anyhow!("the registry at {} did not answer", args.image)
                 .context("resolving the fixture image"));

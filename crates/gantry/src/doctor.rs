@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Parser;
 use gantry_actions::{Branding, Context, Outcome, OutputSpec, Tool, ToolSpec};
+use gantry_http::RootSource;
 
 /// Check that gantry can resolve, connect to and get an HTTP answer from a URL.
 #[derive(Debug, Parser)]
@@ -40,6 +41,10 @@ impl Tool for Doctor {
             OutputSpec { name: "status", description: "HTTP status code of the answer." },
             OutputSpec { name: "remote-address", description: "Address the connection went to." },
             OutputSpec { name: "http-version", description: "HTTP version of the answer." },
+            OutputSpec {
+                name: "trust-roots",
+                description: "`system` (the CA bundle found on the machine) or `embedded` (none found: Mozilla's roots built in).",
+            },
         ],
         secret_inputs: &[],
         action_defaults: &[],
@@ -49,24 +54,19 @@ impl Tool for Doctor {
     async fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
         let url = reqwest::Url::parse(&args.url)
             .with_context(|| format!("--url {:?} is not an absolute URL", args.url))?;
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(args.timeout))
-            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &args.ca_file {
-            let pem = std::fs::read(path).with_context(|| format!("reading --ca-file {}", path.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .with_context(|| format!("--ca-file {} holds no PEM certificates", path.display()))?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder.build().context("building the HTTP client")?;
+        let extra: Vec<PathBuf> = args.ca_file.into_iter().collect();
+        let roots = gantry_http::roots(&extra)?;
+        let trust = match roots.source {
+            RootSource::System => "system",
+            RootSource::Embedded => "embedded",
+        };
+        let client = gantry_http::client(&roots, Duration::from_secs(args.timeout))?;
         let started = Instant::now();
         let response = match client.get(url.clone()).send().await {
             Ok(response) => response,
             Err(error) => {
                 let chain = anyhow::Error::new(error);
-                return Ok(Outcome::failed(format!("could not reach {url}: {chain:#}")));
+                return Ok(Outcome::failed(format!("could not reach {url}: {chain:#}")).output("trust-roots", trust));
             }
         };
         let elapsed = started.elapsed();
@@ -78,6 +78,7 @@ impl Tool for Doctor {
             .output("status", status.clone())
             .output("remote-address", address.clone())
             .output("http-version", version)
+            .output("trust-roots", trust)
             .summary(format!(
                 "## gantry doctor\n\n| URL | status | address | time |\n|---|---|---|---|\n| {url} | {status} | {address} | {} ms |\n",
                 elapsed.as_millis()

@@ -38,6 +38,8 @@ fn pass_writes_every_output_by_the_runner_rules() {
         "{stdout}"
     );
     assert!(read(&runner.summary_file()).expect("summary").starts_with("## fixture"));
+    let group = stdout.find("::group::fixture: inputs").expect("group opened");
+    assert!(stdout[group..].contains("::endgroup::"), "group closed after it opened");
 }
 
 #[test]

@@ -1,0 +1,116 @@
+//! How every gantry HTTP client is set up, so that they all trust the same roots.
+//!
+//! gantry runs in scratch images, on hosted runners and behind corporate proxies with private CAs.
+//! The one decision: roots come from the system bundle when there is one (`SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` honoured), else from Mozilla's roots compiled in, so a scratch image without a
+//! bundle still reaches public registries, and never from nowhere (a client that fails to build
+//! cannot even speak plain HTTP). Extra CA files are added on top. Names resolve through hickory,
+//! which reads `/etc/hosts` and `/etc/resolv.conf` without glibc's NSS modules.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the trusted roots came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootSource {
+    /// The system bundle (or `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+    System,
+    /// No system bundle was found: Mozilla's roots, compiled in.
+    Embedded,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("reading CA file {path}")]
+    ReadCa {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("CA file {path} holds no PEM certificate")]
+    NoCertificate { path: PathBuf },
+    #[error("CA file {path} is not valid PEM")]
+    BadPem {
+        path: PathBuf,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("building the HTTP client")]
+    Build(#[source] reqwest::Error),
+}
+
+/// Trusted roots for TLS.
+#[derive(Debug, Clone)]
+pub struct Roots {
+    pub certificates: Vec<reqwest::Certificate>,
+    pub source: RootSource,
+    /// How many of `certificates` came from extra CA files.
+    pub extra: usize,
+}
+
+/// The system roots, else the embedded ones, plus every certificate in `extra_ca_files`.
+pub fn roots(extra_ca_files: &[PathBuf]) -> Result<Roots, HttpError> {
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!("loading system CA certificates: {error}");
+    }
+    let mut certificates: Vec<reqwest::Certificate> =
+        native.certs.iter().filter_map(|der| reqwest::Certificate::from_der(der).ok()).collect();
+    let source = if certificates.is_empty() {
+        tracing::debug!("no system CA bundle found; trusting the embedded Mozilla roots");
+        certificates = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+            .collect();
+        RootSource::Embedded
+    } else {
+        RootSource::System
+    };
+    let mut extra = 0;
+    for path in extra_ca_files {
+        let added = read_pem_file(path)?;
+        extra += added.len();
+        certificates.extend(added);
+    }
+    Ok(Roots { certificates, source, extra })
+}
+
+fn read_pem_file(path: &Path) -> Result<Vec<reqwest::Certificate>, HttpError> {
+    let pem = std::fs::read(path).map_err(|source| HttpError::ReadCa { path: path.to_owned(), source })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|source| HttpError::BadPem { path: path.to_owned(), source })?;
+    if certs.is_empty() {
+        return Err(HttpError::NoCertificate { path: path.to_owned() });
+    }
+    Ok(certs)
+}
+
+/// A client builder that trusts exactly `roots`, with gantry's user agent and timeouts.
+pub fn client_builder(roots: &Roots, timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .tls_certs_only(roots.certificates.iter().cloned())
+        .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(timeout.min(Duration::from_secs(30)))
+        .timeout(timeout)
+}
+
+/// A client that trusts exactly `roots`, with gantry's user agent and timeouts.
+pub fn client(roots: &Roots, timeout: Duration) -> Result<reqwest::Client, HttpError> {
+    client_builder(roots, timeout).build().map_err(HttpError::Build)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "no pem here\n").expect("write");
+        let err = roots(&[empty.clone()]).expect_err("must fail");
+        assert!(matches!(err, HttpError::NoCertificate { .. }), "{err:?}");
+        let missing = dir.path().join("missing.pem");
+        assert!(matches!(roots(&[missing]), Err(HttpError::ReadCa { .. })));
+    }
+}

@@ -1,0 +1,144 @@
+//! The release binary runs in an empty root: no libc, no NSS modules, no shell; only the binary, a
+//! CA bundle, `/etc/hosts` and `/etc/resolv.conf`, as in a scratch container image.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use gantry_testkit::{Auth, Registry, TEST_HOST_NAME};
+
+struct ScratchRoot {
+    dir: tempfile::TempDir,
+}
+
+impl ScratchRoot {
+    fn new(binary: &Path, ca_bundle: Option<&str>) -> Self {
+        let dir = tempfile::Builder::new().prefix("gantry-scratch-").tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::copy(binary, root.join("gantry")).expect("copy binary");
+        std::fs::create_dir_all(root.join("etc/ssl/certs")).expect("mkdir");
+        if let Some(pem) = ca_bundle {
+            std::fs::write(root.join("etc/ssl/certs/ca-certificates.crt"), pem).expect("ca bundle");
+        }
+        std::fs::write(root.join("etc/hosts"), format!("127.0.0.1 localhost {TEST_HOST_NAME}\n")).expect("hosts");
+        // Nothing answers DNS here: a name must come from /etc/hosts or not at all.
+        std::fs::write(root.join("etc/resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+            .expect("resolv.conf");
+        let entries: Vec<String> = walk(root);
+        assert_eq!(
+            entries,
+            [
+                "etc/hosts",
+                "etc/resolv.conf",
+                if ca_bundle.is_some() { "etc/ssl/certs/ca-certificates.crt" } else { "" },
+                "gantry"
+            ]
+            .into_iter()
+            .filter(|e| !e.is_empty())
+            .collect::<Vec<_>>(),
+            "the root holds nothing else"
+        );
+        Self { dir }
+    }
+
+    /// Runs `/gantry ARGS` with the root as `/`: chroot as root, else a user namespace.
+    fn run(&self, args: &[&str]) -> Output {
+        let root = self.dir.path();
+        let mut command = if is_root() {
+            let mut c = Command::new(on_path("chroot"));
+            c.arg(root);
+            c
+        } else {
+            let mut c = Command::new(on_path("unshare"));
+            c.args(["--user", "--map-root-user", "--root"]).arg(root);
+            c
+        };
+        command.arg("/gantry").args(args).env_clear().output().expect("run /gantry in the scratch root")
+    }
+}
+
+/// The full path of a host tool: the child's environment is cleared, PATH included.
+fn on_path(binary: &str) -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(binary))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{binary} not found on PATH"))
+}
+
+fn walk(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(root).expect("under root").display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+fn doctor(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor printed no JSON ({e}); stdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+#[test]
+fn reaches_an_https_registry_by_a_hosts_file_name_with_only_the_bundle() {
+    let Some(binary) = crate::dist_binary() else { return };
+    let Some(registry) = Registry::start(Auth::Tls) else { return };
+    let url = format!("https://{TEST_HOST_NAME}:{}/v2/", registry.addr().port());
+
+    let root = ScratchRoot::new(&binary, registry.ca_pem());
+    let output = root.run(&["doctor", "--url", &url, "--json"]);
+    let body = doctor(&output);
+    assert_eq!(output.status.code(), Some(0), "{body}");
+    assert_eq!(body["outputs"]["status"], "200");
+    assert_eq!(body["outputs"]["remote-address"], registry.addr().to_string());
+    assert_eq!(body["outputs"]["trust-roots"], "system", "the bundle in the root was found");
+
+    // Without the CA bundle the same request must fail TLS verification: the trust came from the file.
+    let bare = ScratchRoot::new(&binary, None);
+    let output = bare.run(&["doctor", "--url", &url, "--json"]);
+    let body = doctor(&output);
+    assert_eq!(output.status.code(), Some(1), "{body}");
+    assert!(body["failure"].as_str().is_some_and(|f| f.contains("certificate")), "{body}");
+    assert_eq!(body["outputs"]["trust-roots"], "embedded", "no bundle: Mozilla's roots, which do not hold the test CA");
+}
+
+#[test]
+fn reaches_a_plain_http_registry_and_fails_closed_on_unknown_names() {
+    let Some(binary) = crate::dist_binary() else { return };
+    let Some(registry) = Registry::start(Auth::Anonymous) else { return };
+    let root = ScratchRoot::new(&binary, None);
+
+    let url = format!("http://{TEST_HOST_NAME}:{}/v2/", registry.addr().port());
+    let output = root.run(&["doctor", "--url", &url, "--json"]);
+    let body = doctor(&output);
+    assert_eq!(output.status.code(), Some(0), "{body}");
+    assert_eq!(body["outputs"]["status"], "200");
+    assert_eq!(body["outputs"]["trust-roots"], "embedded", "plain HTTP works without any CA bundle");
+
+    let unknown = format!("http://not-in-hosts.gantry.test:{}/v2/", registry.addr().port());
+    let output = root.run(&["doctor", "--url", &unknown, "--json", "--timeout", "5"]);
+    let body = doctor(&output);
+    assert_eq!(output.status.code(), Some(1), "{body}");
+    assert!(body["failure"].as_str().is_some_and(|f| f.contains("not-in-hosts.gantry.test")), "{body}");
+}
