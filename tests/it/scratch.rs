@@ -12,24 +12,38 @@ struct ScratchRoot {
 
 impl ScratchRoot {
     fn new(binary: &Path, ca_bundle: Option<&str>) -> Self {
-        let dir = tempfile::Builder::new().prefix("gantry-scratch-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("gantry-scratch-")
+            .tempdir()
+            .expect("tempdir");
         let root = dir.path();
         std::fs::copy(binary, root.join("gantry")).expect("copy binary");
         std::fs::create_dir_all(root.join("etc/ssl/certs")).expect("mkdir");
         if let Some(pem) = ca_bundle {
             std::fs::write(root.join("etc/ssl/certs/ca-certificates.crt"), pem).expect("ca bundle");
         }
-        std::fs::write(root.join("etc/hosts"), format!("127.0.0.1 localhost {TEST_HOST_NAME}\n")).expect("hosts");
+        std::fs::write(
+            root.join("etc/hosts"),
+            format!("127.0.0.1 localhost {TEST_HOST_NAME}\n"),
+        )
+        .expect("hosts");
         // Nothing answers DNS here: a name must come from /etc/hosts or not at all.
-        std::fs::write(root.join("etc/resolv.conf"), "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-            .expect("resolv.conf");
+        std::fs::write(
+            root.join("etc/resolv.conf"),
+            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        )
+        .expect("resolv.conf");
         let entries: Vec<String> = walk(root);
         assert_eq!(
             entries,
             [
                 "etc/hosts",
                 "etc/resolv.conf",
-                if ca_bundle.is_some() { "etc/ssl/certs/ca-certificates.crt" } else { "" },
+                if ca_bundle.is_some() {
+                    "etc/ssl/certs/ca-certificates.crt"
+                } else {
+                    ""
+                },
                 "gantry"
             ]
             .into_iter()
@@ -52,7 +66,12 @@ impl ScratchRoot {
             c.args(["--user", "--map-root-user", "--root"]).arg(root);
             c
         };
-        command.arg("/gantry").args(args).env_clear().output().expect("run /gantry in the scratch root")
+        command
+            .arg("/gantry")
+            .args(args)
+            .env_clear()
+            .output()
+            .expect("run /gantry in the scratch root")
     }
 }
 
@@ -75,7 +94,12 @@ fn walk(root: &Path) -> Vec<String> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                out.push(path.strip_prefix(root).expect("under root").display().to_string());
+                out.push(
+                    path.strip_prefix(root)
+                        .expect("under root")
+                        .display()
+                        .to_string(),
+                );
             }
         }
     }
@@ -86,7 +110,11 @@ fn walk(root: &Path) -> Vec<String> {
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -102,8 +130,12 @@ fn doctor(output: &Output) -> serde_json::Value {
 
 #[test]
 fn reaches_an_https_registry_by_a_hosts_file_name_with_only_the_bundle() {
-    let Some(binary) = crate::dist_binary() else { return };
-    let Some(registry) = Registry::start(Auth::Tls) else { return };
+    let Some(binary) = crate::dist_binary() else {
+        return;
+    };
+    let Some(registry) = Registry::start(Auth::Tls) else {
+        return;
+    };
     let url = format!("https://{TEST_HOST_NAME}:{}/v2/", registry.addr().port());
 
     let root = ScratchRoot::new(&binary, registry.ca_pem());
@@ -111,22 +143,40 @@ fn reaches_an_https_registry_by_a_hosts_file_name_with_only_the_bundle() {
     let body = doctor(&output);
     assert_eq!(output.status.code(), Some(0), "{body}");
     assert_eq!(body["outputs"]["status"], "200");
-    assert_eq!(body["outputs"]["remote-address"], registry.addr().to_string());
-    assert_eq!(body["outputs"]["trust-roots"], "system", "the bundle in the root was found");
+    assert_eq!(
+        body["outputs"]["remote-address"],
+        registry.addr().to_string()
+    );
+    assert_eq!(
+        body["outputs"]["trust-roots"], "system",
+        "the bundle in the root was found"
+    );
 
     // Without the CA bundle the same request must fail TLS verification: the trust came from the file.
     let bare = ScratchRoot::new(&binary, None);
     let output = bare.run(&["doctor", "--url", &url, "--json"]);
     let body = doctor(&output);
     assert_eq!(output.status.code(), Some(1), "{body}");
-    assert!(body["failure"].as_str().is_some_and(|f| f.contains("certificate")), "{body}");
-    assert_eq!(body["outputs"]["trust-roots"], "embedded", "no bundle: Mozilla's roots, which do not hold the test CA");
+    assert!(
+        body["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("certificate")),
+        "{body}"
+    );
+    assert_eq!(
+        body["outputs"]["trust-roots"], "embedded",
+        "no bundle: Mozilla's roots, which do not hold the test CA"
+    );
 }
 
 #[test]
 fn reaches_a_plain_http_registry_and_fails_closed_on_unknown_names() {
-    let Some(binary) = crate::dist_binary() else { return };
-    let Some(registry) = Registry::start(Auth::Anonymous) else { return };
+    let Some(binary) = crate::dist_binary() else {
+        return;
+    };
+    let Some(registry) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
     let root = ScratchRoot::new(&binary, None);
 
     let url = format!("http://{TEST_HOST_NAME}:{}/v2/", registry.addr().port());
@@ -134,11 +184,22 @@ fn reaches_a_plain_http_registry_and_fails_closed_on_unknown_names() {
     let body = doctor(&output);
     assert_eq!(output.status.code(), Some(0), "{body}");
     assert_eq!(body["outputs"]["status"], "200");
-    assert_eq!(body["outputs"]["trust-roots"], "embedded", "plain HTTP works without any CA bundle");
+    assert_eq!(
+        body["outputs"]["trust-roots"], "embedded",
+        "plain HTTP works without any CA bundle"
+    );
 
-    let unknown = format!("http://not-in-hosts.gantry.test:{}/v2/", registry.addr().port());
+    let unknown = format!(
+        "http://not-in-hosts.gantry.test:{}/v2/",
+        registry.addr().port()
+    );
     let output = root.run(&["doctor", "--url", &unknown, "--json", "--timeout", "5"]);
     let body = doctor(&output);
     assert_eq!(output.status.code(), Some(1), "{body}");
-    assert!(body["failure"].as_str().is_some_and(|f| f.contains("not-in-hosts.gantry.test")), "{body}");
+    assert!(
+        body["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("not-in-hosts.gantry.test")),
+        "{body}"
+    );
 }

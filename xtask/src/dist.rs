@@ -15,11 +15,13 @@ pub const PROFILE: &str = "dist";
 /// Static glibc, and getrandom calling the `getrandom` syscall directly: its default Linux backend
 /// looks the function up with `dlsym`, which finds nothing in a static binary, and then falls back
 /// to `/dev/urandom`, which a scratch root does not have.
-pub const RUSTFLAGS: &str = "-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"";
+pub const RUSTFLAGS: &str =
+    "-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"";
 
 /// Where `cargo xtask dist` puts the `gantry` binary.
 pub fn binary_path(root: &Path) -> PathBuf {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target_dir =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     target_dir.join(TARGET).join(PROFILE).join("gantry")
 }
 
@@ -28,22 +30,44 @@ pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
-        .args(["build", "--locked", "--package", "gantry", "--profile", PROFILE, "--target", TARGET])
+        .args([
+            "build",
+            "--locked",
+            "--package",
+            "gantry",
+            "--profile",
+            PROFILE,
+            "--target",
+            TARGET,
+        ])
         .env("RUSTFLAGS", RUSTFLAGS)
         .status()
         .context("running cargo build")?;
     anyhow::ensure!(status.success(), "cargo build of the static binary failed");
     let binary = binary_path(root);
-    anyhow::ensure!(!has_interpreter(&std::fs::read(&binary)?)?, "{} is dynamically linked", binary.display());
+    anyhow::ensure!(
+        !has_interpreter(&std::fs::read(&binary)?)?,
+        "{} is dynamically linked",
+        binary.display()
+    );
     Ok(binary)
 }
 
 /// Whether an ELF64 little-endian file asks for a dynamic loader (a `PT_INTERP` program header).
 pub fn has_interpreter(elf: &[u8]) -> anyhow::Result<bool> {
     const PT_INTERP: u32 = 3;
-    anyhow::ensure!(elf.get(..4) == Some(b"\x7fELF".as_slice()), "not an ELF file");
-    anyhow::ensure!(elf.get(4) == Some(&2) && elf.get(5) == Some(&1), "not a 64-bit little-endian ELF file");
-    let u16_at = |at: usize| elf.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    anyhow::ensure!(
+        elf.get(..4) == Some(b"\x7fELF".as_slice()),
+        "not an ELF file"
+    );
+    anyhow::ensure!(
+        elf.get(4) == Some(&2) && elf.get(5) == Some(&1),
+        "not a 64-bit little-endian ELF file"
+    );
+    let u16_at = |at: usize| {
+        elf.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
     let phoff = elf
         .get(0x20..0x28)
         .and_then(|b| <[u8; 8]>::try_from(b).ok())

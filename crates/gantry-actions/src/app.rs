@@ -84,7 +84,9 @@ pub fn main(root: Command, tools: &[ToolEntry]) -> ExitCode {
         Ok(m) => m,
         Err(e) => return clap_exit(&e),
     };
-    dispatch(tools, &matches).unwrap_or(ExitStatus::Error).into()
+    dispatch(tools, &matches)
+        .unwrap_or(ExitStatus::Error)
+        .into()
 }
 
 /// Prints a clap error or help and returns its exit code (0 for help and version, 2 for usage).
@@ -110,13 +112,20 @@ fn run_entry(entry: &ToolEntry, matches: &ArgMatches) -> ExitStatus {
         run_action(entry, &|name| std::env::var(name).ok())
     } else {
         logging::init(Mode::Cli);
-        let ctx = Context { mode: Mode::Cli, github: GitHubContext::from_env() };
+        let ctx = Context {
+            mode: Mode::Cli,
+            github: GitHubContext::from_env(),
+        };
         let result = block_on(entry.run(matches.clone(), ctx)).and_then(|r| r);
         report_cli(entry, result, json)
     }
 }
 
-#[expect(clippy::print_stdout, clippy::print_stderr, reason = "this is the CLI's output layer")]
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "this is the CLI's output layer"
+)]
 fn report_cli(entry: &ToolEntry, result: anyhow::Result<Outcome>, json: bool) -> ExitStatus {
     let name = entry.spec.name;
     let checked = result.and_then(|outcome| {
@@ -194,7 +203,9 @@ pub fn run_action(entry: &ToolEntry, lookup: &dyn Fn(&str) -> Option<String>) ->
         Err(error) => {
             let message = format!("{error:#}");
             eprintln!("error: {name}: {message}");
-            Commands::annotate(&Annotation::new(Level::Error, message).title(format!("gantry {name}")));
+            Commands::annotate(
+                &Annotation::new(Level::Error, message).title(format!("gantry {name}")),
+            );
             ExitStatus::Error
         }
     }
@@ -205,7 +216,9 @@ fn action_outcome(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<ExitStatus> {
     let name = entry.spec.name;
-    let output_file = lookup(env::GITHUB_OUTPUT).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let output_file = lookup(env::GITHUB_OUTPUT)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let Some(output_file) = output_file else {
         anyhow::bail!(
             "GITHUB_OUTPUT is not set, so there is nowhere to write outputs\nhint: --action is for GitHub Actions steps; run `gantry {name} --help` for the command line"
@@ -216,13 +229,18 @@ fn action_outcome(
         .command()
         .try_get_matches_from(std::iter::once(OsString::from(name)).chain(argv))
         .map_err(|e| anyhow::anyhow!("{}", e.render().to_string().trim_end()))?;
-    let ctx = Context { mode: Mode::Action, github: GitHubContext::from_lookup(lookup) };
+    let ctx = Context {
+        mode: Mode::Action,
+        github: GitHubContext::from_lookup(lookup),
+    };
     let outcome = block_on(entry.run(matches, ctx))??;
     let outputs = files::render_outputs(outcome.checked_outputs(entry.spec)?)?;
     files::append(&output_file, &outputs)?;
     let summary_on = lookup(env::GANTRY_STEP_SUMMARY)
         .filter(|v| !v.is_empty())
-        .map_or(Ok(true), |v| inputs::parse_bool(env::GANTRY_STEP_SUMMARY, &v))?;
+        .map_or(Ok(true), |v| {
+            inputs::parse_bool(env::GANTRY_STEP_SUMMARY, &v)
+        })?;
     let summary_file = lookup(env::GITHUB_STEP_SUMMARY).filter(|v| !v.is_empty());
     if let (true, Some(path), Some(markdown)) = (summary_on, summary_file, &outcome.summary) {
         files::append(Path::new(&path), &files::cap_summary(markdown))?;
@@ -232,7 +250,8 @@ fn action_outcome(
     }
     if let Some(failure) = &outcome.failure {
         Commands::annotate(
-            &Annotation::new(Level::Error, failure.clone()).title(format!("gantry {name}: check failed")),
+            &Annotation::new(Level::Error, failure.clone())
+                .title(format!("gantry {name}: check failed")),
         );
     }
     Ok(outcome.status())

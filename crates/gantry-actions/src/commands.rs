@@ -9,7 +9,9 @@ use std::io::Write;
 
 /// Escapes a command's message: `%`, CR and LF, as `@actions/core` does.
 pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Escapes a command property value: the message escapes plus `:` and `,`.
@@ -86,7 +88,11 @@ impl fmt::Display for Annotation {
         ];
         let properties: Vec<String> = [("title", self.title.clone()), ("file", self.file.clone())]
             .into_iter()
-            .chain(numbers.into_iter().map(|(k, v)| (k, v.map(|n| n.to_string()))))
+            .chain(
+                numbers
+                    .into_iter()
+                    .map(|(k, v)| (k, v.map(|n| n.to_string()))),
+            )
             .filter_map(|(key, value)| value.map(|v| format!("{key}={}", escape_property(&v))))
             .collect();
         let separator = if properties.is_empty() { "" } else { " " };
@@ -184,8 +190,14 @@ mod tests {
 
     #[test]
     fn annotation_without_properties_has_no_space() {
-        assert_eq!(Annotation::new(Level::Notice, "hi").to_string(), "::notice::hi");
-        assert_eq!(Annotation::new(Level::Warning, "w").to_string(), "::warning::w");
+        assert_eq!(
+            Annotation::new(Level::Notice, "hi").to_string(),
+            "::notice::hi"
+        );
+        assert_eq!(
+            Annotation::new(Level::Warning, "w").to_string(),
+            "::warning::w"
+        );
     }
 
     #[test]

@@ -72,8 +72,10 @@ impl GitHubContext {
     /// Requests a GitHub Actions OIDC token for `audience` (`sigstore` for Fulcio).
     pub async fn request_id_token(&self, audience: &str) -> Result<Secret, OidcError> {
         let (url, bearer) = self.oidc.as_ref().ok_or(OidcError::Unavailable)?;
-        let mut url = reqwest::Url::parse(url)
-            .map_err(|e| OidcError::BadUrl { url: url.clone(), reason: e.to_string() })?;
+        let mut url = reqwest::Url::parse(url).map_err(|e| OidcError::BadUrl {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
         url.query_pairs_mut().append_pair("audience", audience);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -88,11 +90,9 @@ impl GitHubContext {
             .map_err(OidcError::Request)?;
         let status = response.status();
         if !status.is_success() {
-            return Err(OidcError::Status { status: status.as_u16() });
-        }
-        #[derive(Deserialize)]
-        struct TokenResponse {
-            value: Option<String>,
+            return Err(OidcError::Status {
+                status: status.as_u16(),
+            });
         }
         let body: TokenResponse = response.json().await.map_err(OidcError::Request)?;
         match body.value.filter(|v| !v.is_empty()) {
@@ -100,6 +100,11 @@ impl GitHubContext {
             None => Err(OidcError::NoValue),
         }
     }
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    value: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +117,9 @@ pub enum OidcError {
     BadUrl { url: String, reason: String },
     #[error("requesting the OIDC token")]
     Request(#[source] reqwest::Error),
-    #[error("the OIDC token endpoint answered HTTP {status}, expected 200 with {{\"value\": \"<jwt>\"}}")]
+    #[error(
+        "the OIDC token endpoint answered HTTP {status}, expected 200 with {{\"value\": \"<jwt>\"}}"
+    )]
     Status { status: u16 },
     #[error("the OIDC token endpoint answered 200 without a \"value\"")]
     NoValue,
@@ -139,16 +146,25 @@ mod tests {
             ("GITHUB_SERVER_URL", "https://github.com"),
             ("GITHUB_API_URL", "https://api.github.com"),
             ("GITHUB_ACTOR", "octocat"),
-            ("GITHUB_WORKFLOW_REF", "acme/billing/.github/workflows/ci.yml@refs/heads/main"),
+            (
+                "GITHUB_WORKFLOW_REF",
+                "acme/billing/.github/workflows/ci.yml@refs/heads/main",
+            ),
             ("GITHUB_EVENT_NAME", "push"),
             ("ACTIONS_ID_TOKEN_REQUEST_URL", ""),
         ]);
         assert_eq!(ctx.owner_and_name(), Some(("acme", "billing")));
         assert_eq!(ctx.run_id, Some(42));
         assert_eq!(ctx.run_attempt, Some(2));
-        assert_eq!(ctx.run_url().as_deref(), Some("https://github.com/acme/billing/actions/runs/42"));
+        assert_eq!(
+            ctx.run_url().as_deref(),
+            Some("https://github.com/acme/billing/actions/runs/42")
+        );
         assert!(!ctx.has_oidc(), "an empty URL is no OIDC");
-        assert_eq!(GitHubContext::from_lookup(|_| None), GitHubContext::default());
+        assert_eq!(
+            GitHubContext::from_lookup(|_| None),
+            GitHubContext::default()
+        );
     }
 
     #[tokio::test]
@@ -156,15 +172,24 @@ mod tests {
         use axum::extract::{Query, Request};
         let app = axum::Router::new().route(
             "/token",
-            axum::routing::get(|Query(q): Query<HashMap<String, String>>, req: Request| async move {
-                let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-                if auth != Some("Bearer runner-bearer") || q.get("api-version").map(String::as_str) != Some("2.0") {
-                    return axum::Json(serde_json::json!({}));
-                }
-                axum::Json(serde_json::json!({ "value": format!("jwt-for-{}", q["audience"]) }))
-            }),
+            axum::routing::get(
+                |Query(q): Query<HashMap<String, String>>, req: Request| async move {
+                    let auth = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok());
+                    if auth != Some("Bearer runner-bearer")
+                        || q.get("api-version").map(String::as_str) != Some("2.0")
+                    {
+                        return axum::Json(serde_json::json!({}));
+                    }
+                    axum::Json(serde_json::json!({ "value": format!("jwt-for-{}", q["audience"]) }))
+                },
+            ),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
         let url = format!("http://{addr}/token?api-version=2.0");
@@ -179,9 +204,15 @@ mod tests {
             ("ACTIONS_ID_TOKEN_REQUEST_URL", &url),
             ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "other"),
         ]);
-        assert!(matches!(wrong.request_id_token("sigstore").await, Err(OidcError::NoValue)));
+        assert!(matches!(
+            wrong.request_id_token("sigstore").await,
+            Err(OidcError::NoValue)
+        ));
         let none = context(&[]);
-        let err = none.request_id_token("sigstore").await.expect_err("unavailable");
+        let err = none
+            .request_id_token("sigstore")
+            .await
+            .expect_err("unavailable");
         assert!(err.to_string().contains("id-token: write"), "{err}");
     }
 }

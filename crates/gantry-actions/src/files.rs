@@ -5,7 +5,8 @@
 //! contains the delimiter is refused rather than written ambiguously.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
 
 /// The runner's cap on one step's summary file.
@@ -13,7 +14,9 @@ pub const SUMMARY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileCommandError {
-    #[error("output name {name:?} is not valid: it must be non-empty and contain no '=', '<<' or line break")]
+    #[error(
+        "output name {name:?} is not valid: it must be non-empty and contain no '=', '<<' or line break"
+    )]
     InvalidName { name: String },
     #[error("output {name:?} contains the heredoc delimiter; refusing to write an ambiguous value")]
     DelimiterInValue { name: String },
@@ -32,8 +35,11 @@ pub enum FileCommandError {
 fn random_delimiter() -> Result<String, FileCommandError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(FileCommandError::Random)?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("ghadelimiter_{hex}"))
+    let mut delimiter = String::from("ghadelimiter_");
+    for byte in bytes {
+        let _ = write!(delimiter, "{byte:02x}");
+    }
+    Ok(delimiter)
 }
 
 /// Renders outputs in the runner's `GITHUB_OUTPUT` format.
@@ -42,17 +48,25 @@ pub fn render_outputs<'a>(
 ) -> Result<String, FileCommandError> {
     let mut text = String::new();
     for (name, value) in outputs {
-        if name.is_empty() || name.contains('=') || name.contains("<<") || name.contains(['\n', '\r']) {
-            return Err(FileCommandError::InvalidName { name: name.to_owned() });
+        if name.is_empty()
+            || name.contains('=')
+            || name.contains("<<")
+            || name.contains(['\n', '\r'])
+        {
+            return Err(FileCommandError::InvalidName {
+                name: name.to_owned(),
+            });
         }
         if value.contains(['\n', '\r']) {
             let delimiter = random_delimiter()?;
             if value.contains(&delimiter) {
-                return Err(FileCommandError::DelimiterInValue { name: name.to_owned() });
+                return Err(FileCommandError::DelimiterInValue {
+                    name: name.to_owned(),
+                });
             }
-            text.push_str(&format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"));
+            let _ = write!(text, "{name}<<{delimiter}\n{value}\n{delimiter}\n");
         } else {
-            text.push_str(&format!("{name}={value}\n"));
+            let _ = writeln!(text, "{name}={value}");
         }
     }
     Ok(text)
@@ -60,8 +74,15 @@ pub fn render_outputs<'a>(
 
 /// Appends `text` to `path` in a single write.
 pub fn append(path: &Path, text: &str) -> Result<(), FileCommandError> {
-    let io = |source| FileCommandError::Io { path: path.display().to_string(), source };
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    let io = |source| FileCommandError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     file.flush().map_err(io)
 }
@@ -81,14 +102,19 @@ pub fn parse_outputs(text: &str) -> Result<BTreeMap<String, String>, FileCommand
             continue;
         }
         let line_no = index;
-        let err = |reason: String| FileCommandError::Parse { line: line_no, reason };
+        let err = |reason: String| FileCommandError::Parse {
+            line: line_no,
+            reason,
+        };
         let equals = line.find('=');
         let heredoc = line.find("<<");
         match (equals, heredoc) {
             (Some(e), h) if h.is_none_or(|h| e < h) => {
                 let (key, value) = (&line[..e], &line[e + 1..]);
                 if key.is_empty() {
-                    return Err(err(format!("invalid format {line:?}: name must not be empty")));
+                    return Err(err(format!(
+                        "invalid format {line:?}: name must not be empty"
+                    )));
                 }
                 values.insert(key.to_owned(), value.to_owned());
             }
@@ -128,22 +154,16 @@ pub fn parse_outputs(text: &str) -> Result<BTreeMap<String, String>, FileCommand
 fn split_lines_keeping_ends(text: &str) -> Vec<(&str, &str)> {
     let mut out = Vec::new();
     let mut rest = text;
-    while !rest.is_empty() {
-        match rest.find('\n') {
-            Some(i) => {
-                let (line, ending) = if i > 0 && rest.as_bytes()[i - 1] == b'\r' {
-                    (&rest[..i - 1], "\r\n")
-                } else {
-                    (&rest[..i], "\n")
-                };
-                out.push((line, ending));
-                rest = &rest[i + 1..];
-            }
-            None => {
-                out.push((rest, ""));
-                rest = "";
-            }
-        }
+    while let Some(i) = rest.find('\n') {
+        let (line, ending) = match rest[..i].strip_suffix('\r') {
+            Some(line) => (line, "\r\n"),
+            None => (&rest[..i], "\n"),
+        };
+        out.push((line, ending));
+        rest = &rest[i + 1..];
+    }
+    if !rest.is_empty() {
+        out.push((rest, ""));
     }
     out
 }
@@ -190,8 +210,10 @@ mod tests {
     #[test]
     fn delimiters_differ_between_values() {
         let text = render_outputs([("a", "1\n2"), ("b", "3\n4")]).expect("render");
-        let delims: Vec<&str> =
-            text.lines().filter_map(|l| l.split_once("<<").map(|(_, d)| d)).collect();
+        let delims: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_once("<<").map(|(_, d)| d))
+            .collect();
         assert_eq!(delims.len(), 2);
         assert_ne!(delims[0], delims[1]);
     }

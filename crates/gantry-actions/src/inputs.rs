@@ -12,7 +12,9 @@ use crate::env::INPUT_PREFIX;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InputError {
-    #[error("input '{input}' is required but was not set\nhint: add `{input}:` under `with:` in the step")]
+    #[error(
+        "input '{input}' is required but was not set\nhint: add `{input}:` under `with:` in the step"
+    )]
     Missing { input: String },
     #[error(
         "input '{input}' must be one of true, True, TRUE, false, False, FALSE (YAML 1.2 core schema), found {found:?}"
@@ -30,7 +32,10 @@ pub fn parse_bool(input: &str, value: &str) -> Result<bool, InputError> {
     match value {
         "true" | "True" | "TRUE" => Ok(true),
         "false" | "False" | "FALSE" => Ok(false),
-        other => Err(InputError::NotABoolean { input: input.to_owned(), found: other.to_owned() }),
+        other => Err(InputError::NotABoolean {
+            input: input.to_owned(),
+            found: other.to_owned(),
+        }),
     }
 }
 
@@ -67,7 +72,9 @@ pub fn argv_from_inputs(
         let value = lookup(&variable_name(name)).filter(|v| !v.is_empty());
         let Some(value) = value else {
             if arg.is_required_set() {
-                return Err(InputError::Missing { input: name.to_owned() });
+                return Err(InputError::Missing {
+                    input: name.to_owned(),
+                });
             }
             continue;
         };
@@ -78,12 +85,21 @@ pub fn argv_from_inputs(
                 argv.push(format!("--{name}").into());
             }
         } else if is_list(arg) {
-            let items: Vec<&str> =
-                value.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+            let items: Vec<&str> = value
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect();
             if items.is_empty() && arg.is_required_set() {
-                return Err(InputError::Missing { input: name.to_owned() });
+                return Err(InputError::Missing {
+                    input: name.to_owned(),
+                });
             }
-            argv.extend(items.into_iter().map(|item| format!("--{name}={item}").into()));
+            argv.extend(
+                items
+                    .into_iter()
+                    .map(|item| format!("--{name}={item}").into()),
+            );
         } else {
             argv.push(format!("--{name}={value}").into());
         }
@@ -109,27 +125,35 @@ mod tests {
     }
 
     fn argv(vars: &[(&str, &str)]) -> Result<Vec<String>, InputError> {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         let command = <Args as clap::CommandFactory>::command();
-        argv_from_inputs(&command, |name| vars.get(name).cloned())
-            .map(|v| v.into_iter().map(|s| s.into_string().expect("utf8")).collect())
+        argv_from_inputs(&command, |name| vars.get(name).cloned()).map(|v| {
+            v.into_iter()
+                .map(|s| s.into_string().expect("utf8"))
+                .collect()
+        })
     }
 
     #[test]
     fn names_keep_hyphens_and_empty_means_unset() {
-        let got = argv(&[("INPUT_IMAGE-REF", "ghcr.io/o/r:1"), ("INPUT_NOTE", ""), ("INPUT_DRY-RUN", "")])
-            .expect("argv");
+        let got = argv(&[
+            ("INPUT_IMAGE-REF", "ghcr.io/o/r:1"),
+            ("INPUT_NOTE", ""),
+            ("INPUT_DRY-RUN", ""),
+        ])
+        .expect("argv");
         assert_eq!(got, ["--image-ref=ghcr.io/o/r:1"]);
     }
 
     #[test]
     fn values_starting_with_a_hyphen_stay_values() {
         let got = argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_NOTE", "--dry-run")]).expect("argv");
-        let parsed = <Args as clap::Parser>::try_parse_from(
-            std::iter::once("t".to_owned()).chain(got),
-        )
-        .expect("parse");
+        let parsed =
+            <Args as clap::Parser>::try_parse_from(std::iter::once("t".to_owned()).chain(got))
+                .expect("parse");
         assert_eq!(parsed.note.as_deref(), Some("--dry-run"));
         assert!(!parsed.dry_run);
     }
@@ -137,29 +161,46 @@ mod tests {
     #[test]
     fn booleans_accept_only_the_core_schema() {
         for on in ["true", "True", "TRUE"] {
-            assert_eq!(argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_DRY-RUN", on)]).expect("argv")[1], "--dry-run");
+            assert_eq!(
+                argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_DRY-RUN", on)]).expect("argv")[1],
+                "--dry-run"
+            );
         }
         for off in ["false", "False", "FALSE"] {
-            assert_eq!(argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_DRY-RUN", off)]).expect("argv").len(), 1);
+            assert_eq!(
+                argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_DRY-RUN", off)])
+                    .expect("argv")
+                    .len(),
+                1
+            );
         }
         for bad in ["yes", "1", "on", "tRue"] {
             assert_eq!(
                 argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_DRY-RUN", bad)]),
-                Err(InputError::NotABoolean { input: "dry-run".into(), found: bad.into() })
+                Err(InputError::NotABoolean {
+                    input: "dry-run".into(),
+                    found: bad.into()
+                })
             );
         }
     }
 
     #[test]
     fn lists_are_newline_separated_with_blank_lines_dropped() {
-        let got = argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_TAG", "a\n\n  b  \r\nc\n")]).expect("argv");
+        let got =
+            argv(&[("INPUT_IMAGE-REF", "x"), ("INPUT_TAG", "a\n\n  b  \r\nc\n")]).expect("argv");
         assert_eq!(got, ["--image-ref=x", "--tag=a", "--tag=b", "--tag=c"]);
     }
 
     #[test]
     fn a_missing_required_input_is_named() {
         let err = argv(&[("INPUT_IMAGE-REF", "")]).expect_err("must fail");
-        assert_eq!(err, InputError::Missing { input: "image-ref".into() });
+        assert_eq!(
+            err,
+            InputError::Missing {
+                input: "image-ref".into()
+            }
+        );
         assert!(err.to_string().contains("input 'image-ref' is required"));
     }
 

@@ -19,4 +19,6 @@ pub mod tool;
 pub use commands::{Annotation, Commands, Level};
 pub use context::{GitHubContext, OidcError};
 pub use secret::Secret;
-pub use tool::{Branding, Context, ExitStatus, Mode, Outcome, OutputSpec, Tool, ToolEntry, ToolSpec};
+pub use tool::{
+    Branding, Context, ExitStatus, Mode, Outcome, OutputSpec, Tool, ToolEntry, ToolSpec,
+};

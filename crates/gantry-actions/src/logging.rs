@@ -1,5 +1,7 @@
 //! `tracing` to stderr; in action mode warnings and errors also become annotations.
 
+use std::fmt::Write as _;
+
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
@@ -27,7 +29,11 @@ pub fn init(mode: Mode) {
         .with_ansi(ansi);
     let annotations = (mode == Mode::Action).then_some(AnnotationLayer);
     // A second init (tests, a library caller) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(annotations).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(annotations)
+        .try_init();
 }
 
 struct AnnotationLayer;
@@ -40,14 +46,14 @@ impl Visit for Message {
         if field.name() == "message" {
             self.0 = format!("{value:?}");
         } else {
-            self.0.push_str(&format!(" {}={value:?}", field.name()));
+            let _ = write!(self.0, " {}={value:?}", field.name());
         }
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.0 = value.to_owned();
+            value.clone_into(&mut self.0);
         } else {
-            self.0.push_str(&format!(" {}={value}", field.name()));
+            let _ = write!(self.0, " {}={value}", field.name());
         }
     }
 }

@@ -59,7 +59,10 @@ mod tests {
             user: String,
             token: Secret,
         }
-        let creds = Creds { user: "octo".into(), token: Secret::new("ghp_s3cr3t") };
+        let creds = Creds {
+            user: "octo".into(),
+            token: Secret::new("ghp_s3cr3t"),
+        };
         let shown = format!("{creds:?} {} {:#?}", creds.token, creds);
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.contains("<redacted>"));

@@ -101,7 +101,10 @@ impl Outcome {
 
     /// A completed run whose check failed: exit 1 with `message`.
     pub fn failed(message: impl Into<String>) -> Self {
-        Self { failure: Some(message.into()), ..Self::default() }
+        Self {
+            failure: Some(message.into()),
+            ..Self::default()
+        }
     }
 
     #[must_use]
@@ -123,7 +126,11 @@ impl Outcome {
     }
 
     pub fn status(&self) -> ExitStatus {
-        if self.failure.is_some() { ExitStatus::Failure } else { ExitStatus::Success }
+        if self.failure.is_some() {
+            ExitStatus::Failure
+        } else {
+            ExitStatus::Success
+        }
     }
 
     /// Checks that every output is declared and set once, and orders them as declared.
@@ -134,7 +141,11 @@ impl Outcome {
                 spec.outputs.iter().any(|o| o.name == name),
                 "tool {} set output {name:?}, which it does not declare (declared: {})",
                 spec.name,
-                spec.outputs.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
+                spec.outputs
+                    .iter()
+                    .map(|o| o.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             anyhow::ensure!(
                 self.outputs.iter().filter(|(n, _)| n == name).count() == 1,
@@ -155,7 +166,8 @@ impl Outcome {
 pub trait Tool: 'static {
     type Args: clap::Parser + Send + 'static;
     const SPEC: ToolSpec;
-    fn run(args: Self::Args, ctx: &Context) -> impl Future<Output = anyhow::Result<Outcome>> + Send;
+    fn run(args: Self::Args, ctx: &Context)
+    -> impl Future<Output = anyhow::Result<Outcome>> + Send;
 }
 
 type RunFuture = Pin<Box<dyn Future<Output = anyhow::Result<Outcome>> + Send>>;
@@ -170,7 +182,9 @@ pub struct ToolEntry {
 
 impl std::fmt::Debug for ToolEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToolEntry").field("name", &self.spec.name).finish_non_exhaustive()
+        f.debug_struct("ToolEntry")
+            .field("name", &self.spec.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -183,7 +197,11 @@ fn run_erased<T: Tool>(matches: ArgMatches, ctx: Context) -> RunFuture {
 
 impl ToolEntry {
     pub const fn of<T: Tool>() -> Self {
-        Self { spec: &T::SPEC, command: <T::Args as CommandFactory>::command, run: run_erased::<T> }
+        Self {
+            spec: &T::SPEC,
+            command: <T::Args as CommandFactory>::command,
+            run: run_erased::<T>,
+        }
     }
 
     /// The same tool described by another spec (tests of generated files use this).
@@ -194,7 +212,9 @@ impl ToolEntry {
 
     /// The tool's clap command, named after the tool.
     pub fn command(&self) -> Command {
-        (self.command)().name(self.spec.name).bin_name(self.spec.name)
+        (self.command)()
+            .name(self.spec.name)
+            .bin_name(self.spec.name)
     }
 
     pub(crate) fn run(&self, matches: ArgMatches, ctx: Context) -> RunFuture {

@@ -61,13 +61,31 @@ impl Tool for Fixture {
     const SPEC: ToolSpec = ToolSpec {
         name: "fixture",
         description: "Echo inputs back as outputs, to test gantry's runner contract.",
-        branding: Branding { icon: "check-circle", color: "green" },
+        branding: Branding {
+            icon: "check-circle",
+            color: "green",
+        },
         outputs: &[
-            OutputSpec { name: "image", description: "The image input, unchanged." },
-            OutputSpec { name: "tags", description: "The tags, one per line." },
-            OutputSpec { name: "dry-run", description: "`true` or `false`." },
-            OutputSpec { name: "message", description: "The message input, unchanged." },
-            OutputSpec { name: "password-set", description: "Whether a password was given." },
+            OutputSpec {
+                name: "image",
+                description: "The image input, unchanged.",
+            },
+            OutputSpec {
+                name: "tags",
+                description: "The tags, one per line.",
+            },
+            OutputSpec {
+                name: "dry-run",
+                description: "`true` or `false`.",
+            },
+            OutputSpec {
+                name: "message",
+                description: "The message input, unchanged.",
+            },
+            OutputSpec {
+                name: "password-set",
+                description: "Whether a password was given.",
+            },
         ],
         secret_inputs: &["registry-password"],
         action_defaults: &[("tags", "latest")],
@@ -76,13 +94,16 @@ impl Tool for Fixture {
 
     async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         {
-            let _group = (ctx.mode == gantry_actions::Mode::Action).then(|| Commands::group("fixture: inputs"));
+            let _group = (ctx.mode == gantry_actions::Mode::Action)
+                .then(|| Commands::group("fixture: inputs"));
             // The whole `Args`, secret included, goes to the log: redaction must hold.
             tracing::info!("fixture running in {:?} mode with {args:?}", ctx.mode);
         }
         if args.ending == Ending::Error {
-            return Err(anyhow::anyhow!("the registry at {} did not answer", args.image)
-                .context("resolving the fixture image"));
+            return Err(
+                anyhow::anyhow!("the registry at {} did not answer", args.image)
+                    .context("resolving the fixture image"),
+            );
         }
         let mut outcome = Outcome::success()
             .output("image", args.image.clone())
@@ -91,12 +112,18 @@ impl Tool for Fixture {
             .output("password-set", args.registry_password.is_some().to_string())
             .summary(format!("## fixture\n\n{}", "x".repeat(args.summary_bytes)));
         if let Some(message) = &args.message {
-            outcome = outcome
-                .output("message", message.clone())
-                .annotate(Annotation::new(Level::Notice, message.clone()).title("fixture: message"));
+            outcome = outcome.output("message", message.clone()).annotate(
+                Annotation::new(Level::Notice, message.clone()).title("fixture: message"),
+            );
         }
         Ok(match args.ending {
-            Ending::Fail => Outcome { failure: Some(format!("expected a pass, found ending=fail for {}", args.image)), ..outcome },
+            Ending::Fail => Outcome {
+                failure: Some(format!(
+                    "expected a pass, found ending=fail for {}",
+                    args.image
+                )),
+                ..outcome
+            },
             Ending::UndeclaredOutput => outcome.output("not-declared", "x"),
             Ending::Pass | Ending::Error => outcome,
         })

@@ -54,8 +54,11 @@ pub fn roots(extra_ca_files: &[PathBuf]) -> Result<Roots, HttpError> {
     for error in &native.errors {
         tracing::debug!("loading system CA certificates: {error}");
     }
-    let mut certificates: Vec<reqwest::Certificate> =
-        native.certs.iter().filter_map(|der| reqwest::Certificate::from_der(der).ok()).collect();
+    let mut certificates: Vec<reqwest::Certificate> = native
+        .certs
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+        .collect();
     let source = if certificates.is_empty() {
         tracing::debug!("no system CA bundle found; trusting the embedded Mozilla roots");
         certificates = webpki_root_certs::TLS_SERVER_ROOT_CERTS
@@ -72,15 +75,27 @@ pub fn roots(extra_ca_files: &[PathBuf]) -> Result<Roots, HttpError> {
         extra += added.len();
         certificates.extend(added);
     }
-    Ok(Roots { certificates, source, extra })
+    Ok(Roots {
+        certificates,
+        source,
+        extra,
+    })
 }
 
 fn read_pem_file(path: &Path) -> Result<Vec<reqwest::Certificate>, HttpError> {
-    let pem = std::fs::read(path).map_err(|source| HttpError::ReadCa { path: path.to_owned(), source })?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|source| HttpError::BadPem { path: path.to_owned(), source })?;
+    let pem = std::fs::read(path).map_err(|source| HttpError::ReadCa {
+        path: path.to_owned(),
+        source,
+    })?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| HttpError::BadPem {
+            path: path.to_owned(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(HttpError::NoCertificate { path: path.to_owned() });
+        return Err(HttpError::NoCertificate {
+            path: path.to_owned(),
+        });
     }
     Ok(certs)
 }
@@ -96,7 +111,9 @@ pub fn client_builder(roots: &Roots, timeout: Duration) -> reqwest::ClientBuilde
 
 /// A client that trusts exactly `roots`, with gantry's user agent and timeouts.
 pub fn client(roots: &Roots, timeout: Duration) -> Result<reqwest::Client, HttpError> {
-    client_builder(roots, timeout).build().map_err(HttpError::Build)
+    client_builder(roots, timeout)
+        .build()
+        .map_err(HttpError::Build)
 }
 
 #[cfg(test)]
@@ -108,7 +125,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "no pem here\n").expect("write");
-        let err = roots(&[empty.clone()]).expect_err("must fail");
+        let err = roots(&[empty]).expect_err("must fail");
         assert!(matches!(err, HttpError::NoCertificate { .. }), "{err:?}");
         let missing = dir.path().join("missing.pem");
         assert!(matches!(roots(&[missing]), Err(HttpError::ReadCa { .. })));

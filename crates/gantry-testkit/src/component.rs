@@ -9,18 +9,24 @@ pub fn in_ci() -> bool {
 
 fn which(binary: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(binary)).find(|p| is_executable(p))
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(binary))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The path of `binary`, or `None` after a loud skip message; panics in CI.
 ///
 /// `install` says how to get it, e.g. `apt-get install docker-registry`.
-#[expect(clippy::print_stderr, reason = "a skipped real-component test must be loud")]
+#[expect(
+    clippy::print_stderr,
+    reason = "a skipped real-component test must be loud"
+)]
 pub fn require(binary: &str, install: &str) -> Option<PathBuf> {
     if let Some(path) = which(binary) {
         return Some(path);

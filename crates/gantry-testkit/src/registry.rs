@@ -53,7 +53,10 @@ pub struct Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registry").field("auth", &self.auth).field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Registry")
+            .field("auth", &self.auth)
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -62,7 +65,10 @@ impl Registry {
     /// outside CI. Panics when it cannot start.
     pub fn start(auth: Auth) -> Option<Self> {
         let binary = require("docker-registry", "apt-get install docker-registry")?;
-        Some(Self::start_with(&binary, auth).unwrap_or_else(|e| panic!("starting docker-registry ({auth:?}): {e:#}")))
+        Some(
+            Self::start_with(&binary, auth)
+                .unwrap_or_else(|e| panic!("starting docker-registry ({auth:?}): {e:#}")),
+        )
     }
 
     /// Starts the registry at `binary`.
@@ -79,7 +85,9 @@ impl Registry {
     }
 
     fn try_start(binary: &Path, auth: Auth) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("gantry-registry-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("gantry-registry-")
+            .tempdir()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut config = format!(
@@ -139,7 +147,14 @@ impl Registry {
             .stderr(log)
             .spawn()
             .with_context(|| format!("spawning {}", binary.display()))?;
-        let mut registry = Self { auth, addr, child, dir, ca_pem, token };
+        let mut registry = Self {
+            auth,
+            addr,
+            child,
+            dir,
+            ca_pem,
+            token,
+        };
         registry.wait_until_listening()?;
         Ok(registry)
     }
@@ -148,14 +163,21 @@ impl Registry {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
-                anyhow::bail!("docker-registry exited with {status} before listening; its log:\n{}", self.log());
+                anyhow::bail!(
+                    "docker-registry exited with {status} before listening; its log:\n{}",
+                    self.log()
+                );
             }
             if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        anyhow::bail!("docker-registry did not listen on {} within 15 s; its log:\n{}", self.addr, self.log())
+        anyhow::bail!(
+            "docker-registry did not listen on {} within 15 s; its log:\n{}",
+            self.addr,
+            self.log()
+        )
     }
 
     /// What the registry printed so far.
@@ -177,7 +199,11 @@ impl Registry {
     }
 
     pub fn scheme(&self) -> &'static str {
-        if self.auth == Auth::Tls { "https" } else { "http" }
+        if self.auth == Auth::Tls {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// `http(s)://127.0.0.1:<port>`.
@@ -197,7 +223,9 @@ impl Registry {
 
     /// Path of a file holding [`Self::ca_pem`].
     pub fn ca_file(&self) -> Option<PathBuf> {
-        self.ca_pem.is_some().then(|| self.dir.path().join("ca.pem"))
+        self.ca_pem
+            .is_some()
+            .then(|| self.dir.path().join("ca.pem"))
     }
 
     /// How many tokens the bearer mode's token server has issued.

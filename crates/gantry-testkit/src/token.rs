@@ -36,12 +36,16 @@ pub struct TokenServer {
 
 impl TokenServer {
     pub fn start(username: &str, password: &str, signing: &IssuedCert) -> anyhow::Result<Self> {
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &signing.key_pkcs8_der)
-            .map_err(|e| anyhow::anyhow!("loading the token signing key: {e}"))?;
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &signing.key_pkcs8_der)
+                .map_err(|e| anyhow::anyhow!("loading the token signing key: {e}"))?;
         let issuer = Arc::new(Issuer {
             key,
             cert_der: signing.cert_der.clone(),
-            basic: format!("Basic {}", STANDARD.encode(format!("{username}:{password}"))),
+            basic: format!(
+                "Basic {}",
+                STANDARD.encode(format!("{username}:{password}"))
+            ),
             issued: AtomicUsize::new(0),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -50,12 +54,19 @@ impl TokenServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = issuer.clone();
         let thread = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-                let app = axum::Router::new().route("/token", axum::routing::get(token)).with_state(state);
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let app = axum::Router::new()
+                    .route("/token", axum::routing::get(token))
+                    .with_state(state);
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = rx.await;
@@ -63,7 +74,12 @@ impl TokenServer {
                     .await;
             });
         });
-        Ok(Self { realm, issuer, shutdown: Some(tx), thread: Some(thread) })
+        Ok(Self {
+            realm,
+            issuer,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     pub fn tokens_issued(&self) -> usize {
@@ -82,15 +98,25 @@ impl Drop for TokenServer {
     }
 }
 
-async fn token(State(issuer): State<Arc<Issuer>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(issuer.basic.as_str());
+async fn token(
+    State(issuer): State<Arc<Issuer>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let authorized =
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(issuer.basic.as_str());
     if !authorized {
-        let body = json!({"errors": [{"code": "UNAUTHORIZED", "message": "bad or missing credentials"}]});
+        let body =
+            json!({"errors": [{"code": "UNAUTHORIZED", "message": "bad or missing credentials"}]});
         return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     }
-    let pairs: Vec<(String, String)> =
-        form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
-    let service = pairs.iter().find(|(k, _)| k == "service").map(|(_, v)| v.as_str());
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect();
+    let service = pairs
+        .iter()
+        .find(|(k, _)| k == "service")
+        .map(|(_, v)| v.as_str());
     if service != Some(SERVICE) {
         let body = json!({"errors": [{"code": "DENIED", "message": format!("unknown service {service:?}")}]});
         return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
@@ -106,16 +132,17 @@ async fn token(State(issuer): State<Arc<Issuer>>, headers: HeaderMap, RawQuery(q
             Some(json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
         })
         .collect();
-    match sign(&issuer, access) {
+    match sign(&issuer, &access) {
         Ok(jwt) => {
             issuer.issued.fetch_add(1, Ordering::SeqCst);
-            axum::Json(json!({"token": jwt, "access_token": jwt, "expires_in": 300})).into_response()
+            axum::Json(json!({"token": jwt, "access_token": jwt, "expires_in": 300}))
+                .into_response()
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
-fn sign(issuer: &Issuer, access: Vec<serde_json::Value>) -> anyhow::Result<String> {
+fn sign(issuer: &Issuer, access: &[serde_json::Value]) -> anyhow::Result<String> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     let header = json!({"typ": "JWT", "alg": "ES256", "x5c": [STANDARD.encode(&issuer.cert_der)]});
     let claims = json!({
@@ -137,5 +164,8 @@ fn sign(issuer: &Issuer, access: Vec<serde_json::Value>) -> anyhow::Result<Strin
         .key
         .sign(&SystemRandom::new(), signing_input.as_bytes())
         .map_err(|e| anyhow::anyhow!("signing the token: {e}"))?;
-    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref())))
+    Ok(format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature.as_ref())
+    ))
 }

@@ -16,7 +16,7 @@ use gantry_http::RootSource;
 #[derive(Debug, Parser)]
 #[command(long_about = None)]
 pub struct Args {
-    /// The URL to request, e.g. https://ghcr.io/v2/.
+    /// The URL to request, such as `https://ghcr.io/v2/`.
     #[arg(long, required = true)]
     pub url: String,
 
@@ -36,11 +36,23 @@ impl Tool for Doctor {
     const SPEC: ToolSpec = ToolSpec {
         name: "doctor",
         description: "Check that gantry can resolve, connect to and get an HTTP answer from a URL.",
-        branding: Branding { icon: "activity", color: "blue" },
+        branding: Branding {
+            icon: "activity",
+            color: "blue",
+        },
         outputs: &[
-            OutputSpec { name: "status", description: "HTTP status code of the answer." },
-            OutputSpec { name: "remote-address", description: "Address the connection went to." },
-            OutputSpec { name: "http-version", description: "HTTP version of the answer." },
+            OutputSpec {
+                name: "status",
+                description: "HTTP status code of the answer.",
+            },
+            OutputSpec {
+                name: "remote-address",
+                description: "Address the connection went to.",
+            },
+            OutputSpec {
+                name: "http-version",
+                description: "HTTP version of the answer.",
+            },
             OutputSpec {
                 name: "trust-roots",
                 description: "`system` (the CA bundle found on the machine) or `embedded` (none found: Mozilla's roots built in).",
@@ -66,14 +78,21 @@ impl Tool for Doctor {
             Ok(response) => response,
             Err(error) => {
                 let chain = anyhow::Error::new(error);
-                return Ok(Outcome::failed(format!("could not reach {url}: {chain:#}")).output("trust-roots", trust));
+                return Ok(Outcome::failed(format!("could not reach {url}: {chain:#}"))
+                    .output("trust-roots", trust));
             }
         };
         let elapsed = started.elapsed();
         let status = response.status().as_u16().to_string();
-        let address = response.remote_addr().map(|a| a.to_string()).unwrap_or_default();
+        let address = response
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         let version = format!("{:?}", response.version());
-        tracing::info!("{url} answered {status} from {address} in {} ms", elapsed.as_millis());
+        tracing::info!(
+            "{url} answered {status} from {address} in {} ms",
+            elapsed.as_millis()
+        );
         Ok(Outcome::success()
             .output("status", status.clone())
             .output("remote-address", address.clone())

@@ -18,18 +18,34 @@ fn pass_writes_every_output_by_the_runner_rules() {
         &[],
     );
     let stdout = text(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", text(&output.stderr));
-    assert_eq!(stdout.lines().next(), Some(format!("::add-mask::{SECRET}").as_str()), "mask comes first");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        stdout.lines().next(),
+        Some(format!("::add-mask::{SECRET}").as_str()),
+        "mask comes first"
+    );
     assert_secret_only_masked(&output);
-    assert!(text(&output.stderr).contains("registry_password: Some(<redacted>)"), "the log shows the redaction");
+    assert!(
+        text(&output.stderr).contains("registry_password: Some(<redacted>)"),
+        "the log shows the redaction"
+    );
 
-    let outputs = parse_outputs(&read(&runner.output_file()).expect("GITHUB_OUTPUT")).expect("runner parses it");
+    let outputs = parse_outputs(&read(&runner.output_file()).expect("GITHUB_OUTPUT"))
+        .expect("runner parses it");
     assert_eq!(outputs["earlier"], "kept", "appended, not overwritten");
     assert_eq!(outputs["image"], "ghcr.io/acme/billing@sha256:abc");
     assert_eq!(outputs["tags"], "v1\nv1.2\nlatest");
     assert_eq!(outputs["dry-run"], "true");
     assert_eq!(outputs["password-set"], "true");
-    assert_eq!(outputs["message"], message, "multi-line value survives byte for byte");
+    assert_eq!(
+        outputs["message"], message,
+        "multi-line value survives byte for byte"
+    );
     assert_eq!(outputs.len(), 6);
 
     // The annotation's untrusted text is escaped so it cannot start a command of its own.
@@ -37,9 +53,18 @@ fn pass_writes_every_output_by_the_runner_rules() {
         stdout.contains("::notice title=fixture%3A message::100%25 done%0D%0Anext line: ::add-mask::x, and a comma"),
         "{stdout}"
     );
-    assert!(read(&runner.summary_file()).expect("summary").starts_with("## fixture"));
-    let group = stdout.find("::group::fixture: inputs").expect("group opened");
-    assert!(stdout[group..].contains("::endgroup::"), "group closed after it opened");
+    assert!(
+        read(&runner.summary_file())
+            .expect("summary")
+            .starts_with("## fixture")
+    );
+    let group = stdout
+        .find("::group::fixture: inputs")
+        .expect("group opened");
+    assert!(
+        stdout[group..].contains("::endgroup::"),
+        "group closed after it opened"
+    );
 }
 
 #[test]
@@ -60,12 +85,23 @@ fn a_failed_check_exits_1_and_still_writes_outputs() {
 #[test]
 fn an_error_exits_2_with_its_chain_and_writes_no_outputs() {
     let runner = Runner::new();
-    let output = runner.run(&[("image", "reg/app:1"), ("ending", "error"), ("registry-password", SECRET)], &[]);
+    let output = runner.run(
+        &[
+            ("image", "reg/app:1"),
+            ("ending", "error"),
+            ("registry-password", SECRET),
+        ],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(read(&runner.output_file()).is_none(), "no partial outputs");
     assert!(read(&runner.summary_file()).is_none(), "no summary");
     let chain = "resolving the fixture image: the registry at reg/app:1 did not answer";
-    assert!(text(&output.stderr).contains(&format!("error: fixture: {chain}")), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains(&format!("error: fixture: {chain}")),
+        "{}",
+        text(&output.stderr)
+    );
     assert!(text(&output.stdout).contains(&format!("::error title=gantry fixture::{chain}")));
     assert_secret_only_masked(&output);
 }
@@ -73,10 +109,15 @@ fn an_error_exits_2_with_its_chain_and_writes_no_outputs() {
 #[test]
 fn an_undeclared_output_is_an_error_and_writes_nothing() {
     let runner = Runner::new();
-    let output = runner.run(&[("image", "reg/app:1"), ("ending", "undeclared-output")], &[]);
+    let output = runner.run(
+        &[("image", "reg/app:1"), ("ending", "undeclared-output")],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(2));
     assert!(read(&runner.output_file()).is_none());
-    assert!(text(&output.stderr).contains("set output \"not-declared\", which it does not declare"));
+    assert!(
+        text(&output.stderr).contains("set output \"not-declared\", which it does not declare")
+    );
 }
 
 #[test]
@@ -84,8 +125,14 @@ fn a_missing_required_input_is_named() {
     let runner = Runner::new();
     let output = runner.run(&[("tags", "a")], &[]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("input 'image' is required but was not set"), "{}", text(&output.stderr));
-    assert!(text(&output.stdout).contains("::error title=gantry fixture::input 'image' is required"));
+    assert!(
+        text(&output.stderr).contains("input 'image' is required but was not set"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stdout).contains("::error title=gantry fixture::input 'image' is required")
+    );
     assert!(read(&runner.output_file()).is_none());
 }
 
@@ -94,7 +141,10 @@ fn a_boolean_outside_the_core_schema_is_refused() {
     let runner = Runner::new();
     let output = runner.run(&[("image", "x"), ("dry-run", "yes")], &[]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("input 'dry-run' must be one of true, True, TRUE, false, False, FALSE"));
+    assert!(
+        text(&output.stderr)
+            .contains("input 'dry-run' must be one of true, True, TRUE, false, False, FALSE")
+    );
     assert!(text(&output.stderr).contains("found \"yes\""));
 }
 
@@ -103,7 +153,11 @@ fn an_invalid_value_is_reported_by_the_same_parser_as_the_cli() {
     let runner = Runner::new();
     let output = runner.run(&[("image", "x"), ("ending", "sideways")], &[]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(text(&output.stderr).contains("invalid value 'sideways' for '--ending <ENDING>'"), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("invalid value 'sideways' for '--ending <ENDING>'"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 #[test]
@@ -119,8 +173,14 @@ fn the_summary_is_capped_and_can_be_switched_off() {
     let quiet = Runner::new();
     let output = quiet.run(&[("image", "x")], &[("GANTRY_STEP_SUMMARY", "false")]);
     assert_eq!(output.status.code(), Some(0));
-    assert!(read(&quiet.summary_file()).is_none(), "GANTRY_STEP_SUMMARY=false writes no summary");
-    assert!(read(&quiet.output_file()).is_some(), "outputs are still written");
+    assert!(
+        read(&quiet.summary_file()).is_none(),
+        "GANTRY_STEP_SUMMARY=false writes no summary"
+    );
+    assert!(
+        read(&quiet.output_file()).is_some(),
+        "outputs are still written"
+    );
 }
 
 #[test]

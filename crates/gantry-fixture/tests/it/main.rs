@@ -17,9 +17,15 @@ pub struct Runner {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Runner {
+    fn default() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+}
+
 impl Runner {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir") }
+        Self::default()
     }
 
     pub fn output_file(&self) -> PathBuf {
@@ -34,14 +40,28 @@ impl Runner {
     /// declared input present (empty when not given), as the runner does.
     pub fn run(&self, inputs: &[(&str, &str)], extra_env: &[(&str, &str)]) -> Output {
         let mut command = Command::new(binary());
-        command.args(["fixture", "--action"]).env_clear().env("PATH", "/usr/bin:/bin");
+        command
+            .args(["fixture", "--action"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin");
         command
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_OUTPUT", self.output_file())
             .env("GITHUB_STEP_SUMMARY", self.summary_file())
             .env("GITHUB_REPOSITORY", "acme/billing");
-        for name in ["image", "dry-run", "tags", "registry-password", "message", "ending", "summary-bytes"] {
-            let value = inputs.iter().find(|(n, _)| *n == name).map_or("", |(_, v)| *v);
+        for name in [
+            "image",
+            "dry-run",
+            "tags",
+            "registry-password",
+            "message",
+            "ending",
+            "summary-bytes",
+        ] {
+            let value = inputs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("", |(_, v)| *v);
             command.env(format!("INPUT_{}", name.to_uppercase()), value);
         }
         command.envs(extra_env.iter().copied());
@@ -62,7 +82,10 @@ pub fn assert_secret_only_masked(output: &Output) {
     for (stream, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
         for line in text(bytes).lines() {
             if line.contains(SECRET) {
-                assert!(line.starts_with("::add-mask::"), "secret leaked on {stream}: {line}");
+                assert!(
+                    line.starts_with("::add-mask::"),
+                    "secret leaked on {stream}: {line}"
+                );
             }
         }
     }

@@ -5,7 +5,10 @@ use std::process::{Command, Output};
 use gantry_testkit::{Auth, Registry};
 
 fn gantry(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gantry")).args(args).output().expect("run gantry")
+    Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(args)
+        .output()
+        .expect("run gantry")
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -19,29 +22,59 @@ fn help_lists_every_tool_and_the_exit_codes() {
     assert_eq!(output.status.code(), Some(0));
     let help = String::from_utf8_lossy(&output.stdout);
     for tool in gantry::TOOLS {
-        assert!(help.contains(tool.spec.name), "{} missing from:\n{help}", tool.spec.name);
+        assert!(
+            help.contains(tool.spec.name),
+            "{} missing from:\n{help}",
+            tool.spec.name
+        );
     }
-    assert!(help.contains("Exit codes: 0 success, 1 a check failed, 2 usage or infrastructure error"));
+    assert!(
+        help.contains("Exit codes: 0 success, 1 a check failed, 2 usage or infrastructure error")
+    );
     let bare = gantry(&[]);
-    assert_eq!(bare.status.code(), Some(2), "no subcommand is a usage error");
+    assert_eq!(
+        bare.status.code(),
+        Some(2),
+        "no subcommand is a usage error"
+    );
 }
 
 #[test]
 fn doctor_trusts_a_private_ca_given_with_ca_file() {
-    let Some(registry) = Registry::start(Auth::Tls) else { return };
+    let Some(registry) = Registry::start(Auth::Tls) else {
+        return;
+    };
     let url = format!("{}/v2/", registry.url());
     let without = gantry(&["doctor", "--url", &url, "--json"]);
-    assert_eq!(without.status.code(), Some(1), "an unknown CA fails the check");
+    assert_eq!(
+        without.status.code(),
+        Some(1),
+        "an unknown CA fails the check"
+    );
     let ca = registry.ca_file().expect("ca file");
-    let with = gantry(&["doctor", "--url", &url, "--json", "--ca-file", ca.to_str().expect("utf8")]);
+    let with = gantry(&[
+        "doctor",
+        "--url",
+        &url,
+        "--json",
+        "--ca-file",
+        ca.to_str().expect("utf8"),
+    ]);
     assert_eq!(with.status.code(), Some(0), "{}", json(&with));
     assert_eq!(json(&with)["outputs"]["status"], "200");
 }
 
 #[test]
 fn doctor_reports_an_answer_that_is_not_200_as_reached() {
-    let Some(registry) = Registry::start(Auth::Basic) else { return };
-    let output = gantry(&["doctor", "--url", &format!("{}/v2/", registry.url()), "--json"]);
+    let Some(registry) = Registry::start(Auth::Basic) else {
+        return;
+    };
+    let output = gantry(&[
+        "doctor",
+        "--url",
+        &format!("{}/v2/", registry.url()),
+        "--json",
+    ]);
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(json(&output)["outputs"]["status"], "401");
 }
@@ -50,12 +83,18 @@ fn doctor_reports_an_answer_that_is_not_200_as_reached() {
 fn doctor_refuses_a_url_that_is_not_one() {
     let output = gantry(&["doctor", "--url", "ghcr.io/v2", "--json"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(json(&output)["error"].as_str().is_some_and(|e| e.contains("--url \"ghcr.io/v2\" is not an absolute URL")));
+    assert!(
+        json(&output)["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("--url \"ghcr.io/v2\" is not an absolute URL"))
+    );
 }
 
 #[test]
 fn doctor_falls_back_to_embedded_roots_without_a_system_bundle() {
-    let Some(registry) = Registry::start(Auth::Anonymous) else { return };
+    let Some(registry) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = dir.path().join("empty.crt");
     std::fs::write(&empty, "").expect("write");
@@ -66,7 +105,11 @@ fn doctor_falls_back_to_embedded_roots_without_a_system_bundle() {
         .env("SSL_CERT_DIR", dir.path())
         .output()
         .expect("run");
-    assert_eq!(output.status.code(), Some(0), "plain HTTP works without any bundle");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "plain HTTP works without any bundle"
+    );
     assert_eq!(json(&output)["outputs"]["trust-roots"], "embedded");
     let system = gantry(&["doctor", "--url", &url, "--json"]);
     assert_eq!(json(&system)["outputs"]["trust-roots"], "system");
