@@ -114,10 +114,33 @@ fn quoted(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
 }
 
+/// Checks that a tool, input or output name is kebab-case: `a-z`, digits and single hyphens.
+pub fn validate_name(kind: &str, name: &str) -> anyhow::Result<()> {
+    let kebab = name.split('-').all(|part| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    }) && name.starts_with(|c: char| c.is_ascii_lowercase());
+    anyhow::ensure!(
+        kebab,
+        "{kind} name {name:?} is not kebab-case (expected e.g. \"image-ref\")"
+    );
+    Ok(())
+}
+
 /// The `action.yml` of a tool running `image`.
 pub fn action_yml(tool: &ToolEntry, image: &str) -> anyhow::Result<String> {
     validate_image(image)?;
     let spec = tool.spec;
+    validate_name("tool", spec.name)?;
+    let docs = input_docs(tool);
+    for input in &docs {
+        validate_name(&format!("{} input", spec.name), &input.name)?;
+    }
+    for output in spec.outputs {
+        validate_name(&format!("{} output", spec.name), output.name)?;
+    }
     let mut out = String::new();
     writeln!(
         out,
@@ -132,7 +155,6 @@ pub fn action_yml(tool: &ToolEntry, image: &str) -> anyhow::Result<String> {
         "branding:\n  icon: {}\n  color: {}",
         spec.branding.icon, spec.branding.color
     )?;
-    let docs = input_docs(tool);
     if !docs.is_empty() {
         writeln!(out, "inputs:")?;
     }

@@ -117,3 +117,35 @@ fn a_published_tool_needs_the_image_pin() {
         ]
     );
 }
+
+#[test]
+fn names_must_be_kebab_case() {
+    for good in ["image", "image-ref", "sha256-tag", "a1"] {
+        generate::validate_name("input", good).expect(good);
+    }
+    for bad in [
+        "Image",
+        "image_ref",
+        "image--ref",
+        "-image",
+        "image-",
+        "1image",
+        "",
+    ] {
+        let err = generate::validate_name("input", bad).expect_err(bad);
+        assert!(err.to_string().contains("is not kebab-case"), "{err}");
+    }
+    let mut spec = *FIXTURE.spec;
+    spec.outputs = &[gantry_actions::OutputSpec {
+        name: "imageDigest",
+        description: "x",
+    }];
+    let spec: &'static gantry_actions::ToolSpec = Box::leak(Box::new(spec));
+    let err = generate::action_yml(&FIXTURE.with_spec(spec), FIXTURE_IMAGE)
+        .expect_err("camelCase output");
+    assert!(
+        err.to_string()
+            .contains("fixture output name \"imageDigest\""),
+        "{err}"
+    );
+}

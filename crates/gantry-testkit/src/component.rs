@@ -23,20 +23,53 @@ fn is_executable(path: &Path) -> bool {
 /// The path of `binary`, or `None` after a loud skip message; panics in CI.
 ///
 /// `install` says how to get it, e.g. `apt-get install docker-registry`.
+pub fn require(binary: &str, install: &str) -> Option<PathBuf> {
+    require_in(binary, install, in_ci())
+}
+
+/// [`require`] with the CI decision made by the caller.
 #[expect(
     clippy::print_stderr,
     reason = "a skipped real-component test must be loud"
 )]
-pub fn require(binary: &str, install: &str) -> Option<PathBuf> {
+pub fn require_in(binary: &str, install: &str, ci: bool) -> Option<PathBuf> {
     if let Some(path) = which(binary) {
         return Some(path);
     }
     assert!(
-        !in_ci(),
+        !ci,
         "{binary} is not on PATH, and CI=true makes a missing real component a failure\nhint: {install} (bash .ci/run does)"
     );
     eprintln!(
         "\n!!!!!!!! SKIPPED: {binary} is not on PATH, so this real-component test did not run.\n!!!!!!!! hint: {install} (bash .ci/run does); with CI=true this is a failure.\n"
     );
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::require_in;
+
+    #[test]
+    fn a_present_component_is_found_in_and_out_of_ci() {
+        for ci in [false, true] {
+            assert!(
+                require_in("sh", "apt-get install dash", ci).is_some_and(|p| p.ends_with("sh"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_component_skips_outside_ci() {
+        assert_eq!(
+            require_in("gantry-no-such-component", "nothing", false),
+            None
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "CI=true makes a missing real component a failure")]
+    fn a_missing_component_fails_in_ci() {
+        let _ = require_in("gantry-no-such-component", "nothing", true);
+    }
 }

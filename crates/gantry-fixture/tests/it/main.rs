@@ -19,7 +19,9 @@ pub struct Runner {
 
 impl Default for Runner {
     fn default() -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir") }
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 }
 
