@@ -6,10 +6,6 @@ use std::path::PathBuf;
 
 /// The static release binary `cargo xtask test` builds and hands over in `GANTRY_DIST_BINARY`.
 /// Missing outside CI: a loud skip; with `CI=true`: a failure.
-#[expect(
-    clippy::print_stderr,
-    reason = "a skipped real-component test must be loud"
-)]
 pub fn dist_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("GANTRY_DIST_BINARY").map(PathBuf::from) {
         assert!(
@@ -23,8 +19,8 @@ pub fn dist_binary() -> Option<PathBuf> {
         !gantry_testkit::in_ci(),
         "GANTRY_DIST_BINARY is not set, and CI=true makes that a failure\nhint: run the tests with `cargo xtask test`, which builds the static binary first"
     );
-    eprintln!(
-        "\n!!!!!!!! SKIPPED: GANTRY_DIST_BINARY is not set; run `cargo xtask test` to build the static binary and test it.\n"
+    gantry_testkit::shout(
+        "SKIPPED: GANTRY_DIST_BINARY is not set; run `cargo xtask test` to build the static binary and test it.",
     );
     None
 }

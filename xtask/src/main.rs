@@ -125,14 +125,33 @@ fn run_lint(root: &std::path::Path) -> anyhow::Result<bool> {
     Ok(false)
 }
 
+/// Runs `cargo test` against the static binary, echoing its output, and closes with one
+/// `N passed, N failed, N skipped` line summed over every test binary (cargo's own last line is a
+/// doc-test run that may hold no test at all).
+#[expect(clippy::print_stdout, reason = "xtask reports to the developer")]
 fn run_tests(root: &std::path::Path, args: &[String]) -> anyhow::Result<bool> {
+    use std::io::BufRead as _;
     let binary = dist::build(root)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = std::process::Command::new(cargo)
+    let mut child = std::process::Command::new(cargo)
         .current_dir(root)
         .args(["test", "--workspace", "--locked"])
         .args(args)
         .env("GANTRY_DIST_BINARY", binary)
-        .status()?;
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut totals = xtask::TestTotals::default();
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            totals.add_line(&line);
+        }
+    }
+    let status = child.wait()?;
+    println!(
+        "\ntests: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
     Ok(status.success())
 }

@@ -28,10 +28,6 @@ pub fn require(binary: &str, install: &str) -> Option<PathBuf> {
 }
 
 /// [`require`] with the CI decision made by the caller.
-#[expect(
-    clippy::print_stderr,
-    reason = "a skipped real-component test must be loud"
-)]
 pub fn require_in(binary: &str, install: &str, ci: bool) -> Option<PathBuf> {
     if let Some(path) = which(binary) {
         return Some(path);
@@ -40,10 +36,23 @@ pub fn require_in(binary: &str, install: &str, ci: bool) -> Option<PathBuf> {
         !ci,
         "{binary} is not on PATH, and CI=true makes a missing real component a failure\nhint: {install} (bash .ci/run does)"
     );
-    eprintln!(
-        "\n!!!!!!!! SKIPPED: {binary} is not on PATH, so this real-component test did not run.\n!!!!!!!! hint: {install} (bash .ci/run does); with CI=true this is a failure.\n"
-    );
+    shout(&format!(
+        "SKIPPED: {binary} is not on PATH, so this real-component test did not run.\nhint: {install} (bash .ci/run does); with CI=true this is a failure."
+    ));
     None
+}
+
+/// Writes to the process's stderr directly: libtest captures `eprintln!` of passing tests, and a
+/// skip nobody sees is a silent skip.
+pub fn shout(message: &str) {
+    use std::io::Write as _;
+    let mut framed = String::from("\n");
+    for line in message.lines() {
+        framed.push_str("!!!!!!!! ");
+        framed.push_str(line);
+        framed.push('\n');
+    }
+    let _ = std::io::stderr().lock().write_all(framed.as_bytes());
 }
 
 #[cfg(test)]

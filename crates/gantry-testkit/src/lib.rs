@@ -10,6 +10,6 @@ pub mod pki;
 pub mod registry;
 mod token;
 
-pub use component::{in_ci, require};
+pub use component::{in_ci, require, shout};
 pub use pki::TestCa;
 pub use registry::{Auth, Registry, TEST_HOST_NAME};
