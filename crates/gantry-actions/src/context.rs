@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::env;
-use crate::secret::Secret;
+use gantry_secret::Secret;
 
 /// What the runner tells a step about its run. Every field is optional: outside Actions (Azure
 /// DevOps, GitLab, a laptop) they are all `None`, and tools that need one say which.

@@ -13,12 +13,11 @@ pub mod env;
 pub mod files;
 pub mod inputs;
 pub mod logging;
-pub mod secret;
 pub mod tool;
 
 pub use commands::{Annotation, Commands, Level};
 pub use context::{GitHubContext, OidcError};
-pub use secret::Secret;
+pub use gantry_secret::Secret;
 pub use tool::{
     Branding, Context, ExitStatus, Mode, Outcome, OutputSpec, Tool, ToolEntry, ToolSpec,
 };

@@ -1,4 +1,8 @@
 //! A string that never prints itself.
+//!
+//! Tokens, passwords and keys travel through gantry as [`Secret`]: its `Debug` and `Display` print
+//! `<redacted>`, so a `{:?}` of any struct holding one is safe to log. The runner-contract crate
+//! additionally masks secret inputs with `::add-mask::`.
 
 use std::fmt;
 use std::str::FromStr;
