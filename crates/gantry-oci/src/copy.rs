@@ -9,8 +9,9 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Url};
 
-use crate::client::{Client, Counts, Scope, check_status, with_digest};
+use crate::client::{Client, Counts, Scope};
 use crate::digest::Digest;
+use crate::engine::{check_status, with_digest};
 use crate::error::{OciError, Result};
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::Reference;

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod client;
 pub mod copy;
 pub mod digest;
+mod engine;
 pub mod error;
 pub mod manifest;
 pub mod reference;

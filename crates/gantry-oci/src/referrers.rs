@@ -8,8 +8,9 @@ use reqwest::Method;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use serde_json::json;
 
-use crate::client::{Body, Client, Scope, check_status, header_str, next_link};
+use crate::client::{Body, Client, Scope};
 use crate::digest::Digest;
+use crate::engine::{check_status, header_str, next_link};
 use crate::error::{OciError, Result};
 use crate::manifest::{
     Descriptor, EMPTY_CONFIG, MANIFEST_LIMIT, Manifest, OCI_INDEX, OCI_MANIFEST,
