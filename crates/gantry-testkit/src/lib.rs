@@ -7,9 +7,11 @@
 
 pub mod component;
 pub mod pki;
+pub mod proxy;
 pub mod registry;
 mod token;
 
 pub use component::{in_ci, require, shout};
 pub use pki::TestCa;
+pub use proxy::{Fault, FaultyProxy};
 pub use registry::{Auth, Registry, TEST_HOST_NAME};

@@ -2,5 +2,6 @@
 
 mod basics;
 mod copy;
+mod failures;
 mod referrers;
 mod support;

@@ -1,0 +1,298 @@
+//! A registry that lies, drops connections, throttles or refuses: a clear error or a correct
+//! retry, and the target tag never moves.
+
+use std::time::{Duration, Instant};
+
+use gantry_oci::{
+    Client, ClientOptions, CopyOptions, Credential, Credentials, OciError, Reference,
+};
+use gantry_testkit::{Auth, Fault, FaultyProxy, Registry};
+
+use crate::support::{client_for, layer, push_image, reference};
+
+struct Setup {
+    _registry: Registry,
+    proxy: FaultyProxy,
+    client: Client,
+    old: gantry_oci::Manifest,
+    new: gantry_oci::Manifest,
+}
+
+/// A registry with `team/app:new` to copy and `prod/app:live` at an older image, behind a proxy.
+async fn setup() -> Option<Setup> {
+    let registry = Registry::start(Auth::Anonymous)?;
+    let direct = client_for(&registry);
+    let old = push_image(&direct, &reference(&registry, "prod/app:live"), &[b"old"]).await;
+    let new = push_image(
+        &direct,
+        &reference(&registry, "team/app:new"),
+        &[&layer("new", 100_000)],
+    )
+    .await;
+    let proxy = FaultyProxy::start(&registry.host()).expect("proxy");
+    let options = ClientOptions {
+        plain_http: vec![proxy.host()],
+        backoff: Duration::from_millis(10),
+        ..ClientOptions::default()
+    };
+    let client = Client::new(options, Credentials::anonymous()).expect("client");
+    Some(Setup {
+        _registry: registry,
+        proxy,
+        client,
+        old,
+        new,
+    })
+}
+
+fn at(setup: &Setup, path: &str) -> Reference {
+    format!("{}/{path}", setup.proxy.host())
+        .parse()
+        .expect("reference")
+}
+
+async fn assert_target_unmoved(setup: &Setup) {
+    let live = setup
+        .client
+        .resolve(&at(setup, "prod/app:live"))
+        .await
+        .expect("resolve target");
+    assert_eq!(
+        live.digest, setup.old.digest,
+        "the target tag must not move"
+    );
+}
+
+#[tokio::test]
+async fn a_manifest_that_does_not_match_its_digest_is_refused() {
+    let Some(setup) = setup().await else { return };
+    setup
+        .proxy
+        .inject("GET", "/v2/team/app/manifests/new", Fault::CorruptBody, 1);
+    let err = setup
+        .client
+        .copy(
+            &at(&setup, "team/app:new"),
+            &at(&setup, "prod/app:live"),
+            CopyOptions::default(),
+        )
+        .await
+        .expect_err("corrupt manifest");
+    assert!(matches!(err, OciError::DigestMismatch { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("expected digest {}", setup.new.digest)),
+        "{err}"
+    );
+    assert_target_unmoved(&setup).await;
+}
+
+#[tokio::test]
+async fn a_blob_that_does_not_match_its_digest_is_refused() {
+    let Some(setup) = setup().await else { return };
+    let other = Registry::start(Auth::Anonymous).expect("second registry");
+    let layer_digest = setup.new.fields().expect("fields").layers[0].digest.clone();
+    setup.proxy.inject(
+        "GET",
+        &format!("/blobs/{layer_digest}"),
+        Fault::CorruptBody,
+        10,
+    );
+    let client = Client::new(
+        ClientOptions {
+            plain_http: vec![setup.proxy.host(), other.host()],
+            ..ClientOptions::default()
+        },
+        Credentials::anonymous(),
+    )
+    .expect("client");
+    let target: Reference = format!("{}/prod/app:live", other.host())
+        .parse()
+        .expect("reference");
+    let err = client
+        .copy(&at(&setup, "team/app:new"), &target, CopyOptions::default())
+        .await
+        .expect_err("corrupt blob");
+    assert!(
+        matches!(&err, OciError::DigestMismatch { what, .. } if what.contains(layer_digest.as_str())),
+        "{err}"
+    );
+    assert!(
+        client.head_manifest(&target).await.expect("head").is_none(),
+        "no tag was created"
+    );
+    let direct = client
+        .blob(&at(&setup, "team/app"), &layer_digest, 1 << 20)
+        .await
+        .expect_err("whole read");
+    assert!(
+        matches!(direct, OciError::DigestMismatch { .. }),
+        "{direct}"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_dropped_mid_blob_is_an_error_and_moves_nothing() {
+    let Some(setup) = setup().await else { return };
+    let other = Registry::start(Auth::Anonymous).expect("second registry");
+    let layer_digest = setup.new.fields().expect("fields").layers[0].digest.clone();
+    setup.proxy.inject(
+        "GET",
+        &format!("/blobs/{layer_digest}"),
+        Fault::DropMidBody,
+        10,
+    );
+    let client = Client::new(
+        ClientOptions {
+            plain_http: vec![setup.proxy.host(), other.host()],
+            ..ClientOptions::default()
+        },
+        Credentials::anonymous(),
+    )
+    .expect("client");
+    let target: Reference = format!("{}/prod/app:live", other.host())
+        .parse()
+        .expect("reference");
+    let err = client
+        .copy(&at(&setup, "team/app:new"), &target, CopyOptions::default())
+        .await
+        .expect_err("dropped");
+    assert!(
+        matches!(err, OciError::Http { .. } | OciError::Status { .. }),
+        "{err}"
+    );
+    assert!(
+        client.head_manifest(&target).await.expect("head").is_none(),
+        "no tag was created"
+    );
+    assert!(
+        !blob_committed(&other, &layer_digest).await,
+        "the half blob was not committed"
+    );
+}
+
+/// Whether `prod/app` in `registry` holds the blob, asked directly (not through the proxy).
+async fn blob_committed(registry: &Registry, digest: &gantry_oci::Digest) -> bool {
+    let repo = reference(registry, "prod/app");
+    let scopes = [gantry_oci::Scope::pull("prod/app")];
+    client_for(registry)
+        .blob_exists(&repo, digest, &scopes)
+        .await
+        .expect("head")
+        .is_some()
+}
+
+#[tokio::test]
+async fn throttling_is_retried_after_the_time_the_registry_asks_for() {
+    let Some(setup) = setup().await else { return };
+    setup.proxy.inject(
+        "GET",
+        "/v2/team/app/manifests/new",
+        Fault::TooManyRequests {
+            retry_after_secs: 1,
+        },
+        1,
+    );
+    setup
+        .proxy
+        .inject("PUT", "/v2/prod/app/manifests/live", Fault::Unavailable, 2);
+    let started = Instant::now();
+    let report = setup
+        .client
+        .copy(
+            &at(&setup, "team/app:new"),
+            &at(&setup, "prod/app:live"),
+            CopyOptions::default(),
+        )
+        .await
+        .expect("copy after retries");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was honoured"
+    );
+    assert_eq!(report.counts.retries, 3, "one 429 and two 503s");
+    let live = setup
+        .client
+        .resolve(&at(&setup, "prod/app:live"))
+        .await
+        .expect("resolve");
+    assert_eq!(live.digest, setup.new.digest);
+}
+
+#[tokio::test]
+async fn a_registry_that_keeps_failing_gives_up_with_the_status() {
+    let Some(setup) = setup().await else { return };
+    setup
+        .proxy
+        .inject("GET", "/v2/team/app/manifests/new", Fault::Unavailable, 100);
+    let err = setup
+        .client
+        .copy(
+            &at(&setup, "team/app:new"),
+            &at(&setup, "prod/app:live"),
+            CopyOptions::default(),
+        )
+        .await
+        .expect_err("gives up");
+    assert!(matches!(err, OciError::Status { status: 503, .. }), "{err}");
+    assert_eq!(
+        setup
+            .proxy
+            .log()
+            .iter()
+            .filter(|l| l.contains("(Unavailable)"))
+            .count(),
+        4,
+        "max_attempts tries"
+    );
+    assert_target_unmoved(&setup).await;
+}
+
+#[tokio::test]
+async fn refused_push_credentials_leave_the_target_alone() {
+    let Some(source) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let Some(target) = Registry::start(Auth::Basic) else {
+        return;
+    };
+    let good = crate::support::client_for(&target);
+    let old = push_image(&good, &reference(&target, "prod/app:live"), &[b"old"]).await;
+    push_image(
+        &client_for(&source),
+        &reference(&source, "team/app:new"),
+        &[b"new"],
+    )
+    .await;
+    let client = Client::new(
+        ClientOptions {
+            plain_http: vec![source.host(), target.host()],
+            ..ClientOptions::default()
+        },
+        Credentials::anonymous().with(
+            &target.host(),
+            Credential::Basic {
+                username: "gantry".into(),
+                password: gantry_secret::Secret::new("wrong"),
+            },
+        ),
+    )
+    .expect("client");
+    let err = client
+        .copy(
+            &reference(&source, "team/app:new"),
+            &reference(&target, "prod/app:live"),
+            CopyOptions::default(),
+        )
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, OciError::Unauthorized { .. }), "{err}");
+    assert!(err.to_string().contains("may push to prod/app"), "{err}");
+    assert_eq!(
+        good.resolve(&reference(&target, "prod/app:live"))
+            .await
+            .expect("resolve")
+            .digest,
+        old.digest
+    );
+}

@@ -1,0 +1,236 @@
+//! A reverse proxy in front of a real registry that breaks chosen requests on purpose: bodies that
+//! do not match their digest, connections dropped mid-body, 429 with `Retry-After`, 503.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+
+/// What to do to a matching request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Forward, then flip the last byte of the body (headers, digest header included, unchanged).
+    CorruptBody,
+    /// Forward, then send the headers and half of the body and drop the connection.
+    DropMidBody,
+    /// Answer 429 with `Retry-After: <seconds>` without forwarding.
+    TooManyRequests { retry_after_secs: u64 },
+    /// Answer 503 without forwarding.
+    Unavailable,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    method: String,
+    path_contains: String,
+    fault: Fault,
+    remaining: usize,
+}
+
+struct Shared {
+    upstream: String,
+    own: String,
+    http: reqwest::Client,
+    rules: Mutex<Vec<Rule>>,
+    log: Mutex<Vec<String>>,
+}
+
+/// The proxy; stopped on drop.
+pub struct FaultyProxy {
+    addr: std::net::SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl FaultyProxy {
+    /// Proxies to `upstream` (`host:port`, plain HTTP).
+    pub fn start(upstream: &str) -> anyhow::Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream: upstream.to_owned(),
+            own: addr.to_string(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            rules: Mutex::default(),
+            log: Mutex::default(),
+        });
+        let state = shared.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let app = axum::Router::new().fallback(forward).with_state(state);
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
+        });
+        Ok(Self {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `127.0.0.1:<port>` of the proxy.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Applies `fault` to the next `times` requests whose method is `method` and whose path
+    /// contains `path_contains`.
+    pub fn inject(&self, method: &str, path_contains: &str, fault: Fault, times: usize) {
+        lock(&self.shared.rules).push(Rule {
+            method: method.to_owned(),
+            path_contains: path_contains.to_owned(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// `METHOD path -> status` of every request seen, faults included.
+    pub fn log(&self) -> Vec<String> {
+        lock(&self.shared.log).clone()
+    }
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn take_fault(shared: &Shared, method: &str, path: &str) -> Option<Fault> {
+    let mut rules = lock(&shared.rules);
+    let rule = rules
+        .iter_mut()
+        .find(|r| r.remaining > 0 && r.method == method && path.contains(&r.path_contains))?;
+    rule.remaining -= 1;
+    Some(rule.fault)
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let method = request.method().as_str().to_owned();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let fault = take_fault(&shared, &method, &path_and_query);
+    let (status, response) = match fault {
+        Some(Fault::TooManyRequests { retry_after_secs }) => {
+            let mut response = Response::new(Body::from(
+                "{\"errors\":[{\"code\":\"TOOMANYREQUESTS\",\"message\":\"slow down\"}]}",
+            ));
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(retry_after_secs));
+            (429, response)
+        }
+        Some(Fault::Unavailable) => {
+            let mut response = Response::new(Body::from("unavailable"));
+            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            (503, response)
+        }
+        _ => match upstream(&shared, request, fault).await {
+            Ok(response) => (response.status().as_u16(), response),
+            Err(e) => {
+                let mut response = Response::new(Body::from(format!("proxy: {e}")));
+                *response.status_mut() = StatusCode::BAD_GATEWAY;
+                (502, response)
+            }
+        },
+    };
+    lock(&shared.log).push(format!(
+        "{method} {path_and_query} -> {status}{}",
+        fault.map(|f| format!(" ({f:?})")).unwrap_or_default()
+    ));
+    response
+}
+
+async fn upstream(
+    shared: &Shared,
+    request: Request,
+    fault: Option<Fault>,
+) -> anyhow::Result<Response> {
+    let (parts, body) = request.into_parts();
+    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("http://{}{path_and_query}", shared.upstream);
+    let body = axum::body::to_bytes(body, usize::MAX).await?;
+    let mut outgoing = shared.http.request(parts.method.clone(), url).body(body);
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            outgoing = outgoing.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let answer = outgoing.send().await?;
+    let status = answer.status().as_u16();
+    let mut builder = Response::builder().status(status);
+    for (name, value) in answer.headers() {
+        let value = if name == "location" {
+            // Keep uploads going through the proxy.
+            let text = value
+                .to_str()
+                .unwrap_or_default()
+                .replace(&shared.upstream, &shared.own);
+            HeaderValue::from_str(&text)?
+        } else {
+            value.clone()
+        };
+        builder = builder.header(name.as_str(), value);
+    }
+    let bytes = answer.bytes().await?;
+    let body = match fault {
+        Some(Fault::CorruptBody) if !bytes.is_empty() => {
+            let mut changed = bytes.to_vec();
+            if let Some(last) = changed.last_mut() {
+                *last ^= 0x01;
+            }
+            Body::from(changed)
+        }
+        Some(Fault::DropMidBody) if !bytes.is_empty() => {
+            let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(half),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "dropped on purpose",
+                )),
+            ];
+            Body::from_stream(futures_util::stream::iter(chunks))
+        }
+        _ => Body::from(bytes),
+    };
+    Ok(builder.body(body)?)
+}
