@@ -256,7 +256,7 @@ async fn refused_push_credentials_leave_the_target_alone() {
     let Some(target) = Registry::start(Auth::Basic) else {
         return;
     };
-    let good = crate::support::client_for(&target);
+    let good = client_for(&target);
     let old = push_image(&good, &reference(&target, "prod/app:live"), &[b"old"]).await;
     push_image(
         &client_for(&source),
