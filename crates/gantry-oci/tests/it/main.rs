@@ -4,4 +4,5 @@ mod basics;
 mod copy;
 mod failures;
 mod referrers;
+mod skopeo;
 mod support;
