@@ -212,10 +212,10 @@ async fn artifacts_gantry_writes_read_back_in_skopeo() {
         layers: vec![gantry_oci::ArtifactLayer {
             media_type: "application/vnd.example+json".into(),
             bytes: bytes::Bytes::from_static(b"{}"),
-            annotations: Default::default(),
+            annotations: std::collections::BTreeMap::new(),
         }],
         subject: Some(image.descriptor()),
-        annotations: Default::default(),
+        annotations: std::collections::BTreeMap::new(),
     };
     let pushed = client
         .push_artifact(&reference(&registry, "team/app"), &artifact)
