@@ -14,4 +14,4 @@ mod token;
 pub use component::{in_ci, require, shout};
 pub use pki::TestCa;
 pub use proxy::{Fault, FaultyProxy};
-pub use registry::{Auth, Registry, TEST_HOST_NAME};
+pub use registry::{Auth, Backend, Registry, TEST_HOST_NAME};

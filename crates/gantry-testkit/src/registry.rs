@@ -41,14 +41,42 @@ impl Auth {
     pub const ALL: [Self; 4] = [Self::Anonymous, Self::Basic, Self::Bearer, Self::Tls];
 }
 
+/// Which registry implementation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// CNCF distribution 2.8 (Debian's `docker-registry`): no referrers API.
+    Distribution,
+    /// gantry's embedded registry: the referrers API.
+    Gantry,
+}
+
 /// A running registry; stopped on drop.
 pub struct Registry {
     auth: Auth,
+    backend: Backend,
     addr: SocketAddr,
-    child: Child,
+    child: Option<Child>,
+    embedded: Option<Embedded>,
     dir: TempDir,
     ca_pem: Option<String>,
     token: Option<TokenServer>,
+}
+
+/// gantry-registry on a thread of its own, so that sync and async tests alike can hold it.
+struct Embedded {
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -69,6 +97,90 @@ impl Registry {
             Self::start_with(&binary, auth)
                 .unwrap_or_else(|e| panic!("starting docker-registry ({auth:?}): {e:#}")),
         )
+    }
+
+    /// Starts a registry of `backend`; `None` after a loud skip when distribution is missing
+    /// outside CI. The embedded registry has no TLS mode.
+    pub fn start_on(backend: Backend, auth: Auth) -> Option<Self> {
+        match backend {
+            Backend::Distribution => Self::start(auth),
+            Backend::Gantry => Some(
+                Self::start_embedded(auth)
+                    .unwrap_or_else(|e| panic!("starting gantry-registry ({auth:?}): {e:#}")),
+            ),
+        }
+    }
+
+    fn start_embedded(auth: Auth) -> anyhow::Result<Self> {
+        let credentials = || (USERNAME.to_owned(), gantry_secret::Secret::new(PASSWORD));
+        let mode = match auth {
+            Auth::Anonymous => gantry_registry::AuthMode::None,
+            Auth::Basic => {
+                let (username, password) = credentials();
+                gantry_registry::AuthMode::Basic { username, password }
+            }
+            Auth::Bearer => {
+                let (username, password) = credentials();
+                gantry_registry::AuthMode::Bearer { username, password }
+            }
+            Auth::Tls => anyhow::bail!(
+                "gantry-registry serves plain HTTP on loopback only; TLS runs against distribution"
+            ),
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("gantry-embedded-")
+            .tempdir()?;
+        let config = gantry_registry::Config {
+            storage: Some(dir.path().join("data")),
+            auth: mode,
+            ..gantry_registry::Config::default()
+        };
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = addr_tx.send(Err(anyhow::anyhow!("runtime: {e}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match gantry_registry::start(config).await {
+                    Ok(running) => {
+                        let _ = addr_tx.send(Ok(running.addr()));
+                        let _ = rx.await;
+                        running.stop().await;
+                    }
+                    Err(e) => {
+                        let _ = addr_tx.send(Err(anyhow::anyhow!("{e}")));
+                    }
+                }
+            });
+        });
+        let addr = addr_rx.recv()??;
+        Ok(Self {
+            auth,
+            backend: Backend::Gantry,
+            addr,
+            child: None,
+            embedded: Some(Embedded {
+                shutdown: Some(tx),
+                thread: Some(thread),
+            }),
+            dir,
+            ca_pem: None,
+            token: None,
+        })
+    }
+
+    /// Which implementation this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Starts the registry at `binary`.
@@ -149,8 +261,10 @@ impl Registry {
             .with_context(|| format!("spawning {}", binary.display()))?;
         let mut registry = Self {
             auth,
+            backend: Backend::Distribution,
             addr,
-            child,
+            child: Some(child),
+            embedded: None,
             dir,
             ca_pem,
             token,
@@ -162,7 +276,13 @@ impl Registry {
     fn wait_until_listening(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .map(Child::try_wait)
+                .transpose()?
+                .flatten()
+            {
                 anyhow::bail!(
                     "docker-registry exited with {status} before listening; its log:\n{}",
                     self.log()
@@ -246,7 +366,10 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.embedded.take();
     }
 }

@@ -1,12 +1,12 @@
-//! Resolve, read and write in every auth mode of the real registry.
+//! Resolve, read and write in every auth mode, on both backends.
 
 use gantry_oci::{OciError, Scope};
-use gantry_testkit::{Auth, Registry};
+use gantry_testkit::{Auth, Backend, Registry};
 
 use crate::support::{client_for, layer, push_image, reference};
 
-async fn round_trip(auth: Auth) {
-    let Some(registry) = Registry::start(auth) else {
+async fn round_trip(backend: Backend, auth: Auth) {
+    let Some(registry) = Registry::start_on(backend, auth) else {
         return;
     };
     let client = client_for(&registry);
@@ -48,37 +48,31 @@ async fn round_trip(auth: Auth) {
     assert!(missing.is_not_found(), "{missing}");
     let tags = client.tags(&target).await.expect("tags");
     assert_eq!(tags, ["dev"]);
+    let pull = [Scope::pull("team/app")];
     assert!(
         client
-            .blob_exists(
-                &target,
-                &fields.layers[0].digest,
-                &[Scope::pull("team/app")]
-            )
+            .blob_exists(&target, &fields.layers[0].digest, &pull)
             .await
             .expect("head")
             .is_some()
     );
 }
 
-#[tokio::test]
-async fn round_trip_anonymous() {
-    round_trip(Auth::Anonymous).await;
-}
+on_both_backends!(async fn round_trip_anonymous(backend) {
+    round_trip(backend, Auth::Anonymous).await;
+});
 
-#[tokio::test]
-async fn round_trip_basic_auth() {
-    round_trip(Auth::Basic).await;
-}
+on_both_backends!(async fn round_trip_basic_auth(backend) {
+    round_trip(backend, Auth::Basic).await;
+});
 
-#[tokio::test]
-async fn round_trip_bearer_tokens() {
-    round_trip(Auth::Bearer).await;
-}
+on_both_backends!(async fn round_trip_bearer_tokens(backend) {
+    round_trip(backend, Auth::Bearer).await;
+});
 
 #[tokio::test]
 async fn round_trip_tls() {
-    round_trip(Auth::Tls).await;
+    round_trip(Backend::Distribution, Auth::Tls).await;
 }
 
 #[tokio::test]
@@ -100,17 +94,11 @@ async fn bearer_tokens_are_reused_per_scope() {
     );
 }
 
-#[tokio::test]
-async fn refused_credentials_are_reported_as_such() {
+on_both_backends!(async fn refused_credentials_are_reported_as_such(backend) {
     for auth in [Auth::Basic, Auth::Bearer] {
-        let Some(registry) = Registry::start(auth) else {
-            return;
-        };
+        let Some(registry) = Registry::start_on(backend, auth) else { return };
         let client = gantry_oci::Client::new(
-            gantry_oci::ClientOptions {
-                plain_http: vec![registry.host()],
-                ..Default::default()
-            },
+            gantry_oci::ClientOptions { plain_http: vec![registry.host()], ..Default::default() },
             gantry_oci::Credentials::anonymous().with(
                 &registry.host(),
                 gantry_oci::Credential::Basic {
@@ -120,14 +108,8 @@ async fn refused_credentials_are_reported_as_such() {
             ),
         )
         .expect("client");
-        let err = client
-            .resolve(&reference(&registry, "team/app:dev"))
-            .await
-            .expect_err("refused");
-        assert!(
-            matches!(err, OciError::Unauthorized { status: 401, .. }),
-            "{auth:?}: {err}"
-        );
+        let err = client.resolve(&reference(&registry, "team/app:dev")).await.expect_err("refused");
+        assert!(matches!(err, OciError::Unauthorized { status: 401, .. }), "{auth:?}: {err}");
         assert!(err.to_string().contains("refused the credentials"), "{err}");
     }
-}
+});

@@ -5,146 +5,67 @@ use gantry_testkit::{Auth, Registry};
 
 use crate::support::{client_for, client_for_all, layer, push_image, push_index, reference};
 
-#[tokio::test]
-async fn a_same_repository_retag_is_one_read_and_one_put() {
-    let Some(registry) = Registry::start(Auth::Anonymous) else {
-        return;
-    };
+on_both_backends!(async fn a_same_repository_retag_is_one_read_and_one_put(backend) {
+    let Some(registry) = Registry::start_on(backend, Auth::Anonymous) else { return };
     let client = client_for(&registry);
     let image = push_image(&client, &reference(&registry, "team/app:dev"), &[b"layer"]).await;
     let before = client.requests().len();
     let report = client
-        .copy(
-            &reference(&registry, "team/app:dev"),
-            &reference(&registry, "team/app:staging"),
-            CopyOptions::default(),
-        )
+        .copy(&reference(&registry, "team/app:dev"), &reference(&registry, "team/app:staging"), CopyOptions::default())
         .await
         .expect("retag");
-    let requests: Vec<String> = client.requests()[before..]
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
-    assert_eq!(
-        requests,
-        [
-            "GET /v2/team/app/manifests/dev",
-            "PUT /v2/team/app/manifests/staging"
-        ]
-    );
+    let requests: Vec<String> =
+        client.requests()[before..].iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(requests, ["GET /v2/team/app/manifests/dev", "PUT /v2/team/app/manifests/staging"]);
     assert_eq!(report.counts.requests, 2);
     assert_eq!(report.digest.as_ref(), Some(&image.digest));
-    assert_eq!(
-        client
-            .resolve(&reference(&registry, "team/app:staging"))
-            .await
-            .expect("resolve")
-            .digest,
-        image.digest
-    );
-}
+    let staging = client.resolve(&reference(&registry, "team/app:staging")).await.expect("resolve");
+    assert_eq!(staging.digest, image.digest);
+});
 
-#[tokio::test]
-async fn a_cross_repository_copy_mounts_every_blob_and_uploads_no_bytes() {
-    let Some(registry) = Registry::start(Auth::Bearer) else {
-        return;
-    };
+on_both_backends!(async fn a_cross_repository_copy_mounts_every_blob_and_uploads_no_bytes(backend) {
+    let Some(registry) = Registry::start_on(backend, Auth::Bearer) else { return };
     let client = client_for(&registry);
-    let image = push_image(
-        &client,
-        &reference(&registry, "team/app:dev"),
-        &[&layer("one", 300_000), &layer("two", 200_000)],
-    )
-    .await;
+    let layers: [&[u8]; 2] = [&layer("one", 300_000), &layer("two", 200_000)];
+    let image = push_image(&client, &reference(&registry, "team/app:dev"), &layers).await;
     let report = client
-        .copy(
-            &reference(&registry, "team/app:dev"),
-            &reference(&registry, "prod/app:live"),
-            CopyOptions::default(),
-        )
+        .copy(&reference(&registry, "team/app:dev"), &reference(&registry, "prod/app:live"), CopyOptions::default())
         .await
         .expect("copy");
     assert_eq!(report.blobs_mounted, 3, "config and two layers");
     assert_eq!(report.blobs_uploaded, 0);
-    assert!(
-        report.counts.bytes_up < 10_000,
-        "only manifests go up: {:?}",
-        report.counts
-    );
-    let copied = client
-        .manifest(&reference(&registry, "prod/app:live"))
-        .await
-        .expect("copied");
+    assert!(report.counts.bytes_up < 10_000, "only manifests go up: {:?}", report.counts);
+    let copied = client.manifest(&reference(&registry, "prod/app:live")).await.expect("copied");
     assert_eq!(copied, image);
-}
+});
 
-#[tokio::test]
-async fn a_cross_registry_copy_streams_blobs_and_keeps_an_index_intact() {
-    let Some(source) = Registry::start(Auth::Basic) else {
-        return;
-    };
-    let Some(target) = Registry::start(Auth::Tls) else {
-        return;
-    };
+on_both_backends!(async fn a_cross_registry_copy_streams_blobs_and_keeps_an_index_intact(backend) {
+    let Some(source) = Registry::start_on(backend, Auth::Basic) else { return };
+    let Some(target) = Registry::start(Auth::Tls) else { return };
     let client = client_for_all(&[&source, &target]);
-    let amd = push_image(
-        &client,
-        &reference(&source, "team/app"),
-        &[&layer("amd", 1 << 20)],
-    )
-    .await;
-    let arm = push_image(
-        &client,
-        &reference(&source, "team/app"),
-        &[&layer("arm", 1 << 20)],
-    )
-    .await;
-    let index = push_index(
-        &client,
-        &reference(&source, "team/app:v1"),
-        &[(&amd, "amd64"), (&arm, "arm64")],
-    )
-    .await;
+    let amd = push_image(&client, &reference(&source, "team/app"), &[&layer("amd", 1 << 20)]).await;
+    let arm = push_image(&client, &reference(&source, "team/app"), &[&layer("arm", 1 << 20)]).await;
+    let children = [(&amd, "amd64"), (&arm, "arm64")];
+    let index = push_index(&client, &reference(&source, "team/app:v1"), &children).await;
 
     let report = client
-        .copy(
-            &reference(&source, "team/app:v1"),
-            &reference(&target, "mirror/app:v1"),
-            CopyOptions::default(),
-        )
+        .copy(&reference(&source, "team/app:v1"), &reference(&target, "mirror/app:v1"), CopyOptions::default())
         .await
         .expect("copy");
     assert_eq!(report.blobs_uploaded, 3, "one shared config and two layers");
-    assert_eq!(
-        report.manifests_pushed, 4,
-        "two children, the index by digest, then the tag"
-    );
-    let copied = client
-        .manifest(&reference(&target, "mirror/app:v1"))
-        .await
-        .expect("index");
+    assert_eq!(report.manifests_pushed, 4, "two children, the index by digest, then the tag");
+    let copied = client.manifest(&reference(&target, "mirror/app:v1")).await.expect("index");
     assert_eq!(copied, index, "the index arrives byte for byte");
     for child in [&amd, &arm] {
         let at = reference(&target, "mirror/app").with_digest(child.digest.clone());
-        assert_eq!(
-            client.manifest(&at).await.expect("child").bytes,
-            child.bytes
-        );
+        assert_eq!(client.manifest(&at).await.expect("child").bytes, child.bytes);
     }
 
     let again = client
-        .copy(
-            &reference(&source, "team/app:v1"),
-            &reference(&target, "mirror/app:v1"),
-            CopyOptions::default(),
-        )
+        .copy(&reference(&source, "team/app:v1"), &reference(&target, "mirror/app:v1"), CopyOptions::default())
         .await
         .expect("copy again");
     // Both platforms share the config blob, so four blob checks, every one a skip.
-    assert_eq!(
-        (again.blobs_uploaded, again.blobs_present),
-        (0, 4),
-        "blobs already there are skipped"
-    );
+    assert_eq!((again.blobs_uploaded, again.blobs_present), (0, 4), "blobs already there are skipped");
     assert_eq!(again.manifests_pushed, 1, "only the tag is written again");
-}
+});

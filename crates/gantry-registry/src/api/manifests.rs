@@ -1,0 +1,300 @@
+//! Manifests (checked against their digest, refused while a blob or child they name is missing),
+//! tags with `Link` pagination, and the referrers API.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use gantry_oci::Digest;
+use gantry_oci::manifest::{
+    DOCKER_LIST, DOCKER_MANIFEST, MANIFEST_LIMIT, ManifestFields, OCI_INDEX, OCI_MANIFEST,
+};
+use gantry_oci::reference::is_valid_tag;
+use serde_json::json;
+
+use super::{ApiError, ApiResult, AppState, headers, lock, param, parse_digest, query};
+use crate::store::{ManifestInfo, Store};
+
+const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+
+fn manifest_unknown(reference: &str, name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "MANIFEST_UNKNOWN",
+        format!("manifest {reference} is not in {name}"),
+    )
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_INVALID", message)
+}
+
+/// The digest a manifest reference points at in `name`.
+fn resolve(store: &Store, name: &str, reference: &str) -> ApiResult<Digest> {
+    let repo = store
+        .repositories
+        .get(name)
+        .ok_or_else(|| manifest_unknown(reference, name))?;
+    if reference.contains(':') {
+        let digest = parse_digest(reference)?;
+        return if repo.manifests.contains_key(&digest) {
+            Ok(digest)
+        } else {
+            Err(manifest_unknown(reference, name))
+        };
+    }
+    repo.tags
+        .get(reference)
+        .cloned()
+        .ok_or_else(|| manifest_unknown(reference, name))
+}
+
+pub fn get(state: &AppState, name: &str, reference: &str, head: bool) -> ApiResult {
+    let store = lock(&state.store);
+    let digest = resolve(&store, name, reference)?;
+    let info = store
+        .repositories
+        .get(name)
+        .and_then(|r| r.manifests.get(&digest))
+        .cloned()
+        .ok_or_else(|| manifest_unknown(reference, name))?;
+    let bytes = store.read_small(&digest).map_err(ApiError::internal)?;
+    let map = headers(&[
+        ("content-type", info.media_type.clone()),
+        ("docker-content-digest", digest.to_string()),
+        ("content-length", bytes.len().to_string()),
+    ]);
+    Ok(if head {
+        (StatusCode::OK, map).into_response()
+    } else {
+        (StatusCode::OK, map, bytes).into_response()
+    })
+}
+
+pub async fn put(state: &AppState, name: &str, reference: &str, request: Request) -> ApiResult {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
+        .unwrap_or_default();
+    let limit = usize::try_from(MANIFEST_LIMIT).unwrap_or(usize::MAX);
+    let bytes = axum::body::to_bytes(request.into_body(), limit)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "SIZE_INVALID",
+                format!("a manifest may be at most {MANIFEST_LIMIT} bytes"),
+            )
+        })?;
+    let (digest, subject) = store_manifest(state, name, reference, &content_type, bytes)?;
+    let mut pairs = vec![
+        ("location", format!("/v2/{name}/manifests/{digest}")),
+        ("docker-content-digest", digest.to_string()),
+        ("content-length", "0".to_owned()),
+    ];
+    if let Some(subject) = subject {
+        pairs.push(("oci-subject", subject.to_string()));
+    }
+    Ok((StatusCode::CREATED, headers(&pairs)).into_response())
+}
+
+/// The tag to set, after checking a digest reference against the body.
+fn target_tag(reference: &str, bytes: &[u8]) -> ApiResult<Option<String>> {
+    if reference.contains(':') {
+        let wanted = parse_digest(reference)?;
+        let mut hasher = wanted.hasher();
+        hasher.update(bytes);
+        let actual = hasher.finish();
+        if actual != wanted {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "DIGEST_INVALID",
+                format!("expected {wanted}, the manifest hashes to {actual}"),
+            ));
+        }
+        return Ok(None);
+    }
+    if is_valid_tag(reference) {
+        return Ok(Some(reference.to_owned()));
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "TAG_INVALID",
+        format!("invalid tag {reference:?}"),
+    ))
+}
+
+fn store_manifest(
+    state: &AppState,
+    name: &str,
+    reference: &str,
+    content_type: &str,
+    bytes: Bytes,
+) -> ApiResult<(Digest, Option<Digest>)> {
+    if !MANIFEST_TYPES.contains(&content_type) {
+        return Err(invalid(format!(
+            "unsupported manifest media type {content_type:?} (expected one of {})",
+            MANIFEST_TYPES.join(", ")
+        )));
+    }
+    let fields: ManifestFields =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(format!("not a JSON manifest: {e}")))?;
+    if fields.schema_version != Some(2) {
+        return Err(invalid("schemaVersion must be 2"));
+    }
+    if let Some(declared) = &fields.media_type
+        && declared != content_type
+    {
+        return Err(invalid(format!(
+            "mediaType {declared:?} differs from Content-Type {content_type:?}"
+        )));
+    }
+    let tag = target_tag(reference, &bytes)?;
+    let digest = Digest::sha256(&bytes);
+    let mut store = lock(&state.store);
+    let repo = store.repositories.get(name).cloned().unwrap_or_default();
+    let missing =
+        |what: String| ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", what);
+    if content_type == OCI_INDEX || content_type == DOCKER_LIST {
+        if let Some(child) = fields
+            .manifests
+            .iter()
+            .find(|m| !repo.manifests.contains_key(&m.digest))
+        {
+            return Err(missing(format!(
+                "child manifest {} is not in {name}",
+                child.digest
+            )));
+        }
+    } else {
+        let config = fields
+            .config
+            .as_ref()
+            .ok_or_else(|| invalid("an image manifest needs a config"))?;
+        if let Some(blob) = std::iter::once(config)
+            .chain(&fields.layers)
+            .find(|b| !repo.blobs.contains(&b.digest))
+        {
+            return Err(missing(format!("blob {} is not in {name}", blob.digest)));
+        }
+    }
+    // The referrers API reports artifactType, else the config's media type (OCI image spec).
+    let artifact_type = fields.artifact_type.clone().or_else(|| {
+        fields
+            .config
+            .as_ref()
+            .map(|c| c.media_type.clone())
+            .filter(|t| fields.subject.is_some() && t != "application/vnd.oci.image.config.v1+json")
+    });
+    let info = ManifestInfo {
+        media_type: content_type.to_owned(),
+        size: bytes.len() as u64,
+        subject: fields.subject.as_ref().map(|s| s.digest.clone()),
+        artifact_type,
+        annotations: fields.annotations.clone(),
+    };
+    store
+        .put_small(&digest, bytes)
+        .map_err(ApiError::internal)?;
+    let entry = store.repositories.entry(name.to_owned()).or_default();
+    entry.manifests.insert(digest.clone(), info);
+    if let Some(tag) = tag {
+        entry.tags.insert(tag, digest.clone());
+    }
+    store.persist().map_err(ApiError::internal)?;
+    Ok((digest, fields.subject.map(|s| s.digest)))
+}
+
+pub fn delete(state: &AppState, name: &str, reference: &str) -> ApiResult {
+    let mut store = lock(&state.store);
+    let digest = resolve(&store, name, reference)?;
+    let repo = store
+        .repositories
+        .get_mut(name)
+        .ok_or_else(|| manifest_unknown(reference, name))?;
+    if reference.contains(':') {
+        repo.manifests.remove(&digest);
+        repo.tags.retain(|_, d| *d != digest);
+    } else {
+        repo.tags.remove(reference);
+    }
+    store.persist().map_err(ApiError::internal)?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+pub fn list_tags(state: &AppState, name: &str, request: &Request) -> ApiResult {
+    let params = query(request);
+    let store = lock(&state.store);
+    let repo = store.repositories.get(name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            format!("repository {name} is not known"),
+        )
+    })?;
+    let last = param(&params, "last");
+    let n = param(&params, "n").and_then(|n| n.parse::<usize>().ok());
+    let mut tags: Vec<&String> = repo
+        .tags
+        .keys()
+        .filter(|t| last.is_none_or(|l| t.as_str() > l))
+        .collect();
+    let more = n.is_some_and(|n| tags.len() > n);
+    if let Some(n) = n {
+        tags.truncate(n);
+    }
+    let mut map = HeaderMap::new();
+    if let (true, Some(n), Some(last)) = (more, n, tags.last())
+        && let Ok(value) = HeaderValue::from_str(&format!(
+            "</v2/{name}/tags/list?n={n}&last={last}>; rel=\"next\""
+        ))
+    {
+        map.insert(header::LINK, value);
+    }
+    Ok((
+        StatusCode::OK,
+        map,
+        axum::Json(json!({"name": name, "tags": tags})),
+    )
+        .into_response())
+}
+
+pub fn referrers(state: &AppState, name: &str, digest: &str, request: &Request) -> ApiResult {
+    let subject = parse_digest(digest)?;
+    let params = query(request);
+    let wanted = param(&params, "artifactType");
+    let store = lock(&state.store);
+    let entry = |(digest, info): (&Digest, &ManifestInfo)| {
+        let mut entry = json!({"mediaType": info.media_type, "digest": digest, "size": info.size});
+        if let Some(kind) = &info.artifact_type {
+            entry["artifactType"] = json!(kind);
+        }
+        if let Some(annotations) = &info.annotations {
+            entry["annotations"] = json!(annotations);
+        }
+        entry
+    };
+    let manifests: Vec<serde_json::Value> = store
+        .repositories
+        .get(name)
+        .map(|repo| {
+            repo.manifests
+                .iter()
+                .filter(|(_, info)| info.subject.as_ref() == Some(&subject))
+                .filter(|(_, info)| wanted.is_none_or(|w| info.artifact_type.as_deref() == Some(w)))
+                .map(entry)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut map = headers(&[("content-type", OCI_INDEX.to_owned())]);
+    if wanted.is_some() {
+        map.insert(
+            "oci-filters-applied",
+            HeaderValue::from_static("artifactType"),
+        );
+    }
+    let body = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
+    Ok((StatusCode::OK, map, body.to_string()).into_response())
+}
