@@ -78,15 +78,29 @@ pub fn dispatch(tools: &[ToolEntry], matches: &ArgMatches) -> Option<ExitStatus>
 
 /// Entry point of a multi-call binary whose subcommands are all tools.
 pub fn main(root: Command, tools: &[ToolEntry]) -> ExitCode {
+    main_with(root, tools, |_, _| None)
+}
+
+/// Entry point of a multi-call binary with tools and subcommands of its own, which `extra` runs
+/// (returning `None` for a name it does not know).
+pub fn main_with(
+    root: Command,
+    tools: &[ToolEntry],
+    extra: impl FnOnce(&str, &ArgMatches) -> Option<ExitStatus>,
+) -> ExitCode {
     let root_name = root.get_name().to_owned();
     let argv = multicall_argv(&root_name, tools, std::env::args_os().collect());
     let matches = match command(root, tools).try_get_matches_from(argv) {
         Ok(m) => m,
         Err(e) => return clap_exit(&e),
     };
-    dispatch(tools, &matches)
-        .unwrap_or(ExitStatus::Error)
-        .into()
+    if let Some(status) = dispatch(tools, &matches) {
+        return status.into();
+    }
+    let status = matches
+        .subcommand()
+        .and_then(|(name, sub)| extra(name, sub));
+    status.unwrap_or(ExitStatus::Error).into()
 }
 
 /// Prints a clap error or help and returns its exit code (0 for help and version, 2 for usage).

@@ -5,6 +5,7 @@
 //! list to write `actions/<tool>/`.
 
 pub mod doctor;
+pub mod registry;
 
 use gantry_actions::ToolEntry;
 
@@ -24,4 +25,13 @@ pub fn root_command() -> clap::Command {
              Exit codes: 0 success, 1 a check failed, 2 usage or infrastructure error.",
         )
         .after_help("Add --json to any tool for machine-readable output. Logging: RUST_LOG=debug.")
+        .subcommand(registry::command())
+}
+
+/// Runs the subcommands that are not tools.
+pub fn run_extra(name: &str, matches: &clap::ArgMatches) -> Option<gantry_actions::ExitStatus> {
+    match name {
+        "registry" => Some(registry::run(matches)),
+        _ => None,
+    }
 }

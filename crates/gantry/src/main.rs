@@ -1,5 +1,5 @@
 //! `gantry`: the multi-call binary; see the library docs.
 
 fn main() -> std::process::ExitCode {
-    gantry_actions::app::main(gantry::root_command(), gantry::TOOLS)
+    gantry_actions::app::main_with(gantry::root_command(), gantry::TOOLS, gantry::run_extra)
 }

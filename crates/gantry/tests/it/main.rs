@@ -114,3 +114,48 @@ fn doctor_falls_back_to_embedded_roots_without_a_system_bundle() {
     let system = gantry(&["doctor", "--url", &url, "--json"]);
     assert_eq!(json(&system)["outputs"]["trust-roots"], "system");
 }
+
+#[test]
+fn registry_serve_answers_v2_and_refuses_remote_addresses() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["registry", "serve", "--addr", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let line = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening on http://"))
+        .expect("listening line");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .expect("address")
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    write!(
+        stream,
+        "GET /v2/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("response");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("docker-distribution-api-version: registry/2.0"),
+        "{answer}"
+    );
+
+    let refused = gantry(&["registry", "serve", "--addr", "0.0.0.0:0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a loopback address"));
+    let no_password = gantry(&["registry", "serve", "--auth", "basic"]);
+    assert_eq!(no_password.status.code(), Some(2));
+}
