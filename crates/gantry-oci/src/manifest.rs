@@ -116,3 +116,168 @@ pub fn media_type_of(bytes: &[u8], content_type: Option<&str>) -> String {
         _ => OCI_MANIFEST.to_owned(),
     }
 }
+
+/// A platform such as `linux/amd64` or `linux/arm64/v8`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl std::str::FromStr for Platform {
+    type Err = OciError;
+    fn from_str(text: &str) -> Result<Self> {
+        let parts: Vec<&str> = text.split('/').collect();
+        match parts.as_slice() {
+            [os, arch] | [os, arch, ""] if !os.is_empty() && !arch.is_empty() => Ok(Self {
+                os: (*os).to_owned(),
+                architecture: (*arch).to_owned(),
+                variant: None,
+            }),
+            [os, arch, variant] if !os.is_empty() && !arch.is_empty() => Ok(Self {
+                os: (*os).to_owned(),
+                architecture: (*arch).to_owned(),
+                variant: Some((*variant).to_owned()),
+            }),
+            _ => Err(OciError::Protocol(format!(
+                "platform {text:?} is not os/architecture[/variant]"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Manifest {
+    /// The child of an index for `platform`. Without a variant in `platform`, any variant
+    /// matches; several matches are an error rather than a guess.
+    pub fn select_platform(&self, platform: &Platform) -> Result<Descriptor> {
+        if !self.is_index() {
+            return Err(OciError::Protocol(format!(
+                "{} is a single-platform {}, not an index",
+                self.digest, self.media_type
+            )));
+        }
+        let children = self.fields()?.manifests;
+        let of = |d: &Descriptor| -> Option<Platform> {
+            let p = d.platform.as_ref()?;
+            Some(Platform {
+                os: p.get("os")?.as_str()?.to_owned(),
+                architecture: p.get("architecture")?.as_str()?.to_owned(),
+                variant: p.get("variant").and_then(|v| v.as_str()).map(str::to_owned),
+            })
+        };
+        let matching: Vec<&Descriptor> = children
+            .iter()
+            .filter(|d| {
+                of(d).is_some_and(|p| {
+                    p.os == platform.os
+                        && p.architecture == platform.architecture
+                        && platform
+                            .variant
+                            .as_ref()
+                            .is_none_or(|v| p.variant.as_ref() == Some(v))
+                })
+            })
+            .collect();
+        match matching.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(OciError::NotFound {
+                what: format!(
+                    "platform {platform} in index {} (it has: {})",
+                    self.digest,
+                    children
+                        .iter()
+                        .filter_map(of)
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+            _ => Err(OciError::Protocol(format!(
+                "platform {platform} matches {} manifests in index {}; name the variant",
+                matching.len(),
+                self.digest
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::Digest;
+
+    fn index(children: &[(&str, &str, Option<&str>)]) -> Manifest {
+        let manifests: Vec<serde_json::Value> = children
+            .iter()
+            .enumerate()
+            .map(|(i, (os, arch, variant))| {
+                let mut platform = serde_json::json!({"os": os, "architecture": arch});
+                if let Some(v) = variant {
+                    platform["variant"] = serde_json::json!(v);
+                }
+                serde_json::json!({"mediaType": OCI_MANIFEST, "digest": Digest::sha256(&[u8::try_from(i).unwrap_or(0)]), "size": 1, "platform": platform})
+            })
+            .collect();
+        let bytes = bytes::Bytes::from(
+            serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
+                .to_string(),
+        );
+        Manifest {
+            digest: Digest::sha256(&bytes),
+            bytes,
+            media_type: OCI_INDEX.to_owned(),
+        }
+    }
+
+    #[test]
+    fn selects_one_platform_and_explains_misses() {
+        let idx = index(&[
+            ("linux", "amd64", None),
+            ("linux", "arm64", Some("v8")),
+            ("linux", "arm", Some("v7")),
+            ("linux", "arm", Some("v6")),
+        ]);
+        let amd = idx
+            .select_platform(&"linux/amd64".parse().expect("platform"))
+            .expect("amd64");
+        assert_eq!(amd.digest, Digest::sha256(&[0]));
+        let arm64 = idx
+            .select_platform(&"linux/arm64".parse().expect("platform"))
+            .expect("arm64, any variant");
+        assert_eq!(arm64.digest, Digest::sha256(&[1]));
+        let ambiguous = idx
+            .select_platform(&"linux/arm".parse().expect("platform"))
+            .expect_err("two variants");
+        assert!(
+            ambiguous.to_string().contains("name the variant"),
+            "{ambiguous}"
+        );
+        assert_eq!(
+            idx.select_platform(&"linux/arm/v6".parse().expect("platform"))
+                .expect("v6")
+                .digest,
+            Digest::sha256(&[3])
+        );
+        let missing = idx
+            .select_platform(&"windows/amd64".parse().expect("platform"))
+            .expect_err("missing");
+        assert!(
+            missing
+                .to_string()
+                .contains("it has: linux/amd64, linux/arm64/v8, linux/arm/v7, linux/arm/v6"),
+            "{missing}"
+        );
+        assert!("linux".parse::<Platform>().is_err());
+    }
+}

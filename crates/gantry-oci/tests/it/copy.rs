@@ -69,3 +69,30 @@ on_both_backends!(async fn a_cross_registry_copy_streams_blobs_and_keeps_an_inde
     assert_eq!((again.blobs_uploaded, again.blobs_present), (0, 4), "blobs already there are skipped");
     assert_eq!(again.manifests_pushed, 1, "only the tag is written again");
 });
+
+on_both_backends!(async fn legacy_cosign_tags_travel_with_a_cross_repository_copy(backend) {
+    let Some(registry) = Registry::start_on(backend, Auth::Anonymous) else { return };
+    let client = client_for(&registry);
+    let image = push_image(&client, &reference(&registry, "team/app:dev"), &[b"x"]).await;
+    // A cosign-style `.sig` manifest: an image whose layer is a simple-signing payload.
+    let sig_tag = format!("{}.sig", image.digest.fallback_tag());
+    let sig = push_image(&client, &reference(&registry, &format!("team/app:{sig_tag}")), &[b"{\"critical\":{}}"]).await;
+    let report = client
+        .copy(&reference(&registry, "team/app:dev"), &reference(&registry, "prod/app:live"), CopyOptions::default())
+        .await
+        .expect("copy");
+    assert_eq!(report.legacy_tags, std::slice::from_ref(&sig_tag));
+    let copied = client.resolve(&reference(&registry, &format!("prod/app:{sig_tag}"))).await.expect("sig tag");
+    assert_eq!(copied.digest, sig.digest);
+
+    let without = client
+        .copy(
+            &reference(&registry, "team/app:dev"),
+            &reference(&registry, "bare/app:live"),
+            CopyOptions { referrers: false, legacy_cosign_tags: false },
+        )
+        .await
+        .expect("copy without");
+    assert!(without.legacy_tags.is_empty());
+    assert!(client.head_manifest(&reference(&registry, &format!("bare/app:{sig_tag}"))).await.expect("head").is_none());
+});

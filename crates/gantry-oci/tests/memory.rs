@@ -1,0 +1,101 @@
+//! A cross-registry copy streams blobs: moving a 128 MiB layer raises this process's peak memory
+//! by a small fraction of it. Alone in its test binary, so no other test adds to the peak.
+
+use bytes::Bytes;
+use gantry_oci::manifest::OCI_MANIFEST;
+use gantry_oci::{Client, ClientOptions, CopyOptions, Credentials, Digest, Manifest, Reference};
+use gantry_testkit::{Auth, Registry};
+
+const LAYER: usize = 128 * 1024 * 1024;
+const ALLOWED_GROWTH: u64 = 40 * 1024 * 1024;
+
+fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("field")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_layer_is_streamed_not_buffered() {
+    let Some(source) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let Some(target) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let client = Client::new(
+        ClientOptions {
+            plain_http: vec![source.host(), target.host()],
+            ..ClientOptions::default()
+        },
+        Credentials::anonymous(),
+    )
+    .expect("client");
+    let repo: Reference = format!("{}/big/app", source.host())
+        .parse()
+        .expect("reference");
+    let layer_digest = {
+        let layer: Vec<u8> = (0..LAYER)
+            .map(|i| u8::try_from(i % 251).unwrap_or(0))
+            .collect();
+        let digest = Digest::sha256(&layer);
+        client
+            .upload_blob(&repo, &digest, Bytes::from(layer))
+            .await
+            .expect("upload layer");
+        digest
+    };
+    let config = Bytes::from_static(b"{}");
+    let config_digest = Digest::sha256(&config);
+    client
+        .upload_blob(&repo, &config_digest, config)
+        .await
+        .expect("config");
+    let body = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": LAYER}]});
+    let bytes = Bytes::from(body.to_string());
+    let manifest = Manifest {
+        digest: Digest::sha256(&bytes),
+        bytes,
+        media_type: OCI_MANIFEST.into(),
+    };
+    client
+        .put_manifest(&repo.with_tag("v1").expect("tag"), &manifest)
+        .await
+        .expect("manifest");
+
+    // Reset the peak to the current resident size (Linux: "5" clears VmHWM).
+    std::fs::write("/proc/self/clear_refs", "5").expect("clear_refs");
+    let before = status_kib("VmRSS:") * 1024;
+    let destination: Reference = format!("{}/mirror/app:v1", target.host())
+        .parse()
+        .expect("reference");
+    let report = client
+        .copy(
+            &repo.with_tag("v1").expect("tag"),
+            &destination,
+            CopyOptions::default(),
+        )
+        .await
+        .expect("copy");
+    let peak = status_kib("VmHWM:") * 1024;
+    assert_eq!(report.blobs_uploaded, 2);
+    assert!(
+        report.counts.bytes_up >= LAYER as u64,
+        "{:?}",
+        report.counts
+    );
+    let growth = peak.saturating_sub(before);
+    assert!(
+        growth < ALLOWED_GROWTH,
+        "copying a {} MiB layer grew the peak by {} MiB (allowed {} MiB): the blob was buffered",
+        LAYER >> 20,
+        growth >> 20,
+        ALLOWED_GROWTH >> 20
+    );
+}
