@@ -135,7 +135,7 @@ fn run_tests(root: &std::path::Path, args: &[String]) -> anyhow::Result<bool> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut child = std::process::Command::new(cargo)
         .current_dir(root)
-        .args(["test", "--workspace", "--locked"])
+        .args(["test", "--workspace", "--locked", "--no-fail-fast"])
         .args(args)
         .env("GANTRY_DIST_BINARY", binary)
         .stdout(std::process::Stdio::piped())

@@ -136,7 +136,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
             })
             .await;
     });
-    tracing::info!("gantry registry listening on http://{addr}");
+    tracing::debug!("gantry registry listening on http://{addr}");
     Ok(Running {
         addr,
         shutdown: Some(tx),

@@ -123,9 +123,10 @@ fn registry_serve_answers_v2_and_refuses_remote_addresses() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let line = BufReader::new(stderr)
-        .lines()
+    // Keep the pipe open until the child is gone: a closed stderr would kill it on its next write.
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let line = lines
+        .by_ref()
         .map_while(Result::ok)
         .find(|l| l.contains("listening on http://"))
         .expect("listening line");
@@ -145,6 +146,7 @@ fn registry_serve_answers_v2_and_refuses_remote_addresses() {
     stream.read_to_string(&mut answer).expect("response");
     let _ = child.kill();
     let _ = child.wait();
+    drop(lines);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
         answer
