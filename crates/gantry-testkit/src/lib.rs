@@ -9,7 +9,7 @@ pub mod component;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
-mod token;
+pub mod token;
 
 pub use component::{in_ci, require, shout};
 pub use pki::TestCa;

@@ -20,6 +20,8 @@ pub enum Fault {
     TooManyRequests { retry_after_secs: u64 },
     /// Answer 503 without forwarding.
     Unavailable,
+    /// Forward, then drop this response header.
+    StripHeader(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +200,10 @@ async fn upstream(
     let status = answer.status().as_u16();
     let mut builder = Response::builder().status(status);
     for (name, value) in answer.headers() {
+        if matches!(fault, Some(Fault::StripHeader(stripped)) if name.as_str().eq_ignore_ascii_case(stripped))
+        {
+            continue;
+        }
         let value = if name == "location" {
             // Keep uploads going through the proxy.
             let text = value

@@ -19,6 +19,8 @@ use crate::pki::IssuedCert;
 
 pub const SERVICE: &str = "gantry-testkit-registry";
 pub const ISSUER: &str = "gantry-testkit-token-server";
+/// The OAuth2 refresh token (Docker's `identitytoken`) the token server accepts.
+pub const REFRESH_TOKEN: &str = "gantry-testkit-refresh-7d1e";
 
 struct Issuer {
     key: EcdsaKeyPair,
@@ -65,7 +67,7 @@ impl TokenServer {
                     return;
                 };
                 let app = axum::Router::new()
-                    .route("/token", axum::routing::get(token))
+                    .route("/token", axum::routing::get(token).post(refresh))
                     .with_state(state);
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
@@ -137,6 +139,41 @@ async fn token(
             issuer.issued.fetch_add(1, Ordering::SeqCst);
             axum::Json(json!({"token": jwt, "access_token": jwt, "expires_in": 300}))
                 .into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// The OAuth2 flow of Docker identity tokens: `POST /token` with `grant_type=refresh_token`.
+async fn refresh(State(issuer): State<Arc<Issuer>>, body: String) -> Response {
+    let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    if get("grant_type") != Some("refresh_token") || get("refresh_token") != Some(REFRESH_TOKEN) {
+        let body = json!({"error": "invalid_grant"});
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    if get("service") != Some(SERVICE) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_request"})),
+        )
+            .into_response();
+    }
+    let access: Vec<serde_json::Value> = get("scope")
+        .unwrap_or_default()
+        .split(' ')
+        .filter_map(|scope| {
+            let (kind, rest) = scope.split_once(':')?;
+            let (name, actions) = rest.rsplit_once(':')?;
+            Some(json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+        })
+        .collect();
+    match sign(&issuer, &access) {
+        Ok(jwt) => {
+            issuer.issued.fetch_add(1, Ordering::SeqCst);
+            axum::Json(json!({"access_token": jwt, "expires_in": 300})).into_response()
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

@@ -113,3 +113,42 @@ on_both_backends!(async fn refused_credentials_are_reported_as_such(backend) {
         assert!(err.to_string().contains("refused the credentials"), "{err}");
     }
 });
+
+#[tokio::test]
+async fn docker_identity_tokens_are_exchanged_at_the_realm() {
+    let Some(registry) = Registry::start(Auth::Bearer) else {
+        return;
+    };
+    push_image(
+        &client_for(&registry),
+        &reference(&registry, "team/app:dev"),
+        &[b"x"],
+    )
+    .await;
+    let with_refresh = |token: &str| {
+        gantry_oci::Client::new(
+            gantry_oci::ClientOptions {
+                plain_http: vec![registry.host()],
+                ..Default::default()
+            },
+            gantry_oci::Credentials::anonymous().with(
+                &registry.host(),
+                gantry_oci::Credential::IdentityToken(gantry_secret::Secret::new(token)),
+            ),
+        )
+        .expect("client")
+    };
+    let good = with_refresh(gantry_testkit::token::REFRESH_TOKEN);
+    good.resolve(&reference(&registry, "team/app:dev"))
+        .await
+        .expect("resolve with an identity token");
+    let bad = with_refresh("stale-refresh-token");
+    let err = bad
+        .resolve(&reference(&registry, "team/app:dev"))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, OciError::Unauthorized { status: 401, .. }),
+        "{err}"
+    );
+}

@@ -296,3 +296,30 @@ async fn refused_push_credentials_leave_the_target_alone() {
         old.digest
     );
 }
+
+#[tokio::test]
+async fn a_registry_without_digest_headers_is_resolved_by_hashing_the_body() {
+    let Some(setup) = setup().await else { return };
+    setup.proxy.inject(
+        "HEAD",
+        "/v2/team/app/manifests/new",
+        Fault::StripHeader("docker-content-digest"),
+        1,
+    );
+    let before = setup.client.requests().len();
+    let resolved = setup
+        .client
+        .resolve(&at(&setup, "team/app:new"))
+        .await
+        .expect("resolve");
+    assert_eq!(resolved.digest, setup.new.digest);
+    let methods: Vec<String> = setup.client.requests()[before..]
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(
+        methods,
+        ["HEAD", "GET"],
+        "HEAD without a digest falls back to GET"
+    );
+}
