@@ -19,7 +19,7 @@ use crate::pki::IssuedCert;
 
 pub const SERVICE: &str = "gantry-testkit-registry";
 pub const ISSUER: &str = "gantry-testkit-token-server";
-/// The OAuth2 refresh token (Docker's `identitytoken`) the token server accepts.
+/// The `OAuth2` refresh token (Docker's `identitytoken`) the token server accepts.
 pub const REFRESH_TOKEN: &str = "gantry-testkit-refresh-7d1e";
 
 struct Issuer {
@@ -144,7 +144,7 @@ async fn token(
     }
 }
 
-/// The OAuth2 flow of Docker identity tokens: `POST /token` with `grant_type=refresh_token`.
+/// The `OAuth2` flow of Docker identity tokens: `POST /token` with `grant_type=refresh_token`.
 async fn refresh(State(issuer): State<Arc<Issuer>>, body: String) -> Response {
     let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
         .into_owned()
