@@ -255,14 +255,9 @@ impl Client {
             Some(digest) => Some(digest.clone()),
             None => claimed.as_deref().and_then(|c| c.parse::<Digest>().ok()),
         };
-        let actual = expected.as_ref().map_or_else(
-            || Digest::sha256(&bytes),
-            |e| {
-                let mut hasher = e.hasher();
-                hasher.update(&bytes);
-                hasher.finish()
-            },
-        );
+        let actual = expected
+            .as_ref()
+            .map_or_else(|| Digest::sha256(&bytes), |e| e.hash_like(&bytes));
         if let Some(expected) = expected
             && expected != actual
         {
@@ -416,24 +411,10 @@ impl Client {
 
     /// Fetches a whole blob of at most `limit` bytes and checks it against `digest`.
     pub async fn blob(&self, reference: &Reference, digest: &Digest, limit: u64) -> Result<Bytes> {
-        let url = self.url(reference, &format!("blobs/{digest}"))?;
-        let scopes = [Scope::pull(reference.repository())];
-        let response = self
-            .send(
-                reference,
-                &scopes,
-                Method::GET,
-                url.clone(),
-                HeaderMap::new(),
-                Body::default(),
-            )
-            .await?;
         let what = format!("blob {digest} in {}", reference.name());
-        let response = check_status(response, "GET", &url, &what).await?;
+        let response = self.blob_response(reference, digest).await?;
         let bytes = self.read_limited(response, limit, &what).await?;
-        let mut hasher = digest.hasher();
-        hasher.update(&bytes);
-        let actual = hasher.finish();
+        let actual = digest.hash_like(&bytes);
         if actual != *digest {
             return Err(OciError::DigestMismatch {
                 what,

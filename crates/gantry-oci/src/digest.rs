@@ -39,6 +39,14 @@ impl Digest {
         format!("{}-{}", self.algorithm(), self.hex())
     }
 
+    /// The digest of `bytes` with this digest's algorithm, to compare with it.
+    #[must_use]
+    pub fn hash_like(&self, bytes: &[u8]) -> Self {
+        let mut hasher = self.hasher();
+        hasher.update(bytes);
+        hasher.finish()
+    }
+
     /// A hasher of the same algorithm, to check a body against this digest as it streams.
     pub fn hasher(&self) -> Hasher {
         match self.algorithm() {

@@ -9,6 +9,7 @@ pub mod component;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
+mod server;
 pub mod token;
 
 pub use component::{in_ci, require, shout};

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::json;
 
 use crate::pki::IssuedCert;
+use crate::server::ServerThread;
 
 pub const SERVICE: &str = "gantry-testkit-registry";
 pub const ISSUER: &str = "gantry-testkit-token-server";
@@ -32,8 +33,7 @@ struct Issuer {
 pub struct TokenServer {
     pub realm: String,
     issuer: Arc<Issuer>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: ServerThread,
 }
 
 impl TokenServer {
@@ -51,52 +51,20 @@ impl TokenServer {
             issued: AtomicUsize::new(0),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
         let realm = format!("http://{}/token", listener.local_addr()?);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = issuer.clone();
-        let thread = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                let app = axum::Router::new()
-                    .route("/token", axum::routing::get(token).post(refresh))
-                    .with_state(state);
-                let _ = axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            });
-        });
+        let app = axum::Router::new()
+            .route("/token", axum::routing::get(token).post(refresh))
+            .with_state(issuer.clone());
+        let server = ServerThread::spawn(listener, app)?;
         Ok(Self {
             realm,
             issuer,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
         })
     }
 
     pub fn tokens_issued(&self) -> usize {
         self.issuer.issued.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -128,11 +96,7 @@ async fn token(
         .iter()
         .filter(|(k, _)| k == "scope")
         .flat_map(|(_, v)| v.split(' '))
-        .filter_map(|scope| {
-            let (kind, rest) = scope.split_once(':')?;
-            let (name, actions) = rest.rsplit_once(':')?;
-            Some(json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
-        })
+        .filter_map(access_claim)
         .collect();
     match sign(&issuer, &access) {
         Ok(jwt) => {
@@ -164,11 +128,7 @@ async fn refresh(State(issuer): State<Arc<Issuer>>, body: String) -> Response {
     let access: Vec<serde_json::Value> = get("scope")
         .unwrap_or_default()
         .split(' ')
-        .filter_map(|scope| {
-            let (kind, rest) = scope.split_once(':')?;
-            let (name, actions) = rest.rsplit_once(':')?;
-            Some(json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
-        })
+        .filter_map(access_claim)
         .collect();
     match sign(&issuer, &access) {
         Ok(jwt) => {
@@ -177,6 +137,13 @@ async fn refresh(State(issuer): State<Arc<Issuer>>, body: String) -> Response {
         }
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
+}
+
+/// The `access` claim entry for one `type:name:actions` scope (the name may hold colons).
+fn access_claim(scope: &str) -> Option<serde_json::Value> {
+    let (kind, rest) = scope.split_once(':')?;
+    let (name, actions) = rest.rsplit_once(':')?;
+    Some(json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
 }
 
 fn sign(issuer: &Issuer, access: &[serde_json::Value]) -> anyhow::Result<String> {

@@ -45,6 +45,16 @@ async fn setup() -> Option<Setup> {
     })
 }
 
+/// A client that reaches both the proxy and `other`, and `other`'s `prod/app:live`.
+fn through_proxy_and(setup: &Setup, other: &Registry) -> (Client, Reference) {
+    let options = ClientOptions {
+        plain_http: vec![setup.proxy.host(), other.host()],
+        ..ClientOptions::default()
+    };
+    let client = Client::new(options, Credentials::anonymous()).expect("client");
+    (client, reference(other, "prod/app:live"))
+}
+
 fn at(setup: &Setup, path: &str) -> Reference {
     format!("{}/{path}", setup.proxy.host())
         .parse()
@@ -98,17 +108,7 @@ async fn a_blob_that_does_not_match_its_digest_is_refused() {
         Fault::CorruptBody,
         10,
     );
-    let client = Client::new(
-        ClientOptions {
-            plain_http: vec![setup.proxy.host(), other.host()],
-            ..ClientOptions::default()
-        },
-        Credentials::anonymous(),
-    )
-    .expect("client");
-    let target: Reference = format!("{}/prod/app:live", other.host())
-        .parse()
-        .expect("reference");
+    let (client, target) = through_proxy_and(&setup, &other);
     let err = client
         .copy(&at(&setup, "team/app:new"), &target, CopyOptions::default())
         .await
@@ -142,17 +142,7 @@ async fn a_connection_dropped_mid_blob_is_an_error_and_moves_nothing() {
         Fault::DropMidBody,
         10,
     );
-    let client = Client::new(
-        ClientOptions {
-            plain_http: vec![setup.proxy.host(), other.host()],
-            ..ClientOptions::default()
-        },
-        Credentials::anonymous(),
-    )
-    .expect("client");
-    let target: Reference = format!("{}/prod/app:live", other.host())
-        .parse()
-        .expect("reference");
+    let (client, target) = through_proxy_and(&setup, &other);
     let err = client
         .copy(&at(&setup, "team/app:new"), &target, CopyOptions::default())
         .await

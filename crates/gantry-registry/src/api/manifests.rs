@@ -104,9 +104,7 @@ pub async fn put(state: &AppState, name: &str, reference: &str, request: Request
 fn target_tag(reference: &str, bytes: &[u8]) -> ApiResult<Option<String>> {
     if reference.contains(':') {
         let wanted = parse_digest(reference)?;
-        let mut hasher = wanted.hasher();
-        hasher.update(bytes);
-        let actual = hasher.finish();
+        let actual = wanted.hash_like(bytes);
         if actual != wanted {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
