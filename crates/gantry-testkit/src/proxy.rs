@@ -24,6 +24,8 @@ pub enum Fault {
     Unavailable,
     /// Forward, then drop this response header.
     StripHeader(&'static str),
+    /// Forward without the query string (a mount request becomes a plain upload: 202).
+    DropQuery,
 }
 
 #[derive(Debug, Clone)]
@@ -157,7 +159,10 @@ async fn upstream(
     fault: Option<Fault>,
 ) -> anyhow::Result<Response> {
     let (parts, body) = request.into_parts();
-    let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let path_and_query = match fault {
+        Some(Fault::DropQuery) => parts.uri.path(),
+        _ => parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+    };
     let url = format!("http://{}{path_and_query}", shared.upstream);
     let body = axum::body::to_bytes(body, usize::MAX).await?;
     let mut outgoing = shared.http.request(parts.method.clone(), url).body(body);

@@ -96,3 +96,52 @@ on_both_backends!(async fn legacy_cosign_tags_travel_with_a_cross_repository_cop
     assert!(without.legacy_tags.is_empty());
     assert!(client.head_manifest(&reference(&registry, &format!("bare/app:{sig_tag}"))).await.expect("head").is_none());
 });
+
+#[tokio::test]
+async fn a_mount_answered_with_202_continues_as_an_upload() {
+    let Some(registry) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let proxy = gantry_testkit::FaultyProxy::start(&registry.host()).expect("proxy");
+    let image = push_image(
+        &client_for(&registry),
+        &reference(&registry, "team/app:dev"),
+        &[&layer("m", 50_000)],
+    )
+    .await;
+    proxy.inject("POST", "mount=", gantry_testkit::Fault::DropQuery, 10);
+    let options = gantry_oci::ClientOptions {
+        plain_http: vec![proxy.host()],
+        ..Default::default()
+    };
+    let client =
+        gantry_oci::Client::new(options, gantry_oci::Credentials::anonymous()).expect("client");
+    let at = |path: &str| -> gantry_oci::Reference {
+        format!("{}/{path}", proxy.host())
+            .parse()
+            .expect("reference")
+    };
+    let report = client
+        .copy(
+            &at("team/app:dev"),
+            &at("prod/app:live"),
+            CopyOptions::default(),
+        )
+        .await
+        .expect("copy");
+    assert_eq!(
+        (report.blobs_mounted, report.blobs_uploaded),
+        (0, 2),
+        "both mounts became uploads"
+    );
+    let downgraded = proxy
+        .log()
+        .iter()
+        .filter(|l| l.ends_with("-> 202 (DropQuery)"))
+        .count();
+    assert_eq!(downgraded, 2, "{:?}", proxy.log());
+    assert_eq!(
+        client.manifest(&at("prod/app:live")).await.expect("copied"),
+        image
+    );
+}
