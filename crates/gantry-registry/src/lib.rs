@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod store;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,15 @@ pub struct Config {
     pub auth: AuthMode,
     /// Allow an address other than loopback.
     pub allow_remote: bool,
+    /// Serve HTTPS with this certificate chain and key (PEM files); plain HTTP when `None`.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of a server certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for Config {
@@ -34,6 +44,7 @@ impl Default for Config {
             storage: None,
             auth: AuthMode::None,
             allow_remote: false,
+            tls: None,
         }
     }
 }
@@ -50,6 +61,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("loading the TLS certificate and key: {reason}")]
+    Tls { reason: String },
     #[error("opening storage {path}")]
     Storage {
         path: String,
@@ -128,13 +141,19 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
     })?;
     let state = Arc::new(api::AppState::new(store, config.auth));
     let app = api::router(state);
+    let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
+        match acceptor {
+            Some(acceptor) => tls::serve(listener, acceptor, app, rx).await,
+            None => {
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            }
+        }
     });
     tracing::debug!("gantry registry listening on http://{addr}");
     Ok(Running {

@@ -100,7 +100,7 @@ impl Registry {
     }
 
     /// Starts a registry of `backend`; `None` after a loud skip when distribution is missing
-    /// outside CI. The embedded registry has no TLS mode.
+    /// outside CI.
     pub fn start_on(backend: Backend, auth: Auth) -> Option<Self> {
         match backend {
             Backend::Distribution => Self::start(auth),
@@ -114,7 +114,7 @@ impl Registry {
     fn start_embedded(auth: Auth) -> anyhow::Result<Self> {
         let credentials = || (USERNAME.to_owned(), gantry_secret::Secret::new(PASSWORD));
         let mode = match auth {
-            Auth::Anonymous => gantry_registry::AuthMode::None,
+            Auth::Anonymous | Auth::Tls => gantry_registry::AuthMode::None,
             Auth::Basic => {
                 let (username, password) = credentials();
                 gantry_registry::AuthMode::Basic { username, password }
@@ -123,16 +123,26 @@ impl Registry {
                 let (username, password) = credentials();
                 gantry_registry::AuthMode::Bearer { username, password }
             }
-            Auth::Tls => anyhow::bail!(
-                "gantry-registry serves plain HTTP on loopback only; TLS runs against distribution"
-            ),
         };
         let dir = tempfile::Builder::new()
             .prefix("gantry-embedded-")
             .tempdir()?;
+        let mut ca_pem = None;
+        let mut tls = None;
+        if auth == Auth::Tls {
+            let ca = TestCa::new("gantry-testkit CA")?;
+            let cert = ca.issue(&["127.0.0.1", "localhost", TEST_HOST_NAME])?;
+            std::fs::write(dir.path().join("server.pem"), &cert.cert_pem)?;
+            std::fs::write(dir.path().join("server.key"), &cert.key_pem)?;
+            std::fs::write(dir.path().join("ca.pem"), ca.cert_pem())?;
+            let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+            tls = Some(gantry_registry::TlsFiles { cert, key });
+            ca_pem = Some(ca.cert_pem());
+        }
         let config = gantry_registry::Config {
             storage: Some(dir.path().join("data")),
             auth: mode,
+            tls,
             ..gantry_registry::Config::default()
         };
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -173,7 +183,7 @@ impl Registry {
                 thread: Some(thread),
             }),
             dir,
-            ca_pem: None,
+            ca_pem,
             token: None,
         })
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use gantry_actions::{ExitStatus, Secret};
-use gantry_registry::{AuthMode, Config};
+use gantry_registry::{AuthMode, Config, TlsFiles};
 
 /// Run gantry's embedded OCI registry (distribution-spec 1.1 with the referrers API).
 #[derive(Debug, Subcommand)]
@@ -45,6 +45,12 @@ pub struct ServeArgs {
     /// Allow a non-loopback address.
     #[arg(long)]
     pub allow_remote: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The `registry` subcommand.
@@ -88,16 +94,22 @@ pub fn run(matches: &clap::ArgMatches) -> ExitStatus {
             return ExitStatus::Error;
         }
     };
+    let tls = args
+        .tls_cert
+        .zip(args.tls_key)
+        .map(|(cert, key)| TlsFiles { cert, key });
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let config = Config {
         addr: args.addr,
         storage: args.storage,
         auth,
         allow_remote: args.allow_remote,
+        tls,
     };
     let result = gantry_actions::app::block_on(async move {
         let running = gantry_registry::start(config).await?;
         eprintln!(
-            "gantry registry listening on http://{} (Ctrl-C stops it)",
+            "gantry registry listening on {scheme}://{} (Ctrl-C stops it)",
             running.addr()
         );
         let _ = tokio::signal::ctrl_c().await;

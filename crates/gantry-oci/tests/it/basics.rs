@@ -70,10 +70,9 @@ on_both_backends!(async fn round_trip_bearer_tokens(backend) {
     round_trip(backend, Auth::Bearer).await;
 });
 
-#[tokio::test]
-async fn round_trip_tls() {
-    round_trip(Backend::Distribution, Auth::Tls).await;
-}
+on_both_backends!(async fn round_trip_tls(backend) {
+    round_trip(backend, Auth::Tls).await;
+});
 
 #[tokio::test]
 async fn bearer_tokens_are_reused_per_scope() {

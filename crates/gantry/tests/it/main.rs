@@ -161,3 +161,52 @@ fn registry_serve_answers_v2_and_refuses_remote_addresses() {
     let no_password = gantry(&["registry", "serve", "--auth", "basic"]);
     assert_eq!(no_password.status.code(), Some(2));
 }
+
+#[test]
+fn registry_serve_over_tls_is_reached_by_doctor_with_the_ca() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = gantry_testkit::TestCa::new("cli test CA").expect("ca");
+    let cert = ca.issue(&["127.0.0.1"]).expect("cert");
+    let (cert_path, key_path, ca_path) = (
+        dir.path().join("c.pem"),
+        dir.path().join("k.pem"),
+        dir.path().join("ca.pem"),
+    );
+    std::fs::write(&cert_path, &cert.cert_pem).expect("cert");
+    std::fs::write(&key_path, &cert.key_pem).expect("key");
+    std::fs::write(&ca_path, ca.cert_pem()).expect("ca");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["registry", "serve", "--addr", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert_path)
+        .arg("--tls-key")
+        .arg(&key_path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let line = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("listening on"))
+        .expect("listening line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .expect("https url")
+        .to_owned();
+    let with_ca = gantry(&[
+        "doctor",
+        "--url",
+        &format!("{url}/v2/"),
+        "--json",
+        "--ca-file",
+        ca_path.to_str().expect("utf8"),
+    ]);
+    let without = gantry(&["doctor", "--url", &format!("{url}/v2/"), "--json"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(lines);
+    assert_eq!(json(&with_ca)["outputs"]["status"], "200");
+    assert_eq!(without.status.code(), Some(1), "an unknown CA is refused");
+}
