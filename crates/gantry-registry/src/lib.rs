@@ -28,6 +28,8 @@ pub struct Config {
     pub allow_remote: bool,
     /// Serve HTTPS with this certificate chain and key (PEM files); plain HTTP when `None`.
     pub tls: Option<TlsFiles>,
+    /// Most referrers in one answer; more are paged with `Link` headers.
+    pub page_size: usize,
 }
 
 /// PEM files of a server certificate chain and its private key.
@@ -45,6 +47,7 @@ impl Default for Config {
             auth: AuthMode::None,
             allow_remote: false,
             tls: None,
+            page_size: 1000,
         }
     }
 }
@@ -139,7 +142,7 @@ pub async fn start(config: Config) -> Result<Running, ServeError> {
         addr: config.addr,
         source,
     })?;
-    let state = Arc::new(api::AppState::new(store, config.auth));
+    let state = Arc::new(api::AppState::new(store, config.auth, config.page_size));
     let app = api::router(state);
     let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -105,6 +105,7 @@ pub fn run(matches: &clap::ArgMatches) -> ExitStatus {
         auth,
         allow_remote: args.allow_remote,
         tls,
+        ..Config::default()
     };
     let result = gantry_actions::app::block_on(async move {
         let running = gantry_registry::start(config).await?;

@@ -274,7 +274,9 @@ pub fn referrers(state: &AppState, name: &str, digest: &str, request: &Request) 
         }
         entry
     };
-    let manifests: Vec<serde_json::Value> = store
+    // Pages in digest order; `last` is the cursor the `Link` header hands the client.
+    let last = param(&params, "last");
+    let mut matching: Vec<(&Digest, &ManifestInfo)> = store
         .repositories
         .get(name)
         .map(|repo| {
@@ -282,11 +284,23 @@ pub fn referrers(state: &AppState, name: &str, digest: &str, request: &Request) 
                 .iter()
                 .filter(|(_, info)| info.subject.as_ref() == Some(&subject))
                 .filter(|(_, info)| wanted.is_none_or(|w| info.artifact_type.as_deref() == Some(w)))
-                .map(entry)
+                .filter(|(d, _)| last.is_none_or(|l| d.as_str() > l))
                 .collect()
         })
         .unwrap_or_default();
+    let more = matching.len() > state.page_size;
+    matching.truncate(state.page_size);
     let mut map = headers(&[("content-type", OCI_INDEX.to_owned())]);
+    if let (true, Some((cursor, _))) = (more, matching.last()) {
+        let filter = wanted
+            .map(|w| format!("&artifactType={w}"))
+            .unwrap_or_default();
+        let link = format!("</v2/{name}/referrers/{subject}?last={cursor}{filter}>; rel=\"next\"");
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            map.insert(header::LINK, value);
+        }
+    }
+    let manifests: Vec<serde_json::Value> = matching.into_iter().map(entry).collect();
     if wanted.is_some() {
         map.insert(
             "oci-filters-applied",

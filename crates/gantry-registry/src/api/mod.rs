@@ -17,6 +17,7 @@ use crate::auth::{AuthMode, Check, Need, Tokens};
 use crate::store::Store;
 
 pub struct AppState {
+    page_size: usize,
     store: Mutex<Store>,
     auth: AuthMode,
     tokens: Tokens,
@@ -24,8 +25,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, auth: AuthMode) -> Self {
+    pub fn new(store: Store, auth: AuthMode, page_size: usize) -> Self {
         Self {
+            page_size: page_size.max(1),
             store: Mutex::new(store),
             auth,
             tokens: Tokens::default(),

@@ -298,3 +298,88 @@ async fn it_refuses_to_listen_beyond_loopback_unless_told() {
     assert!(matches!(err, ServeError::NotLoopback { .. }));
     assert!(err.to_string().contains("--allow-remote"), "{err}");
 }
+
+#[tokio::test]
+async fn referrers_are_paged_and_the_client_follows_every_page() {
+    let registry = gantry_registry::start(Config {
+        page_size: 2,
+        ..Config::default()
+    })
+    .await
+    .expect("start");
+    let host = registry.host();
+    let client = Client::new(
+        ClientOptions {
+            plain_http: vec![host.clone()],
+            ..Default::default()
+        },
+        Credentials::anonymous(),
+    )
+    .expect("client");
+    let repo: Reference = format!("{host}/team/app").parse().expect("reference");
+    let subject = client
+        .push_artifact(
+            &repo,
+            &artifact("application/vnd.example.subject", None, "subject"),
+        )
+        .await
+        .expect("subject");
+    let mut pushed = Vec::new();
+    for i in 0..5 {
+        let kind = if i % 2 == 0 {
+            "application/vnd.example.sbom"
+        } else {
+            "application/vnd.example.sig"
+        };
+        let referrer = client
+            .push_artifact(&repo, &artifact(kind, Some(&subject), &i.to_string()))
+            .await
+            .expect("referrer");
+        pushed.push(referrer.digest);
+    }
+    let first_page = http()
+        .get(format!(
+            "http://{host}/v2/team/app/referrers/{}",
+            subject.digest
+        ))
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        first_page.headers().contains_key("link"),
+        "more than a page: a Link header"
+    );
+    let all = client
+        .referrers(&repo.with_digest(subject.digest.clone()), None)
+        .await
+        .expect("all referrers");
+    let mut found: Vec<Digest> = all.descriptors.into_iter().map(|d| d.digest).collect();
+    found.sort();
+    pushed.sort();
+    assert_eq!(found, pushed, "every page was read");
+    let sboms = client
+        .referrers(
+            &repo.with_digest(subject.digest.clone()),
+            Some("application/vnd.example.sbom"),
+        )
+        .await
+        .expect("filtered");
+    assert_eq!(sboms.descriptors.len(), 3, "the filter holds across pages");
+}
+
+fn artifact(
+    kind: &str,
+    subject: Option<&gantry_oci::Manifest>,
+    text: &str,
+) -> gantry_oci::Artifact {
+    gantry_oci::Artifact {
+        artifact_type: kind.to_owned(),
+        layers: vec![gantry_oci::ArtifactLayer {
+            media_type: "application/json".to_owned(),
+            bytes: bytes::Bytes::from(format!("{{\"n\":\"{text}\"}}")),
+            annotations: std::collections::BTreeMap::new(),
+        }],
+        subject: subject.map(gantry_oci::Manifest::descriptor),
+        annotations: std::collections::BTreeMap::new(),
+    }
+}
