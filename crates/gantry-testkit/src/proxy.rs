@@ -26,6 +26,9 @@ pub enum Fault {
     StripHeader(&'static str),
     /// Forward without the query string (a mount request becomes a plain upload: 202).
     DropQuery,
+    /// Answer 201 without forwarding: a write the client believes done that the registry never
+    /// kept, as when a concurrent writer overwrites it at once.
+    LoseWrite,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +134,11 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
                 .headers_mut()
                 .insert("retry-after", HeaderValue::from(retry_after_secs));
             (429, response)
+        }
+        Some(Fault::LoseWrite) => {
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::CREATED;
+            (201, response)
         }
         Some(Fault::Unavailable) => {
             let mut response = Response::new(Body::from("unavailable"));

@@ -313,3 +313,107 @@ async fn a_registry_without_digest_headers_is_resolved_by_hashing_the_body() {
         "HEAD without a digest falls back to GET"
     );
 }
+
+#[tokio::test]
+async fn a_lost_update_of_the_fallback_index_is_caught_and_written_again() {
+    let Some(setup) = setup().await else { return };
+    let fallback = format!("/manifests/{}", setup.new.digest.fallback_tag());
+    setup.proxy.inject("PUT", &fallback, Fault::LoseWrite, 1);
+    let artifact = gantry_oci::Artifact {
+        artifact_type: "application/vnd.example+json".into(),
+        layers: vec![],
+        subject: Some(setup.new.descriptor()),
+        annotations: std::collections::BTreeMap::new(),
+    };
+    let pushed = setup
+        .client
+        .push_artifact(&at(&setup, "team/app"), &artifact)
+        .await
+        .expect("push");
+    let referrers = setup
+        .client
+        .referrers(
+            &at(&setup, "team/app").with_digest(setup.new.digest.clone()),
+            None,
+        )
+        .await
+        .expect("referrers");
+    assert_eq!(
+        referrers
+            .descriptors
+            .iter()
+            .map(|d| &d.digest)
+            .collect::<Vec<_>>(),
+        [&pushed.digest]
+    );
+    let puts = setup
+        .proxy
+        .log()
+        .iter()
+        .filter(|l| l.starts_with("PUT") && l.contains(&fallback))
+        .count();
+    assert_eq!(
+        puts,
+        2,
+        "the re-read saw the entry missing and wrote it again: {:?}",
+        setup.proxy.log()
+    );
+}
+
+#[tokio::test]
+async fn a_manifest_over_the_size_limit_is_refused_before_it_is_read_whole() {
+    use axum::http::header;
+    use axum::response::IntoResponse as _;
+    let app = axum::Router::new().fallback(|request: axum::extract::Request| async move {
+        let big = "x".repeat(5 * 1024 * 1024);
+        let body = format!("{{\"schemaVersion\":2,\"pad\":\"{big}\"}}");
+        if request.uri().path().ends_with("/chunked") {
+            let stream =
+                futures_util::stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from(body))]);
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/vnd.oci.image.manifest.v1+json",
+                )],
+                axum::body::Body::from_stream(stream),
+            )
+                .into_response()
+        } else {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "application/vnd.oci.image.manifest.v1+json",
+                )],
+                body,
+            )
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let host = listener.local_addr().expect("addr").to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = Client::new(
+        ClientOptions {
+            plain_http: vec![host.clone()],
+            ..ClientOptions::default()
+        },
+        Credentials::anonymous(),
+    )
+    .expect("client");
+    for tag in ["sized", "chunked"] {
+        let reference: Reference = format!("{host}/big/app:{tag}").parse().expect("reference");
+        let err = client.manifest(&reference).await.expect_err("too large");
+        assert!(
+            matches!(
+                err,
+                OciError::TooLarge {
+                    limit: 4_194_304,
+                    ..
+                }
+            ),
+            "{tag}: {err}"
+        );
+    }
+}

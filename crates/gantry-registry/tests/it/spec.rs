@@ -383,3 +383,24 @@ fn artifact(
         annotations: std::collections::BTreeMap::new(),
     }
 }
+
+#[tokio::test]
+async fn a_manifest_over_4_mib_is_refused_with_size_invalid() {
+    let registry = start().await;
+    let body = format!(
+        "{{\"schemaVersion\":2,\"pad\":\"{}\"}}",
+        "x".repeat(5 * 1024 * 1024)
+    );
+    let response = http()
+        .put(format!(
+            "http://{}/v2/team/app/manifests/big",
+            registry.host()
+        ))
+        .header("content-type", OCI_MANIFEST)
+        .body(body)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(response).await, "SIZE_INVALID");
+}
