@@ -417,3 +417,34 @@ async fn a_manifest_over_the_size_limit_is_refused_before_it_is_read_whole() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_registry_that_cannot_be_reached_is_retried_then_reported() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let client = Client::new(
+        ClientOptions {
+            plain_http: vec![host.clone()],
+            backoff: Duration::from_millis(5),
+            ..ClientOptions::default()
+        },
+        Credentials::anonymous(),
+    )
+    .expect("client");
+    let reference: Reference = format!("{host}/team/app:dev").parse().expect("reference");
+    let err = client
+        .resolve(&reference)
+        .await
+        .expect_err("nobody listens");
+    assert!(matches!(err, OciError::Http { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("HEAD http://{host}/v2/team/app/manifests/dev")),
+        "{err}"
+    );
+    assert_eq!(client.counts().retries, 3, "four tries in all");
+}
