@@ -1,0 +1,9 @@
+//! `promote-digest`: points an environment at a digest that already passed the environment before
+//! it, without rebuilding, along the paths a policy allows.
+//!
+//! The one decision: a promotion moves a digest, never a tag's current value. The source
+//! environment must point at exactly the digest being promoted, so no stage can be skipped and no
+//! image that did not pass the earlier stage can arrive. This crate so far holds the policy
+//! ([`policy`]); the tool, its gates and its GitHub record follow.
+
+pub mod policy;

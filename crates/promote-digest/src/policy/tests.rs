@@ -1,0 +1,183 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Policy, PolicyError> {
+    Policy::parse("gantry.yml", text)
+}
+
+fn error(text: &str) -> String {
+    parse(text).expect_err("must be refused").to_string()
+}
+
+#[test]
+fn without_a_file_the_seed_chain_applies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let policy = Policy::load(&dir.path().join("gantry.yml"), false).expect("default");
+    assert_eq!(policy, Policy::default_chain());
+    assert!(policy.promotion("dev", "staging").is_ok());
+    assert!(policy.promotion("canary", "production").is_ok());
+    let skip = policy
+        .promotion("dev", "production")
+        .expect_err("no skipping");
+    assert_eq!(
+        skip.to_string(),
+        "promotion dev -> production is not allowed by the default chain (dev -> staging -> canary -> production) (allowed from dev: staging)"
+    );
+    let back = policy
+        .promotion("production", "canary")
+        .expect_err("no going back");
+    assert!(
+        back.to_string()
+            .ends_with("(allowed from production: none)"),
+        "{back}"
+    );
+    let unknown = policy.promotion("dev", "qa").expect_err("unknown");
+    assert_eq!(
+        unknown.to_string(),
+        "unknown environment \"qa\" (the policy has: dev, staging, canary, production)"
+    );
+    assert!(
+        Policy::load(&dir.path().join("gantry.yml"), true).is_err(),
+        "an explicit path must exist"
+    );
+}
+
+#[test]
+fn a_full_policy_with_gates_roles_and_another_registry() {
+    let policy = parse(
+        r#"
+version: 1
+environments:
+  - name: dev
+  - name: staging
+  - name: production
+    repository: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/billing
+    tag: "prod-{digest12}"
+promotions:
+  - from: dev
+    to: staging
+    gates:
+      - name: migration dry-run
+        run: ./scripts/migrate --dry-run
+        timeout: 120
+  - from: staging
+    to: production
+    allowed:
+      roles: [maintain]
+      teams: [acme/tech-leads]
+"#,
+    )
+    .expect("valid");
+    let to_staging = policy.promotion("dev", "staging").expect("allowed");
+    assert_eq!(
+        to_staging.gates,
+        [Gate {
+            name: "migration dry-run".into(),
+            run: "./scripts/migrate --dry-run".into(),
+            timeout: Duration::from_mins(2)
+        }]
+    );
+    assert_eq!(to_staging.allowed, None);
+    let to_prod = policy.promotion("staging", "production").expect("allowed");
+    assert_eq!(
+        to_prod.allowed,
+        Some(Allowed {
+            roles: vec![Role::Maintain],
+            teams: vec!["acme/tech-leads".into()]
+        })
+    );
+    assert!(
+        policy.promotion("dev", "production").is_err(),
+        "only listed paths"
+    );
+
+    let image: gantry_oci::Reference = "ghcr.io/acme/billing:build".parse().expect("image");
+    let digest = gantry_oci::Digest::sha256(b"image");
+    assert_eq!(
+        policy
+            .reference("staging", &image, &digest)
+            .expect("staging")
+            .to_string(),
+        "ghcr.io/acme/billing:staging"
+    );
+    let prod = policy
+        .reference("production", &image, &digest)
+        .expect("production");
+    assert_eq!(
+        prod.registry(),
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    );
+    assert_eq!(
+        prod.tag(),
+        Some(format!("prod-{}", &digest.hex()[..12]).as_str())
+    );
+}
+
+#[test]
+fn errors_name_the_line_and_column() {
+    let cases = [
+        (
+            "version: 2\n",
+            "gantry.yml:1:10: version must be 1, found \"2\"",
+        ),
+        (
+            "version: 1\nenvironments:\n  - name: dev\n  - name: Dev\n",
+            "gantry.yml:4:11: environment name \"Dev\"",
+        ),
+        (
+            "version: 1\nenvironments:\n  - name: dev\n  - name: dev\n",
+            "gantry.yml:4:11: environment \"dev\" is defined twice",
+        ),
+        (
+            "version: 1\npromotions:\n  - from: dev\n    to: qa\n",
+            "gantry.yml:4:9: unknown environment \"qa\" (known: dev, staging, canary, production)",
+        ),
+        (
+            "version: 1\npromotions:\n  - from: dev\n    to: dev\n",
+            "gantry.yml:4:9: a promotion from dev to itself does nothing",
+        ),
+        (
+            "version: 1\npromotions:\n  - from: dev\n    to: staging\n    allowed:\n      roles: [owner]\n",
+            "gantry.yml:6:15: unknown role \"owner\"",
+        ),
+        (
+            "version: 1\npromotions:\n  - from: dev\n    to: staging\n    gates:\n      - name: x\n        run: y\n        timeout: soon\n",
+            "gantry.yml:8:18: timeout must be a whole number of seconds",
+        ),
+        (
+            "version: 1\nenvironments:\n  - name: dev\n  - name: prod\n    tag: \"{branch}\"\n",
+            "gantry.yml:5:10: tag \"{branch}\" uses {branch}",
+        ),
+        (
+            "version: 1\nenvironments:\n  - name: dev\n  - name: prod\n    tag: \"a b\"\n",
+            "renders to \"a b\", which is not a valid tag",
+        ),
+        (
+            "version: 1\nenvironments:\n  - name: dev\n  - name: prod\n    repository: Nope/x\n",
+            "gantry.yml:5:17: repository \"Nope/x\"",
+        ),
+    ];
+    for (text, expected) in cases {
+        let message = error(text);
+        assert!(
+            message.contains(expected),
+            "for {text:?}\n  expected: {expected}\n  found:    {message}"
+        );
+    }
+}
+
+#[test]
+fn unknown_fields_and_broken_yaml_are_located() {
+    let unknown = error("version: 1\npromotion:\n  - from: dev\n");
+    assert!(
+        unknown.starts_with("gantry.yml:2:1: Unknown field `promotion`"),
+        "{unknown}"
+    );
+    assert!(unknown.contains("promotion"), "{unknown}");
+    let broken = error("version: 1\nenvironments: [\n");
+    assert!(broken.starts_with("gantry.yml:"), "{broken}");
+    let single = error("version: 1\nenvironments:\n  - name: only\n");
+    assert_eq!(
+        single,
+        "gantry.yml: a policy needs at least two environments to promote between"
+    );
+}
