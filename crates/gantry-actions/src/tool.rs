@@ -81,6 +81,14 @@ pub struct Context {
     pub github: GitHubContext,
 }
 
+impl Context {
+    /// A collapsible `::group::` in action mode; nothing on a plain command line, where stdout
+    /// belongs to the tool's output (`--json`).
+    pub fn group(&self, name: &str) -> Option<crate::commands::Group> {
+        (self.mode == Mode::Action).then(|| crate::commands::Commands::group(name))
+    }
+}
+
 /// The result of a run that completed: its outputs, its summary and whether its checks passed.
 ///
 /// A failed check is an `Outcome` with `failure` set (exit 1, outputs still written, as

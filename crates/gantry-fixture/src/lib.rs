@@ -5,7 +5,7 @@
 
 use clap::{Parser, ValueEnum};
 use gantry_actions::{
-    Annotation, Branding, Commands, Context, Level, Outcome, OutputSpec, Secret, Tool, ToolSpec,
+    Annotation, Branding, Context, Level, Outcome, OutputSpec, Secret, Tool, ToolSpec,
 };
 
 /// How the fixture run ends.
@@ -94,8 +94,7 @@ impl Tool for Fixture {
 
     async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         {
-            let _group = (ctx.mode == gantry_actions::Mode::Action)
-                .then(|| Commands::group("fixture: inputs"));
+            let _group = ctx.group("fixture: inputs");
             // The whole `Args`, secret included, goes to the log: redaction must hold.
             tracing::info!("fixture running in {:?} mode with {args:?}", ctx.mode);
         }

@@ -10,7 +10,7 @@ pub mod registry;
 use gantry_actions::ToolEntry;
 
 /// Every tool the binary runs, in `--help` order.
-pub const TOOLS: &[ToolEntry] = &[ToolEntry::of::<doctor::Doctor>()];
+pub const TOOLS: &[ToolEntry] = &[promote_digest::ENTRY, ToolEntry::of::<doctor::Doctor>()];
 
 /// The root command, before the tools are added.
 pub fn root_command() -> clap::Command {

@@ -3,7 +3,12 @@
 //!
 //! The one decision: a promotion moves a digest, never a tag's current value. The source
 //! environment must point at exactly the digest being promoted, so no stage can be skipped and no
-//! image that did not pass the earlier stage can arrive. This crate so far holds the policy
-//! ([`policy`]); the tool, its gates and its GitHub record follow.
+//! image that did not pass the earlier stage can arrive.
 
 pub mod policy;
+mod tool;
+
+pub use tool::{Args, PromoteDigest};
+
+/// The tool's entry for a multi-call binary.
+pub const ENTRY: gantry_actions::ToolEntry = gantry_actions::ToolEntry::of::<PromoteDigest>();

@@ -1,0 +1,327 @@
+//! promote-digest, the real binary, against the real registry.
+
+use std::process::{Command, Output};
+
+use bytes::Bytes;
+use gantry_oci::manifest::OCI_MANIFEST;
+use gantry_oci::{Client, ClientOptions, Credentials, Digest, Manifest, Reference};
+use gantry_testkit::{Auth, Registry};
+
+struct Env {
+    registry: Registry,
+    client: Client,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn reference(&self, path: &str) -> Reference {
+        format!("{}/{path}", self.registry.host())
+            .parse()
+            .expect("reference")
+    }
+
+    fn image(&self) -> String {
+        format!("{}/team/app", self.registry.host())
+    }
+
+    /// Runs `promote-digest` in an empty directory (no .github/gantry.yml unless written).
+    fn promote(
+        &self,
+        digest: &Digest,
+        from: &str,
+        to: &str,
+        extra: &[&str],
+    ) -> (Output, serde_json::Value) {
+        let output = Command::new(env!("CARGO_BIN_EXE_promote-digest"))
+            .current_dir(self.dir.path())
+            .args([
+                "--image",
+                &self.image(),
+                "--digest",
+                digest.as_str(),
+                "--source-env",
+                from,
+                "--target-env",
+                to,
+            ])
+            .args(["--insecure-registry", &self.registry.host(), "--json"])
+            .args(extra)
+            .env("DOCKER_CONFIG", self.dir.path())
+            .output()
+            .expect("run promote-digest");
+        let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "no JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (output, json)
+    }
+
+    async fn digest_at(&self, path: &str) -> Option<Digest> {
+        self.client
+            .head_manifest(&self.reference(path))
+            .await
+            .expect("head")
+            .map(|d| d.digest)
+    }
+
+    fn write_policy(&self, text: &str) -> String {
+        let path = self.dir.path().join("policy.yml");
+        std::fs::write(&path, text).expect("policy");
+        path.display().to_string()
+    }
+}
+
+fn setup() -> Option<Env> {
+    let registry = Registry::start(Auth::Anonymous)?;
+    let client = Client::new(
+        ClientOptions {
+            plain_http: vec![registry.host()],
+            ..Default::default()
+        },
+        Credentials::anonymous(),
+    )
+    .expect("client");
+    let dir = tempfile::tempdir().expect("tempdir");
+    Some(Env {
+        registry,
+        client,
+        dir,
+    })
+}
+
+async fn push(env: &Env, tag: &str, content: &[u8]) -> Digest {
+    let repo = env.reference("team/app");
+    let config = Bytes::from_static(b"{\"architecture\":\"amd64\",\"os\":\"linux\"}");
+    let config_digest = Digest::sha256(&config);
+    let layer_digest = Digest::sha256(content);
+    env.client
+        .upload_blob(&repo, &config_digest, config.clone())
+        .await
+        .expect("config");
+    env.client
+        .upload_blob(&repo, &layer_digest, Bytes::copy_from_slice(content))
+        .await
+        .expect("layer");
+    let body = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": content.len()}]});
+    let bytes = Bytes::from(body.to_string());
+    let manifest = Manifest {
+        digest: Digest::sha256(&bytes),
+        bytes,
+        media_type: OCI_MANIFEST.into(),
+    };
+    env.client
+        .put_manifest(&repo.with_tag(tag).expect("tag"), &manifest)
+        .await
+        .expect("manifest");
+    manifest.digest
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_chain_end_to_end_and_a_rerun_is_a_no_op() {
+    let Some(env) = setup() else { return };
+    let digest = push(&env, "dev", b"build once").await;
+    for (from, to) in [
+        ("dev", "staging"),
+        ("staging", "canary"),
+        ("canary", "production"),
+    ] {
+        let (output, json) = env.promote(&digest, from, to, &[]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{from} -> {to}: {}",
+            text(&output.stderr)
+        );
+        assert_eq!(json["outputs"]["promoted"], "true");
+        assert_eq!(json["outputs"]["previous-digest"], "");
+        assert_eq!(json["outputs"]["digest"], digest.as_str());
+        assert_eq!(
+            env.digest_at(&format!("team/app:{to}")).await.as_ref(),
+            Some(&digest),
+            "same digest end to end"
+        );
+    }
+    let (output, json) = env.promote(&digest, "canary", "production", &[]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(json["outputs"]["promoted"], "false", "already there");
+    assert_eq!(json["outputs"]["previous-digest"], digest.as_str());
+
+    // The next build replaces production, and previous-digest names the rollback target.
+    let next = push(&env, "dev", b"build twice").await;
+    for (from, to) in [("dev", "staging"), ("staging", "canary")] {
+        assert_eq!(env.promote(&next, from, to, &[]).0.status.code(), Some(0));
+    }
+    let (_, json) = env.promote(&next, "canary", "production", &[]);
+    assert_eq!(json["outputs"]["previous-digest"], digest.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_exit_1_and_touch_nothing() {
+    let Some(env) = setup() else { return };
+    let digest = push(&env, "dev", b"candidate").await;
+    let (output, json) = env.promote(&digest, "dev", "production", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        json["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("promotion dev -> production is not allowed")),
+        "{json}"
+    );
+    assert_eq!(env.digest_at("team/app:production").await, None);
+
+    let other = push(&env, "staging", b"something else").await;
+    let (output, json) = env.promote(&digest, "staging", "canary", &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let expected = format!("points at {other}, not {digest}");
+    assert!(
+        json["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains(&expected)),
+        "{json}"
+    );
+    assert_eq!(env.digest_at("team/app:canary").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gates_see_the_digest_and_a_failing_gate_stops_the_promotion() {
+    let Some(env) = setup() else { return };
+    let digest = push(&env, "dev", b"gated").await;
+    let passing = env.write_policy(
+        "version: 1\npromotions:\n  - from: dev\n    to: staging\n    gates:\n      - name: digest check\n        run: test \"$GANTRY_DIGEST\" = \"$EXPECTED\" && test \"$GANTRY_TARGET_ENV\" = staging\n",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_promote-digest"))
+        .current_dir(env.dir.path())
+        .args([
+            "--image",
+            &env.image(),
+            "--digest",
+            digest.as_str(),
+            "--source-env",
+            "dev",
+            "--target-env",
+            "staging",
+        ])
+        .args([
+            "--insecure-registry",
+            &env.registry.host(),
+            "--policy",
+            &passing,
+        ])
+        .env("EXPECTED", digest.as_str())
+        .env("DOCKER_CONFIG", env.dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        env.digest_at("team/app:staging").await.as_ref(),
+        Some(&digest)
+    );
+
+    let failing = env.write_policy(
+        "version: 1\npromotions:\n  - from: staging\n    to: canary\n    gates:\n      - name: smoke test\n        run: echo 'billing parity broke' >&2; exit 3\n",
+    );
+    let (output, json) = env.promote(&digest, "staging", "canary", &["--policy", &failing]);
+    assert_eq!(output.status.code(), Some(1));
+    let failure = json["failure"].as_str().unwrap_or_default();
+    assert!(
+        failure.contains("gate \"smoke test\" failed") && failure.contains("billing parity broke"),
+        "{failure}"
+    );
+    assert_eq!(
+        env.digest_at("team/app:canary").await,
+        None,
+        "a failed gate changes nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_and_a_missing_registry_exit_2() {
+    let Some(env) = setup() else { return };
+    let digest = push(&env, "dev", b"x").await;
+    let (output, json) = env.promote(&digest, "dev", "qa", &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown environment \"qa\"")),
+        "{json}"
+    );
+
+    let broken = env.write_policy("version: 1\nenvironments:\n  - name: dev\n  - nam: staging\n");
+    let (output, json) = env.promote(&digest, "dev", "staging", &["--policy", &broken]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("policy.yml:4:")),
+        "{json}"
+    );
+
+    let missing = Digest::sha256(b"never pushed");
+    let (output, json) = env.promote(&missing, "staging", "canary", &[]);
+    assert_eq!(output.status.code(), Some(2), "no staging tag at all");
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("resolving the source environment staging")),
+        "{json}"
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let down = format!("127.0.0.1:{port}/team/app");
+    let output = Command::new(env!("CARGO_BIN_EXE_promote-digest"))
+        .current_dir(env.dir.path())
+        .args([
+            "--image",
+            &down,
+            "--digest",
+            digest.as_str(),
+            "--source-env",
+            "dev",
+            "--target-env",
+            "staging",
+        ])
+        .args(["--insecure-registry", &format!("127.0.0.1:{port}")])
+        .env("DOCKER_CONFIG", env.dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_path_is_refused_while_roles_cannot_be_checked() {
+    let Some(env) = setup() else { return };
+    let digest = push(&env, "dev", b"restricted").await;
+    let policy = env.write_policy("version: 1\npromotions:\n  - from: dev\n    to: staging\n    allowed:\n      teams: [acme/tech-leads]\n");
+    let (output, json) = env.promote(
+        &digest,
+        "dev",
+        "staging",
+        &["--policy", &policy, "--github-token", "ghs_example"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("refusing to promote unchecked")),
+        "{json}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("ghs_example"),
+        "the token never reaches the output"
+    );
+    assert_eq!(env.digest_at("team/app:staging").await, None);
+}
