@@ -393,14 +393,7 @@ impl Client {
     ) -> Result<Option<u64>> {
         let url = self.url(reference, &format!("blobs/{digest}"))?;
         let response = self
-            .send(
-                reference,
-                scopes,
-                Method::HEAD,
-                url.clone(),
-                HeaderMap::new(),
-                Body::default(),
-            )
+            .send_empty(reference, scopes, Method::HEAD, url.clone())
             .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -434,14 +427,7 @@ impl Client {
         let url = self.url(reference, &format!("blobs/{digest}"))?;
         let scopes = [Scope::pull(reference.repository())];
         let response = self
-            .send(
-                reference,
-                &scopes,
-                Method::GET,
-                url.clone(),
-                HeaderMap::new(),
-                Body::default(),
-            )
+            .send_empty(reference, &scopes, Method::GET, url.clone())
             .await?;
         check_status(
             response,
@@ -460,14 +446,7 @@ impl Client {
     ) -> Result<Url> {
         let url = self.url(reference, "blobs/uploads/")?;
         let response = self
-            .send(
-                reference,
-                scopes,
-                Method::POST,
-                url.clone(),
-                HeaderMap::new(),
-                Body::default(),
-            )
+            .send_empty(reference, scopes, Method::POST, url.clone())
             .await?;
         let response = check_status(
             response,
@@ -544,14 +523,7 @@ impl Client {
             Scope::pull(from.repository()),
         ];
         let response = self
-            .send(
-                target,
-                &scopes,
-                Method::POST,
-                url.clone(),
-                HeaderMap::new(),
-                Body::default(),
-            )
+            .send_empty(target, &scopes, Method::POST, url.clone())
             .await?;
         match response.status() {
             StatusCode::CREATED => Ok(None),
@@ -576,14 +548,7 @@ impl Client {
         let mut tags = Vec::new();
         for _ in 0..1000 {
             let response = self
-                .send(
-                    reference,
-                    &scopes,
-                    Method::GET,
-                    url.clone(),
-                    HeaderMap::new(),
-                    Body::default(),
-                )
+                .send_empty(reference, &scopes, Method::GET, url.clone())
                 .await?;
             if response.status() == StatusCode::NOT_FOUND {
                 return Ok(tags);

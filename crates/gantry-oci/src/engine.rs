@@ -124,6 +124,25 @@ impl Client {
         }
     }
 
+    /// [`Self::send`] with no extra headers and no body.
+    pub(crate) async fn send_empty(
+        &self,
+        reference: &Reference,
+        scopes: &[Scope],
+        method: Method,
+        url: Url,
+    ) -> Result<Response> {
+        self.send(
+            reference,
+            scopes,
+            method,
+            url,
+            HeaderMap::new(),
+            Body::default(),
+        )
+        .await
+    }
+
     /// Sends a request whose body is a stream: once, since a stream cannot be replayed. Callers
     /// make an authenticated request first (the upload's POST), so the token is cached.
     pub(crate) async fn send_stream(
