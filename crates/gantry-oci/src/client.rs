@@ -528,10 +528,10 @@ impl Client {
         match response.status() {
             StatusCode::CREATED => Ok(None),
             StatusCode::ACCEPTED => Ok(Some(self.location(target, &response)?)),
-            _ => {
+            other => {
                 check_status(response, "POST", &url, &format!("mount of {digest}")).await?;
                 Err(OciError::Protocol(format!(
-                    "POST {url} answered neither 201 nor 202"
+                    "POST {url} answered {other}, expected 201 (mounted) or 202 (upload instead)"
                 )))
             }
         }

@@ -98,9 +98,9 @@ impl Client {
                     .await?;
             }
         }
-        if target.tag().is_some() {
-            self.put_manifest(&target.with_tag(target.tag().unwrap_or("latest"))?, &root)
-                .await?;
+        if let Some(tag) = target.tag() {
+            // By tag even when the target also names a digest, which would be the manifest URL.
+            self.put_manifest(&target.with_tag(tag)?, &root).await?;
             tally.manifests_pushed += 1;
         }
         Ok(CopyReport {

@@ -98,11 +98,7 @@ impl Client {
                 return Err(OciError::Unauthorized {
                     registry: reference.registry().to_owned(),
                     repository: reference.repository().to_owned(),
-                    action: if scopes.iter().any(|s| s.push) {
-                        "push to"
-                    } else {
-                        "pull from"
-                    },
+                    action: action(scopes),
                     status: status.as_u16(),
                     detail,
                 });
@@ -282,11 +278,9 @@ impl Client {
                 .collect::<Vec<_>>()
                 .join(" ");
             form.push(("scope", scope));
-            let encoded: String = form
-                .iter()
-                .map(|(k, v)| format!("{k}={}", url_encode(v)))
-                .collect::<Vec<_>>()
-                .join("&");
+            let encoded = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
+                .finish();
             self.http
                 .post(url)
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -326,11 +320,7 @@ impl Client {
                     .map(|s| s.repository.clone())
                     .collect::<Vec<_>>()
                     .join(", "),
-                action: if scopes.iter().any(|s| s.push) {
-                    "push to"
-                } else {
-                    "pull from"
-                },
+                action: action(scopes),
                 status: status.as_u16(),
                 detail,
             });
@@ -435,15 +425,13 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+/// What a request with `scopes` tried to do, for an error message.
+fn action(scopes: &[Scope]) -> &'static str {
+    if scopes.iter().any(|s| s.push) {
+        "push to"
+    } else {
+        "pull from"
+    }
 }
 
 /// `Retry-After` as seconds or an HTTP date.

@@ -37,10 +37,6 @@ pub enum Auth {
     Tls,
 }
 
-impl Auth {
-    pub const ALL: [Self; 4] = [Self::Anonymous, Self::Basic, Self::Bearer, Self::Tls];
-}
-
 /// Which registry implementation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -366,11 +362,6 @@ impl Registry {
     /// The realm URL of the bearer mode's token server.
     pub fn token_realm(&self) -> Option<&str> {
         self.token.as_ref().map(|t| t.realm.as_str())
-    }
-
-    /// Where the registry keeps its blobs and manifests.
-    pub fn storage_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
     }
 }
 

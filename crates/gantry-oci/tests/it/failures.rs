@@ -97,32 +97,40 @@ async fn a_manifest_that_does_not_match_its_digest_is_refused() {
     assert_target_unmoved(&setup).await;
 }
 
-#[tokio::test]
-async fn a_blob_that_does_not_match_its_digest_is_refused() {
-    let Some(setup) = setup().await else { return };
+/// A copy from the proxied registry to a second one while the layer's GET is broken by `fault`:
+/// it must fail and create no tag. Returns the error, the second registry and the layer digest.
+async fn copy_with_a_broken_layer(
+    setup: &Setup,
+    fault: Fault,
+) -> (OciError, Registry, gantry_oci::Digest) {
     let other = Registry::start(Auth::Anonymous).expect("second registry");
-    let layer_digest = setup.new.fields().expect("fields").layers[0].digest.clone();
-    setup.proxy.inject(
-        "GET",
-        &format!("/blobs/{layer_digest}"),
-        Fault::CorruptBody,
-        10,
-    );
-    let (client, target) = through_proxy_and(&setup, &other);
+    let layer = setup.new.fields().expect("fields").layers[0].digest.clone();
+    setup
+        .proxy
+        .inject("GET", &format!("/blobs/{layer}"), fault, 10);
+    let (client, target) = through_proxy_and(setup, &other);
     let err = client
-        .copy(&at(&setup, "team/app:new"), &target, CopyOptions::default())
+        .copy(&at(setup, "team/app:new"), &target, CopyOptions::default())
         .await
-        .expect_err("corrupt blob");
-    assert!(
-        matches!(&err, OciError::DigestMismatch { what, .. } if what.contains(layer_digest.as_str())),
-        "{err}"
-    );
+        .expect_err("a broken layer must fail the copy");
     assert!(
         client.head_manifest(&target).await.expect("head").is_none(),
         "no tag was created"
     );
-    let direct = client
-        .blob(&at(&setup, "team/app"), &layer_digest, 1 << 20)
+    (err, other, layer)
+}
+
+#[tokio::test]
+async fn a_blob_that_does_not_match_its_digest_is_refused() {
+    let Some(setup) = setup().await else { return };
+    let (err, _other, layer) = copy_with_a_broken_layer(&setup, Fault::CorruptBody).await;
+    assert!(
+        matches!(&err, OciError::DigestMismatch { what, .. } if what.contains(layer.as_str())),
+        "{err}"
+    );
+    let direct = setup
+        .client
+        .blob(&at(&setup, "team/app"), &layer, 1 << 20)
         .await
         .expect_err("whole read");
     assert!(
@@ -134,29 +142,13 @@ async fn a_blob_that_does_not_match_its_digest_is_refused() {
 #[tokio::test]
 async fn a_connection_dropped_mid_blob_is_an_error_and_moves_nothing() {
     let Some(setup) = setup().await else { return };
-    let other = Registry::start(Auth::Anonymous).expect("second registry");
-    let layer_digest = setup.new.fields().expect("fields").layers[0].digest.clone();
-    setup.proxy.inject(
-        "GET",
-        &format!("/blobs/{layer_digest}"),
-        Fault::DropMidBody,
-        10,
-    );
-    let (client, target) = through_proxy_and(&setup, &other);
-    let err = client
-        .copy(&at(&setup, "team/app:new"), &target, CopyOptions::default())
-        .await
-        .expect_err("dropped");
+    let (err, other, layer) = copy_with_a_broken_layer(&setup, Fault::DropMidBody).await;
     assert!(
         matches!(err, OciError::Http { .. } | OciError::Status { .. }),
         "{err}"
     );
     assert!(
-        client.head_manifest(&target).await.expect("head").is_none(),
-        "no tag was created"
-    );
-    assert!(
-        !blob_committed(&other, &layer_digest).await,
+        !blob_committed(&other, &layer).await,
         "the half blob was not committed"
     );
 }

@@ -152,7 +152,8 @@ fn store_manifest(
     let tag = target_tag(reference, &bytes)?;
     let digest = Digest::sha256(&bytes);
     let mut store = lock(&state.store);
-    let repo = store.repositories.get(name).cloned().unwrap_or_default();
+    let empty = crate::store::Repository::default();
+    let repo = store.repositories.get(name).unwrap_or(&empty);
     let missing =
         |what: String| ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", what);
     if content_type == OCI_INDEX || content_type == DOCKER_LIST {

@@ -24,19 +24,22 @@ impl Env {
         format!("{}/team/app", self.registry.host())
     }
 
-    /// Runs `promote-digest` in an empty directory (no .github/gantry.yml unless written).
-    fn promote(
+    /// `promote-digest` for `image` on `registry` (plain HTTP), run in an empty directory (no
+    /// .github/gantry.yml unless a test writes one), printing JSON.
+    fn command_for(
         &self,
+        image: &str,
+        registry: &str,
         digest: &Digest,
         from: &str,
         to: &str,
-        extra: &[&str],
-    ) -> (Output, serde_json::Value) {
-        let output = Command::new(env!("CARGO_BIN_EXE_promote-digest"))
+    ) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_promote-digest"));
+        command
             .current_dir(self.dir.path())
             .args([
                 "--image",
-                &self.image(),
+                image,
                 "--digest",
                 digest.as_str(),
                 "--source-env",
@@ -44,18 +47,28 @@ impl Env {
                 "--target-env",
                 to,
             ])
-            .args(["--insecure-registry", &self.registry.host(), "--json"])
+            .args(["--insecure-registry", registry, "--json"])
+            .env("DOCKER_CONFIG", self.dir.path());
+        command
+    }
+
+    fn command(&self, digest: &Digest, from: &str, to: &str) -> Command {
+        self.command_for(&self.image(), &self.registry.host(), digest, from, to)
+    }
+
+    fn promote(
+        &self,
+        digest: &Digest,
+        from: &str,
+        to: &str,
+        extra: &[&str],
+    ) -> (Output, serde_json::Value) {
+        let output = self
+            .command(digest, from, to)
             .args(extra)
-            .env("DOCKER_CONFIG", self.dir.path())
             .output()
             .expect("run promote-digest");
-        let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-            panic!(
-                "no JSON ({e}): {}\n{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
+        let json = json_of(&output);
         (output, json)
     }
 
@@ -119,6 +132,16 @@ async fn push(env: &Env, tag: &str, content: &[u8]) -> Digest {
         .await
         .expect("manifest");
     manifest.digest
+}
+
+fn json_of(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}): {}\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    })
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -198,26 +221,10 @@ async fn gates_see_the_digest_and_a_failing_gate_stops_the_promotion() {
     let passing = env.write_policy(
         "version: 1\npromotions:\n  - from: dev\n    to: staging\n    gates:\n      - name: digest check\n        run: test \"$GANTRY_DIGEST\" = \"$EXPECTED\" && test \"$GANTRY_TARGET_ENV\" = staging\n",
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_promote-digest"))
-        .current_dir(env.dir.path())
-        .args([
-            "--image",
-            &env.image(),
-            "--digest",
-            digest.as_str(),
-            "--source-env",
-            "dev",
-            "--target-env",
-            "staging",
-        ])
-        .args([
-            "--insecure-registry",
-            &env.registry.host(),
-            "--policy",
-            &passing,
-        ])
+    let output = env
+        .command(&digest, "dev", "staging")
+        .args(["--policy", &passing])
         .env("EXPECTED", digest.as_str())
-        .env("DOCKER_CONFIG", env.dir.path())
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
@@ -282,23 +289,22 @@ async fn bad_input_and_a_missing_registry_exit_2() {
         .expect("addr")
         .port();
     let down = format!("127.0.0.1:{port}/team/app");
-    let output = Command::new(env!("CARGO_BIN_EXE_promote-digest"))
-        .current_dir(env.dir.path())
-        .args([
-            "--image",
-            &down,
-            "--digest",
-            digest.as_str(),
-            "--source-env",
-            "dev",
-            "--target-env",
-            "staging",
-        ])
-        .args(["--insecure-registry", &format!("127.0.0.1:{port}")])
-        .env("DOCKER_CONFIG", env.dir.path())
+    let unreachable = format!("127.0.0.1:{port}");
+    let output = env
+        .command_for(&down, &unreachable, &digest, "dev", "staging")
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let error = json_of(&output)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains(&format!(
+            "resolving the source environment dev ({unreachable}/team/app:dev)"
+        )),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
