@@ -162,6 +162,7 @@ fn report_cli(entry: &ToolEntry, result: anyhow::Result<Outcome>, json: bool) ->
                     "exit-code": status.code(),
                     "outputs": outputs,
                     "failure": outcome.failure,
+                    "summary": outcome.summary,
                 });
                 println!("{body}");
             } else {

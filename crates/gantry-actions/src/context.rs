@@ -20,6 +20,7 @@ pub struct GitHubContext {
     pub server_url: Option<String>,
     pub api_url: Option<String>,
     pub actor: Option<String>,
+    pub triggering_actor: Option<String>,
     pub workflow_ref: Option<String>,
     pub event_name: Option<String>,
     oidc: Option<(String, Secret)>,
@@ -38,6 +39,7 @@ impl GitHubContext {
             server_url: get(env::GITHUB_SERVER_URL),
             api_url: get(env::GITHUB_API_URL),
             actor: get(env::GITHUB_ACTOR),
+            triggering_actor: get(env::GITHUB_TRIGGERING_ACTOR),
             workflow_ref: get(env::GITHUB_WORKFLOW_REF),
             event_name: get(env::GITHUB_EVENT_NAME),
             oidc: get(env::ACTIONS_ID_TOKEN_REQUEST_URL)

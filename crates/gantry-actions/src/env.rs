@@ -22,6 +22,8 @@ pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
 pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
 /// Who started the run.
 pub const GITHUB_ACTOR: &str = "GITHUB_ACTOR";
+/// Who started this attempt of the run (differs from the actor on a re-run).
+pub const GITHUB_TRIGGERING_ACTOR: &str = "GITHUB_TRIGGERING_ACTOR";
 /// `owner/repo/.github/workflows/file.yml@ref`.
 pub const GITHUB_WORKFLOW_REF: &str = "GITHUB_WORKFLOW_REF";
 /// Name of the event that triggered the run.

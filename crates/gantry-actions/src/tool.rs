@@ -133,6 +133,11 @@ impl Outcome {
         self
     }
 
+    /// Why the outcome failed, when it did.
+    pub fn failure_message(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
     pub fn status(&self) -> ExitStatus {
         if self.failure.is_some() {
             ExitStatus::Failure

@@ -6,6 +6,7 @@
 //! can never go green by skipping.
 
 pub mod component;
+pub mod github;
 pub mod pki;
 pub mod proxy;
 pub mod registry;
@@ -13,6 +14,7 @@ mod server;
 pub mod token;
 
 pub use component::{in_ci, require, shout};
+pub use github::GitHubFake;
 pub use pki::TestCa;
 pub use proxy::{Fault, FaultyProxy};
 pub use registry::{Auth, Backend, Registry, TEST_HOST_NAME};

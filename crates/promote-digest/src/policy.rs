@@ -45,7 +45,8 @@ pub enum Role {
 }
 
 impl Role {
-    fn parse(text: &str) -> Option<Self> {
+    /// The role GitHub calls `text` (`read`, `triage`, `write`, `maintain`, `admin`).
+    pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "read" => Self::Read,
             "triage" => Self::Triage,
@@ -54,6 +55,16 @@ impl Role {
             "admin" => Self::Admin,
             _ => return None,
         })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Triage => "triage",
+            Self::Write => "write",
+            Self::Maintain => "maintain",
+            Self::Admin => "admin",
+        }
     }
 }
 
@@ -77,6 +88,19 @@ pub struct Gate {
 pub struct Allowed {
     pub roles: Vec<Role>,
     pub teams: Vec<String>,
+}
+
+impl std::fmt::Display for Allowed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(lowest) = self.roles.iter().min() {
+            parts.push(format!("role {} or higher", lowest.name()));
+        }
+        if !self.teams.is_empty() {
+            parts.push(format!("members of {}", self.teams.join(" or ")));
+        }
+        f.write_str(&parts.join(", or "))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

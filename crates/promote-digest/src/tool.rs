@@ -6,10 +6,14 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use gantry_actions::{Branding, Context, Outcome, OutputSpec, Secret, Tool, ToolSpec};
+use gantry_actions::{
+    Annotation, Branding, Context, Level, Outcome, OutputSpec, Secret, Tool, ToolSpec,
+};
+use gantry_github::{DeploymentState, NewDeployment};
 use gantry_oci::{Client, ClientOptions, CopyOptions, Credential, Credentials, Digest, Reference};
 
-use crate::policy::{DEFAULT_PATH, Gate, Policy, PolicyError};
+use crate::github::{GitHubSide, Inputs};
+use crate::policy::{Allowed, DEFAULT_PATH, Gate, Policy, PolicyError};
 
 /// Point an environment at a digest that passed the environment before it, without rebuilding.
 #[derive(Debug, Parser)]
@@ -37,9 +41,30 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub policy: Option<PathBuf>,
 
-    /// Token for ghcr.io (and, later, the GitHub role check and deployment record).
+    /// GitHub token: pulls and pushes on ghcr.io, checks who may take a restricted path, and
+    /// records the promotion as a GitHub Deployment.
     #[arg(long, value_name = "TOKEN")]
     pub github_token: Option<Secret>,
+
+    /// Record the promotion as a GitHub Deployment of the target environment (needs a token).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub deployment: bool,
+
+    /// The repository (owner/name) whose roles and deployments count; default `GITHUB_REPOSITORY`.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repository: Option<String>,
+
+    /// The commit the deployment records; default `GITHUB_SHA`.
+    #[arg(long, value_name = "SHA")]
+    pub sha: Option<String>,
+
+    /// Who is promoting (a GitHub login); default `GITHUB_TRIGGERING_ACTOR`, then `GITHUB_ACTOR`.
+    #[arg(long, value_name = "LOGIN")]
+    pub actor: Option<String>,
+
+    /// The GitHub REST API; default `GITHUB_API_URL`, then `https://api.github.com`.
+    #[arg(long, value_name = "URL")]
+    pub github_api_url: Option<String>,
 
     /// Check everything and report what would happen; change nothing and run no gate.
     #[arg(long)]
@@ -86,6 +111,10 @@ impl Tool for PromoteDigest {
                 name: "requests",
                 description: "Registry requests the promotion made.",
             },
+            OutputSpec {
+                name: "deployment-id",
+                description: "The GitHub Deployment recording the promotion (empty when none was recorded).",
+            },
         ],
         secret_inputs: &["github-token"],
         action_defaults: &[("github-token", "${{ github.token }}")],
@@ -103,6 +132,9 @@ struct Plan {
     source: Reference,
     target: Reference,
     gates: Vec<Gate>,
+    allowed: Option<Allowed>,
+    /// The target is the last environment: GitHub marks its deployments as production.
+    production: bool,
 }
 
 /// Reads the policy and the inputs; `Ok(Err(message))` when the policy forbids the path.
@@ -121,121 +153,269 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, String>> {
     };
     let source = policy.reference(&args.source_env, &image, &digest)?;
     let target = policy.reference(&args.target_env, &image, &digest)?;
-    // Fail closed: a path restricted to roles or teams is never taken unchecked while a token
-    // says the run could check it. (The check through the GitHub API arrives with gantry-github.)
-    if let (Some(allowed), Some(_)) = (&promotion.allowed, &args.github_token) {
-        anyhow::bail!(
-            "promotion {} -> {} is restricted to roles {:?} and teams {:?}, and this build cannot check them through the GitHub API yet; refusing to promote unchecked",
-            args.source_env,
-            args.target_env,
-            allowed.roles,
-            allowed.teams
-        );
-    }
-    let gates = promotion.gates.clone();
     Ok(Ok(Plan {
         digest,
         source,
         target,
-        gates,
+        gates: promotion.gates.clone(),
+        allowed: promotion.allowed.clone(),
+        production: policy
+            .environments
+            .last()
+            .is_some_and(|last| last.name == args.target_env),
     }))
 }
 
+fn github_side(args: &Args, ctx: &Context) -> anyhow::Result<Option<GitHubSide>> {
+    let Some(token) = &args.github_token else {
+        return Ok(None);
+    };
+    let inputs = Inputs {
+        token,
+        api_url: args.github_api_url.as_deref(),
+        repository: args.repository.as_deref(),
+        actor: args.actor.as_deref(),
+        sha: args.sha.as_deref(),
+        ca_files: &args.ca_files,
+    };
+    Ok(Some(GitHubSide::new(&inputs, &ctx.github)?))
+}
+
 async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
-    let Plan {
-        digest,
-        source,
-        target,
-        gates,
-    } = match plan(&args)? {
+    let plan = match plan(&args)? {
         Ok(plan) => plan,
         Err(forbidden) => return Ok(Outcome::failed(forbidden)),
     };
-    let client = client(&args, &[&source, &target])?;
-
-    let at_source = client.resolve(&source).await.with_context(|| {
-        format!(
-            "resolving the source environment {} ({source})",
-            args.source_env
-        )
-    })?;
-    if at_source.digest != digest {
-        return Ok(Outcome::failed(format!(
-            "source environment {} ({source}) points at {}, not {digest}; promote the digest that passed {}",
-            args.source_env, at_source.digest, args.source_env
-        )));
+    let path = format!("{} -> {}", args.source_env, args.target_env);
+    let github = github_side(&args, ctx)?;
+    let record = github.as_ref().filter(|_| args.deployment && !args.dry_run);
+    if let Some(github) = record {
+        // Known before anything happens, so a missing input changes nothing.
+        anyhow::ensure!(
+            github.sha.is_some(),
+            "recording the deployment needs the commit: --sha (GITHUB_SHA in Actions), or --deployment false"
+        );
+        github
+            .repository
+            .as_ref()
+            .context("recording the deployment needs the repository: --repository owner/name (GITHUB_REPOSITORY in Actions), or --deployment false")?;
     }
-    let previous = client
-        .head_manifest(&target)
-        .await
-        .with_context(|| format!("reading the target {target}"))?;
-    let previous_digest = previous
-        .as_ref()
-        .map(|d| d.digest.to_string())
-        .unwrap_or_default();
-    let mut summary = format!(
-        "## gantry promote-digest\n\n`{digest}`: **{}** → **{}**\n\n| | |\n|---|---|\n| source | `{source}` |\n| target | `{target}` |\n| before | {} |\n",
-        args.source_env,
-        args.target_env,
-        if previous_digest.is_empty() {
-            "(nothing)".to_owned()
-        } else {
-            format!("`{previous_digest}`")
-        }
-    );
-    let outcome = |promoted: bool, summary: String, client: &Client| {
-        Outcome::success()
-            .output("digest", digest.to_string())
-            .output("target-ref", format!("{target}@{digest}"))
-            .output("previous-digest", previous_digest.clone())
-            .output("promoted", promoted.to_string())
-            .output("requests", client.counts().requests.to_string())
-            .summary(summary)
+    let who = match (&plan.allowed, &github) {
+        (None, _) => None,
+        (Some(allowed), None) => anyhow::bail!(
+            "promotion {path} is restricted to {allowed}; give --github-token (with --repository and --actor outside Actions) so gantry can check it: refusing to promote unchecked"
+        ),
+        (Some(allowed), Some(github)) => match github.check(allowed, &path).await? {
+            Ok(answer) => Some(answer),
+            Err(refusal) => return Ok(Outcome::failed(refusal)),
+        },
     };
-    if previous.as_ref().is_some_and(|p| p.digest == digest) {
-        summary.push_str("\nAlready there: nothing to do.\n");
-        return Ok(outcome(false, summary, &client));
+    let client = client(&args, &[&plan.source, &plan.target])?;
+    let mut run = Run {
+        args: &args,
+        ctx,
+        plan: &plan,
+        client: &client,
+        summary: String::new(),
+        previous_digest: String::new(),
+    };
+    match run.check_source_and_target(who.as_deref()).await? {
+        Next::Proceed => {}
+        Next::NothingToDo => return Ok(run.finish(false, None)),
+        Next::Refused(refusal) => return Ok(refusal),
     }
-    if args.dry_run {
-        let _ = writeln!(
-            summary,
-            "\nDry run: {} gate(s) not run, nothing changed.",
-            gates.len()
+    let Some(github) = record else {
+        return Ok(run
+            .gate_and_copy()
+            .await?
+            .unwrap_or_else(|| run.finish(true, None)));
+    };
+    let deployment = github
+        .start_deployment(NewDeployment {
+            git_ref: github.sha.clone().unwrap_or_default(),
+            environment: args.target_env.clone(),
+            description: format!("gantry promote-digest {path} {}", plan.digest),
+            payload: serde_json::json!({
+                "image": args.image,
+                "digest": plan.digest.as_str(),
+                "previous_digest": run.previous_digest,
+                "source_env": args.source_env,
+                "target_ref": plan.target.to_string(),
+            }),
+            production_environment: plan.production,
+        })
+        .await?;
+    let result = run.gate_and_copy().await;
+    let (state, description) = match &result {
+        Ok(None) => (
+            DeploymentState::Success,
+            format!("{} now points at {}", plan.target, plan.digest),
+        ),
+        Ok(Some(failed)) => (
+            DeploymentState::Failure,
+            failed.failure_message().unwrap_or_default().to_owned(),
+        ),
+        Err(error) => (DeploymentState::Error, format!("{error:#}")),
+    };
+    let recorded = github.finish(&deployment, state, &description).await;
+    let mut outcome = match result? {
+        Some(failed) => failed,
+        None => run.finish(true, Some(deployment.id)),
+    };
+    if let Err(error) = recorded {
+        // The target has moved (or stayed) already; the missing record must not hide that.
+        outcome = outcome.annotate(Annotation::new(Level::Warning, format!("{error:#}")));
+    }
+    Ok(outcome)
+}
+
+/// What the checks before any change decided.
+enum Next {
+    Proceed,
+    /// Already there, or a dry run.
+    NothingToDo,
+    /// A failed outcome: the source does not hold the digest.
+    Refused(Outcome),
+}
+
+/// One promotion in progress: what it knows so far and the summary it writes.
+struct Run<'a> {
+    args: &'a Args,
+    ctx: &'a Context,
+    plan: &'a Plan,
+    client: &'a Client,
+    summary: String,
+    previous_digest: String,
+}
+
+impl Run<'_> {
+    /// Checks the source holds the digest and reads the target.
+    async fn check_source_and_target(&mut self, who: Option<&str>) -> anyhow::Result<Next> {
+        let Plan {
+            digest,
+            source,
+            target,
+            ..
+        } = self.plan;
+        let args = self.args;
+        let at_source = self.client.resolve(source).await.with_context(|| {
+            format!(
+                "resolving the source environment {} ({source})",
+                args.source_env
+            )
+        })?;
+        if at_source.digest != *digest {
+            return Ok(Next::Refused(Outcome::failed(format!(
+                "source environment {} ({source}) points at {}, not {digest}; promote the digest that passed {}",
+                args.source_env, at_source.digest, args.source_env
+            ))));
+        }
+        let previous = self
+            .client
+            .head_manifest(target)
+            .await
+            .with_context(|| format!("reading the target {target}"))?;
+        self.previous_digest = previous
+            .as_ref()
+            .map(|d| d.digest.to_string())
+            .unwrap_or_default();
+        let _ = write!(
+            self.summary,
+            "## gantry promote-digest\n\n`{digest}`: **{}** → **{}**\n\n| | |\n|---|---|\n| source | `{source}` |\n| target | `{target}` |\n| before | {} |\n",
+            args.source_env,
+            args.target_env,
+            if self.previous_digest.is_empty() {
+                "(nothing)".to_owned()
+            } else {
+                format!("`{}`", self.previous_digest)
+            }
         );
-        return Ok(outcome(false, summary, &client));
+        if let Some(who) = who {
+            let _ = writeln!(self.summary, "| allowed | {who} |");
+        }
+        if previous.is_some_and(|p| p.digest == *digest) {
+            self.summary.push_str("\nAlready there: nothing to do.\n");
+            return Ok(Next::NothingToDo);
+        }
+        if args.dry_run {
+            let _ = writeln!(
+                self.summary,
+                "\nDry run: {} gate(s) not run, nothing changed.",
+                self.plan.gates.len()
+            );
+            return Ok(Next::NothingToDo);
+        }
+        Ok(Next::Proceed)
     }
-    let variables = [
-        ("GANTRY_DIGEST", digest.to_string()),
-        ("GANTRY_SOURCE_ENV", args.source_env.clone()),
-        ("GANTRY_TARGET_ENV", args.target_env.clone()),
-        ("GANTRY_SOURCE_REF", source.to_string()),
-        ("GANTRY_TARGET_REF", target.to_string()),
-    ];
-    if let Some(failure) = run_gates(ctx, &gates, &variables, &mut summary).await {
-        return Ok(
-            Outcome::failed(format!("{failure}; {target} was not changed")).summary(summary),
-        );
+
+    /// Runs the gates, copies, re-reads. `Ok(None)` when the target now points at the digest;
+    /// `Ok(Some(outcome))` with a failed outcome otherwise.
+    async fn gate_and_copy(&mut self) -> anyhow::Result<Option<Outcome>> {
+        let Plan {
+            digest,
+            source,
+            target,
+            gates,
+            ..
+        } = self.plan;
+        let args = self.args;
+        let variables = [
+            ("GANTRY_DIGEST", digest.to_string()),
+            ("GANTRY_SOURCE_ENV", args.source_env.clone()),
+            ("GANTRY_TARGET_ENV", args.target_env.clone()),
+            ("GANTRY_SOURCE_REF", source.to_string()),
+            ("GANTRY_TARGET_REF", target.to_string()),
+        ];
+        if let Some(failure) = run_gates(self.ctx, gates, &variables, &mut self.summary).await {
+            return Ok(Some(
+                Outcome::failed(format!("{failure}; {target} was not changed"))
+                    .summary(self.summary.clone()),
+            ));
+        }
+        let report = self
+            .client
+            .copy(
+                &source.with_digest(digest.clone()),
+                target,
+                CopyOptions::default(),
+            )
+            .await
+            .with_context(|| format!("copying {digest} to {target}"))?;
+        let now = self
+            .client
+            .resolve(target)
+            .await
+            .with_context(|| format!("re-reading {target}"))?;
+        if now.digest != *digest {
+            return Ok(Some(Outcome::failed(format!(
+                "{target} points at {} right after the promotion of {digest}: someone else moved it concurrently",
+                now.digest
+            ))));
+        }
+        self.summary
+            .push_str(&carried(&report, self.client.counts().requests));
+        Ok(None)
     }
-    let report = client
-        .copy(
-            &source.with_digest(digest.clone()),
-            &target,
-            CopyOptions::default(),
-        )
-        .await
-        .with_context(|| format!("copying {digest} to {target}"))?;
-    let now = client
-        .resolve(&target)
-        .await
-        .with_context(|| format!("re-reading {target}"))?;
-    if now.digest != digest {
-        return Ok(Outcome::failed(format!(
-            "{target} points at {} right after the promotion of {digest}: someone else moved it concurrently",
-            now.digest
-        )));
+
+    fn finish(&mut self, promoted: bool, deployment: Option<u64>) -> Outcome {
+        if let Some(id) = deployment {
+            let _ = writeln!(self.summary, "\nRecorded as GitHub Deployment {id}.");
+        }
+        Outcome::success()
+            .output("digest", self.plan.digest.to_string())
+            .output(
+                "target-ref",
+                format!("{}@{}", self.plan.target, self.plan.digest),
+            )
+            .output("previous-digest", self.previous_digest.clone())
+            .output("promoted", promoted.to_string())
+            .output("requests", self.client.counts().requests.to_string())
+            .output(
+                "deployment-id",
+                deployment.map(|id| id.to_string()).unwrap_or_default(),
+            )
+            .summary(self.summary.clone())
     }
-    summary.push_str(&carried(&report, client.counts().requests));
-    Ok(outcome(true, summary, &client))
 }
 
 fn carried(report: &gantry_oci::CopyReport, requests: u64) -> String {

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 use bytes::Bytes;
 use gantry_oci::manifest::OCI_MANIFEST;
 use gantry_oci::{Client, ClientOptions, Credentials, Digest, Manifest, Reference};
+use gantry_testkit::github::{GitHubFake, TOKEN};
 use gantry_testkit::{Auth, Registry};
 
 struct Env {
@@ -307,22 +308,194 @@ async fn bad_input_and_a_missing_registry_exit_2() {
     );
 }
 
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+const RESTRICTED: &str = "version: 1\npromotions:\n  - from: dev\n    to: staging\n  - from: staging\n    to: canary\n    allowed:\n      roles: [maintain]\n      teams: [acme/tech-leads]\n  - from: canary\n    to: production\n";
+
+/// The arguments that point promote-digest at the fake GitHub, as `actor`.
+fn github_args(fake: &GitHubFake, actor: &str) -> Vec<String> {
+    [
+        "--github-token",
+        TOKEN,
+        "--github-api-url",
+        &fake.url(),
+        "--repository",
+        "acme/billing",
+        "--sha",
+        SHA,
+        "--actor",
+        actor,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+fn with(extra: &[String], more: &[&str]) -> Vec<String> {
+    let mut all = extra.to_vec();
+    all.extend(more.iter().map(|s| (*s).to_owned()));
+    all
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restricted_path_is_refused_while_roles_cannot_be_checked() {
+async fn who_may_promote_is_checked_through_github_and_each_promotion_recorded() {
     let Some(env) = setup() else { return };
-    let digest = push(&env, "dev", b"restricted").await;
-    let policy = env.write_policy("version: 1\npromotions:\n  - from: dev\n    to: staging\n    allowed:\n      teams: [acme/tech-leads]\n");
-    let (output, json) = env.promote(
-        &digest,
-        "dev",
-        "staging",
-        &["--policy", &policy, "--github-token", "ghs_example"],
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    fake.set_permission("acme/billing", "dev-dana", "write", "write");
+    fake.set_permission("acme/billing", "lead-lars", "write", "write");
+    fake.add_team_member("acme", "tech-leads", "lead-lars", "active");
+    let policy = env.write_policy(RESTRICTED);
+    let digest = push(&env, "dev", b"recorded").await;
+    let dana = with(&github_args(&fake, "dev-dana"), &["--policy", &policy]);
+    let refs: Vec<&str> = dana.iter().map(String::as_str).collect();
+    let (output, json) = env.promote(&digest, "dev", "staging", &refs);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&output.stderr),
+        fake.prism_log()
     );
+    let first = json["outputs"]["deployment-id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!first.is_empty(), "{json}");
+
+    let (output, json) = env.promote(&digest, "staging", "canary", &refs);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert_eq!(
+        json["failure"],
+        "dev-dana may not promote staging -> canary: it is restricted to role maintain or higher, or members of acme/tech-leads (found: role write in acme/billing; acme/tech-leads: not a member)"
+    );
+    assert_eq!(
+        env.digest_at("team/app:canary").await,
+        None,
+        "a refused actor moves nothing"
+    );
+    assert_eq!(fake.deployments().len(), 1, "and records nothing");
+
+    let lars = with(&github_args(&fake, "lead-lars"), &["--policy", &policy]);
+    let refs: Vec<&str> = lars.iter().map(String::as_str).collect();
+    let (output, json) = env.promote(&digest, "staging", "canary", &refs);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&output.stderr),
+        fake.prism_log()
+    );
+    assert!(
+        json["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("lead-lars is a member of acme/tech-leads")),
+        "{json}"
+    );
+    let (output, _) = env.promote(&digest, "canary", "production", &refs);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+
+    let deployments = fake.deployments();
+    let environments: Vec<_> = deployments
+        .iter()
+        .map(|d| d["environment"].clone())
+        .collect();
+    assert_eq!(environments, ["staging", "canary", "production"]);
+    for deployment in &deployments {
+        let request = &deployment["_request"];
+        assert_eq!(request["ref"], SHA);
+        assert_eq!(request["payload"]["digest"], digest.as_str());
+        assert_eq!(request["payload"]["image"], env.image());
+        let states: Vec<_> = fake
+            .statuses(deployment["id"].as_u64().expect("id"))
+            .iter()
+            .map(|s| s["state"].clone())
+            .collect();
+        assert_eq!(states, ["in_progress", "success"], "{deployment}");
+        let production = deployment["environment"] == "production";
+        assert_eq!(request["production_environment"], production);
+    }
+    assert_eq!(deployments[0]["id"].to_string(), first);
+
+    // The next digest's record names the one it replaced: the rollback target.
+    let next = push(&env, "dev", b"recorded again").await;
+    let (output, _) = env.promote(&next, "dev", "staging", &refs);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let last = fake.deployments().last().cloned().expect("recorded");
+    assert_eq!(
+        last["_request"]["payload"]["previous_digest"],
+        digest.as_str()
+    );
+
+    let rerun = env.promote(&next, "dev", "staging", &refs).1;
+    assert_eq!(rerun["outputs"]["promoted"], "false");
+    assert_eq!(
+        rerun["outputs"]["deployment-id"], "",
+        "nothing moved, nothing recorded"
+    );
+    assert_eq!(fake.deployments().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_gate_is_recorded_as_a_failed_deployment() {
+    let Some(env) = setup() else { return };
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let digest = push(&env, "dev", b"gate fails").await;
+    let policy = env.write_policy(
+        "version: 1\npromotions:\n  - from: dev\n    to: staging\n    gates:\n      - name: migration dry-run\n        run: exit 4\n",
+    );
+    let args = with(&github_args(&fake, "dev-dana"), &["--policy", &policy]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (output, _) = env.promote(&digest, "dev", "staging", &refs);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let deployment = fake.deployments().pop().expect("recorded");
+    let statuses = fake.statuses(deployment["id"].as_u64().expect("id"));
+    let states: Vec<_> = statuses.iter().map(|s| s["state"].clone()).collect();
+    assert_eq!(states, ["in_progress", "failure"]);
+    assert!(
+        statuses[1]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("migration dry-run")),
+        "{statuses:?}"
+    );
+    assert_eq!(env.digest_at("team/app:staging").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_checked_or_recorded_is_refused_before_anything_moves() {
+    let Some(env) = setup() else { return };
+    let digest = push(&env, "dev", b"unchecked").await;
+    let policy = env.write_policy(RESTRICTED);
+    // Restricted path, no token: the role cannot be checked.
+    let (output, json) = env.promote(&digest, "staging", "canary", &["--policy", &policy]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         json["error"]
             .as_str()
             .is_some_and(|e| e.contains("refusing to promote unchecked")),
+        "{json}"
+    );
+    // A token but no commit to record the deployment against.
+    let (output, json) = env.promote(
+        &digest,
+        "dev",
+        "staging",
+        &[
+            "--policy",
+            &policy,
+            "--github-token",
+            "ghs_example",
+            "--repository",
+            "acme/billing",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("recording the deployment needs the commit")),
         "{json}"
     );
     assert!(

@@ -1,0 +1,615 @@
+//! GitHub REST for gantry, on octocrab: who may do what (repository roles, team membership) and
+//! the record of what was done (deployments and their statuses).
+//!
+//! Every call goes through one `send`, which counts requests, honours GitHub's rate limits the way
+//! GitHub documents them (`retry-after`, else `x-ratelimit-remaining: 0` until
+//! `x-ratelimit-reset`, else a secondary limit: wait and back off), retries reads on 502/503/504,
+//! and turns every other answer into an error naming the request, the status and GitHub's message.
+//! Writes are never retried blind: a second deployment would be a second record.
+//!
+//! The HTTP client is gantry's own (`gantry-http`: system or embedded roots, extra CA files), handed
+//! to octocrab, so a scratch container reaches `api.github.com` and a GHES behind a private CA alike.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gantry_secret::Secret;
+use http::{HeaderMap, StatusCode};
+use octocrab::Octocrab;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Where the REST API lives unless `GITHUB_API_URL` says otherwise.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+const API_VERSION: &str = "2022-11-28";
+const MAX_ATTEMPTS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub API URL {url:?} is not a URL")]
+    BadUrl { url: String },
+    #[error("{0:?} is not a repository (expected owner/name)")]
+    BadRepository(String),
+    #[error("setting up the GitHub client")]
+    Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("{method} {path}: {source}")]
+    Transport {
+        method: &'static str,
+        path: String,
+        #[source]
+        source: Box<octocrab::Error>,
+    },
+    #[error("{method} {path} answered HTTP {status}: {message}")]
+    Api {
+        method: &'static str,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "{method} {path} is rate limited for another {} s, longer than the {} s gantry waits",
+        wait.as_secs(),
+        limit.as_secs()
+    )]
+    RateLimited {
+        method: &'static str,
+        path: String,
+        wait: Duration,
+        limit: Duration,
+    },
+    #[error("{method} {path} answered HTTP {status} with a body that is not {expected}: {reason}")]
+    Decode {
+        method: &'static str,
+        path: String,
+        status: u16,
+        expected: &'static str,
+        reason: String,
+    },
+}
+
+/// `owner/name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    pub owner: String,
+    pub name: String,
+}
+
+impl FromStr for Repository {
+    type Err = GitHubError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || GitHubError::BadRepository(text.to_owned());
+        let (owner, name) = text.split_once('/').ok_or_else(bad)?;
+        let valid = |part: &str| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        if !valid(owner) || !valid(name) {
+            return Err(bad());
+        }
+        Ok(Self {
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The REST API base (`GITHUB_API_URL`); [`DEFAULT_API_URL`] when `None`.
+    pub api_url: Option<String>,
+    pub token: Secret,
+    pub ca_files: Vec<PathBuf>,
+    pub timeout: Duration,
+    /// The longest rate-limit wait gantry sits out; a longer one is an error.
+    pub max_rate_limit_wait: Duration,
+}
+
+impl Options {
+    pub fn new(token: Secret) -> Self {
+        Self {
+            api_url: None,
+            token,
+            ca_files: Vec::new(),
+            timeout: Duration::from_secs(30),
+            max_rate_limit_wait: Duration::from_mins(2),
+        }
+    }
+}
+
+/// What `GET …/collaborators/{user}/permission` says of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RepositoryPermission {
+    /// `admin`, `write`, `read` or `none` (the legacy scale).
+    pub permission: String,
+    /// `admin`, `maintain`, `write`, `triage`, `read`, or a custom role's name.
+    pub role_name: String,
+}
+
+impl RepositoryPermission {
+    /// The standard role the user holds: the role name when it is one of the five standard ones,
+    /// else (a custom role) the legacy permission it is based on; `None` for no access.
+    pub fn standard_role(&self) -> Option<&str> {
+        const STANDARD: [&str; 5] = ["read", "triage", "write", "maintain", "admin"];
+        if STANDARD.contains(&self.role_name.as_str()) {
+            return Some(&self.role_name);
+        }
+        STANDARD
+            .contains(&self.permission.as_str())
+            .then_some(self.permission.as_str())
+    }
+}
+
+#[derive(Deserialize)]
+struct TeamMembership {
+    state: String,
+}
+
+/// A user's membership in a team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    Active,
+    /// Invited, not yet accepted: not a member.
+    Pending,
+    None,
+}
+
+/// What a new deployment records.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewDeployment {
+    /// The commit SHA deployed.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub environment: String,
+    pub description: String,
+    pub payload: Value,
+    pub production_environment: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Deployment {
+    pub id: u64,
+    pub sha: String,
+    pub environment: String,
+    #[serde(default)]
+    pub payload: Value,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentState {
+    Error,
+    Failure,
+    Inactive,
+    InProgress,
+    Queued,
+    Pending,
+    Success,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NewDeploymentStatus {
+    pub state: DeploymentState,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_url: Option<String>,
+    /// Earlier successful deployments to the environment become inactive.
+    pub auto_inactive: bool,
+}
+
+/// A GitHub REST client for one API (github.com or a GHES).
+pub struct GitHub {
+    octo: Octocrab,
+    api_url: String,
+    max_wait: Duration,
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for GitHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHub")
+            .field("api_url", &self.api_url)
+            .field("requests", &self.requests())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+        }
+    }
+}
+
+impl GitHub {
+    pub fn new(options: Options) -> Result<Self, GitHubError> {
+        let api_url = options
+            .api_url
+            .unwrap_or_else(|| DEFAULT_API_URL.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        let roots =
+            gantry_http::roots(&options.ca_files).map_err(|e| GitHubError::Setup(e.into()))?;
+        let http = gantry_http::client(&roots, options.timeout)
+            .map_err(|e| GitHubError::Setup(e.into()))?;
+        let octo = Octocrab::builder()
+            .base_uri(api_url.as_str())
+            .map_err(|_| GitHubError::BadUrl {
+                url: api_url.clone(),
+            })?
+            .personal_token(options.token.expose().to_owned())
+            .add_header(
+                http::HeaderName::from_static("x-github-api-version"),
+                API_VERSION.to_owned(),
+            )
+            .add_header(
+                http::header::ACCEPT,
+                "application/vnd.github+json".to_owned(),
+            )
+            .build_with_reqwest(http)
+            .map_err(|e| GitHubError::Setup(e.into()))?;
+        Ok(Self {
+            octo,
+            api_url,
+            max_wait: options.max_rate_limit_wait,
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    pub fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The role `user` holds in `repository`.
+    pub async fn permission(
+        &self,
+        repository: &Repository,
+        user: &str,
+    ) -> Result<RepositoryPermission, GitHubError> {
+        let path = format!(
+            "/repos/{repository}/collaborators/{}/permission",
+            segment(user)
+        );
+        let answer = self.send(Method::Get, &path, None).await?;
+        answer.expect(&[StatusCode::OK])?;
+        answer.json("a repository-collaborator-permission")
+    }
+
+    /// Whether `user` is a member of `org`'s team `team_slug`. Needs a token that may read the
+    /// organisation's teams (`GITHUB_TOKEN` may not: GitHub answers 403 or 404 to it).
+    pub async fn membership(
+        &self,
+        org: &str,
+        team_slug: &str,
+        user: &str,
+    ) -> Result<Membership, GitHubError> {
+        let path = format!(
+            "/orgs/{}/teams/{}/memberships/{}",
+            segment(org),
+            segment(team_slug),
+            segment(user)
+        );
+        let answer = self.send(Method::Get, &path, None).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(Membership::None);
+        }
+        answer.expect(&[StatusCode::OK])?;
+        let membership: TeamMembership = answer.json("a team-membership")?;
+        Ok(match membership.state.as_str() {
+            "active" => Membership::Active,
+            _ => Membership::Pending,
+        })
+    }
+
+    /// Records a deployment (never auto-merging, never waiting on status checks).
+    pub async fn create_deployment(
+        &self,
+        repository: &Repository,
+        deployment: &NewDeployment,
+    ) -> Result<Deployment, GitHubError> {
+        let path = format!("/repos/{repository}/deployments");
+        let mut body =
+            serde_json::to_value(deployment).map_err(|e| GitHubError::Setup(e.into()))?;
+        body["task"] = Value::from("deploy");
+        body["auto_merge"] = Value::from(false);
+        body["required_contexts"] = Value::Array(Vec::new());
+        body["transient_environment"] = Value::from(false);
+        let answer = self.send(Method::Post, &path, Some(&body)).await?;
+        answer.expect(&[StatusCode::CREATED])?;
+        answer.json("a deployment")
+    }
+
+    pub async fn create_deployment_status(
+        &self,
+        repository: &Repository,
+        deployment_id: u64,
+        status: &NewDeploymentStatus,
+    ) -> Result<(), GitHubError> {
+        let path = format!("/repos/{repository}/deployments/{deployment_id}/statuses");
+        let body = serde_json::to_value(status).map_err(|e| GitHubError::Setup(e.into()))?;
+        let answer = self.send(Method::Post, &path, Some(&body)).await?;
+        answer.expect(&[StatusCode::CREATED])
+    }
+
+    /// The most recent deployments to `environment`, newest first (up to `limit`, at most 100).
+    pub async fn deployments(
+        &self,
+        repository: &Repository,
+        environment: &str,
+        limit: u8,
+    ) -> Result<Vec<Deployment>, GitHubError> {
+        let query: String = form_query(&[
+            ("environment", environment),
+            ("per_page", &limit.clamp(1, 100).to_string()),
+        ]);
+        let path = format!("/repos/{repository}/deployments?{query}");
+        let answer = self.send(Method::Get, &path, None).await?;
+        answer.expect(&[StatusCode::OK])?;
+        answer.json("a list of deployments")
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, GitHubError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let transport = |source| GitHubError::Transport {
+                method: method.name(),
+                path: path.to_owned(),
+                source: Box::new(source),
+            };
+            let response = match method {
+                Method::Get => self.octo._get(path).await,
+                Method::Post => self.octo._post(path, body).await,
+            }
+            .map_err(transport)?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let text = self
+                .octo
+                .body_to_string(response)
+                .await
+                .map_err(transport)?;
+            let answer = Answer {
+                method: method.name(),
+                path: path.to_owned(),
+                status,
+                text,
+            };
+            tracing::debug!("{} {path} -> {status}", method.name());
+            let wait = if let Some(wait) = rate_limit_wait(status, &headers, &answer.text, attempt)
+            {
+                wait
+            } else if matches!(method, Method::Get) && matches!(status.as_u16(), 502..=504) {
+                Duration::from_secs(u64::from(attempt))
+            } else {
+                return Ok(answer);
+            };
+            if attempt >= MAX_ATTEMPTS {
+                return Ok(answer);
+            }
+            if wait > self.max_wait {
+                return Err(GitHubError::RateLimited {
+                    method: method.name(),
+                    path: path.to_owned(),
+                    wait,
+                    limit: self.max_wait,
+                });
+            }
+            tracing::info!(
+                "{} {path} answered {status}; waiting {} s before attempt {}",
+                method.name(),
+                wait.as_secs(),
+                attempt + 1
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// How long a rate-limited answer asks us to wait, or `None` when it is not rate limited.
+fn rate_limit_wait(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &str,
+    attempt: u32,
+) -> Option<Duration> {
+    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::FORBIDDEN {
+        return None;
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    if let Some(seconds) = header("retry-after") {
+        return Some(Duration::from_secs(seconds));
+    }
+    if header("x-ratelimit-remaining") == Some(0) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let reset = header("x-ratelimit-reset").unwrap_or(now + 60);
+        return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
+    }
+    // A secondary rate limit says so only in its message; any other 403 is a refusal.
+    if status == StatusCode::TOO_MANY_REQUESTS || body.to_ascii_lowercase().contains("rate limit") {
+        return Some(Duration::from_mins(1) * 2u32.pow(attempt - 1));
+    }
+    None
+}
+
+struct Answer {
+    method: &'static str,
+    path: String,
+    status: StatusCode,
+    text: String,
+}
+
+impl Answer {
+    fn expect(&self, wanted: &[StatusCode]) -> Result<(), GitHubError> {
+        if wanted.contains(&self.status) {
+            return Ok(());
+        }
+        let message = serde_json::from_str::<Value>(&self.text)
+            .ok()
+            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| self.text.chars().take(2000).collect());
+        Err(GitHubError::Api {
+            method: self.method,
+            path: self.path.clone(),
+            status: self.status.as_u16(),
+            message: if message.is_empty() {
+                "(no message)".to_owned()
+            } else {
+                message
+            },
+        })
+    }
+
+    fn json<T: for<'de> Deserialize<'de>>(&self, expected: &'static str) -> Result<T, GitHubError> {
+        serde_json::from_str(&self.text).map_err(|e| GitHubError::Decode {
+            method: self.method,
+            path: self.path.clone(),
+            status: self.status.as_u16(),
+            expected,
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// A path segment, percent-encoded (logins and slugs are plain, but a hostile input must not
+/// change the path).
+fn segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+fn form_query(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", segment(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_parse_and_refuse() {
+        let repo: Repository = "acme/billing".parse().expect("parses");
+        assert_eq!(
+            (repo.owner.as_str(), repo.name.as_str()),
+            ("acme", "billing")
+        );
+        for bad in [
+            "acme",
+            "/billing",
+            "acme/",
+            "acme/bill/ing",
+            "acme/bil ling",
+        ] {
+            assert!(bad.parse::<Repository>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn segments_cannot_change_the_path() {
+        assert_eq!(segment("octo-cat_1.x"), "octo-cat_1.x");
+        assert_eq!(segment("../admin?x=1"), "..%2Fadmin%3Fx%3D1");
+    }
+
+    #[test]
+    fn custom_roles_fall_back_to_their_base_permission() {
+        let perm = |permission: &str, role_name: &str| RepositoryPermission {
+            permission: permission.to_owned(),
+            role_name: role_name.to_owned(),
+        };
+        assert_eq!(perm("write", "maintain").standard_role(), Some("maintain"));
+        assert_eq!(perm("write", "deployer").standard_role(), Some("write"));
+        assert_eq!(perm("none", "").standard_role(), None);
+    }
+
+    #[test]
+    fn rate_limits_are_read_the_way_github_documents_them() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            rate_limit_wait(
+                StatusCode::FORBIDDEN,
+                &headers,
+                "Resource not accessible by integration",
+                1
+            ),
+            None
+        );
+        assert_eq!(
+            rate_limit_wait(StatusCode::NOT_FOUND, &headers, "rate limit", 1),
+            None
+        );
+        assert_eq!(
+            rate_limit_wait(
+                StatusCode::FORBIDDEN,
+                &headers,
+                "You have exceeded a secondary rate limit",
+                2
+            ),
+            Some(Duration::from_mins(2))
+        );
+        headers.insert("retry-after", "7".parse().expect("header"));
+        assert_eq!(
+            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &headers, "", 1),
+            Some(Duration::from_secs(7))
+        );
+        let mut headers = HeaderMap::new();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        headers.insert("x-ratelimit-remaining", "0".parse().expect("header"));
+        headers.insert(
+            "x-ratelimit-reset",
+            (now + 30).to_string().parse().expect("header"),
+        );
+        let wait = rate_limit_wait(StatusCode::FORBIDDEN, &headers, "", 1).expect("limited");
+        assert!((29..=30).contains(&wait.as_secs()), "{wait:?}");
+    }
+}

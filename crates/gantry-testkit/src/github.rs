@@ -1,0 +1,599 @@
+//! A stateful fake of the GitHub REST endpoints gantry uses, behind prism, which checks every
+//! request gantry sends and every response the fake returns against GitHub's own OpenAPI
+//! description (`@octokit/openapi`). A fake is allowed here only because GitHub cannot run on this
+//! machine; the spec keeps it honest.
+//!
+//! Prism answers a request that breaks the spec with 422 and a response that breaks it with 500
+//! (`--errors`), so a client test against [`GitHubFake::url`] fails on either side's violation. The
+//! fake also refuses requests without the expected token, and can answer the next requests with a
+//! rate limit.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::component::{in_ci, shout};
+use crate::server::ServerThread;
+
+/// The token the fake accepts.
+pub const TOKEN: &str = "ghs_fake-installation-token-0123456789";
+
+/// The REST paths gantry uses: the spec subset prism loads holds these and what they reference.
+const PATHS: [&str; 4] = [
+    "/repos/{owner}/{repo}/collaborators/{username}/permission",
+    "/orgs/{org}/teams/{team_slug}/memberships/{username}",
+    "/repos/{owner}/{repo}/deployments",
+    "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+];
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// How the next requests are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// 429 with `retry-after: 1`.
+    RetryAfter,
+    /// 403 with `x-ratelimit-remaining: 0` and a reset one second ahead.
+    PrimaryExhausted,
+}
+
+#[derive(Default)]
+struct FakeState {
+    /// (`owner/repo`, user) → (permission, `role_name`).
+    permissions: HashMap<(String, String), (String, String)>,
+    /// (org, team) → (user, state).
+    teams: HashMap<(String, String), Vec<(String, String)>>,
+    deployments: Vec<Value>,
+    statuses: HashMap<u64, Vec<Value>>,
+    throttle: Vec<Throttle>,
+    /// "METHOD path" of every request the fake saw.
+    requests: Vec<String>,
+    next_id: u64,
+}
+
+type Shared = Arc<Mutex<FakeState>>;
+
+/// The fake behind prism; both stop on drop.
+pub struct GitHubFake {
+    state: Shared,
+    _server: ServerThread,
+    prism: Child,
+    prism_log: PathBuf,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for GitHubFake {
+    fn drop(&mut self) {
+        let _ = self.prism.kill();
+        let _ = self.prism.wait();
+    }
+}
+
+impl GitHubFake {
+    /// Starts the fake and prism, or `None` after a loud skip when prism is not installed (a
+    /// failure with `CI=true`).
+    pub fn start() -> anyhow::Result<Option<Self>> {
+        let prism = node_dir().join("node_modules/.bin/prism");
+        if !prism.exists() {
+            let hint = "npm ci --prefix crates/gantry-testkit/node";
+            assert!(
+                !in_ci(),
+                "prism is not installed ({}), and CI=true makes a missing real component a failure\nhint: {hint}",
+                prism.display()
+            );
+            shout(&format!(
+                "SKIPPED: prism is not installed, so this GitHub API test did not run.\nhint: {hint} (bash .ci/run does); with CI=true this is a failure."
+            ));
+            return Ok(None);
+        }
+        let spec = spec_subset()?;
+        let state: Shared = Arc::default();
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let upstream = listener.local_addr()?;
+        let server = ServerThread::spawn(listener, router(state.clone()))?;
+        let dir = tempfile::tempdir()?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let prism_log = dir.path().join("prism.log");
+        let log = std::fs::File::create(&prism_log)?;
+        let child = Command::new(&prism)
+            .arg("proxy")
+            .arg(&spec)
+            .arg(format!("http://{upstream}"))
+            .args([
+                "--errors",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", prism.display()))?;
+        let mut fake = Self {
+            state,
+            _server: server,
+            prism: child,
+            prism_log,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            _dir: dir,
+        };
+        fake.wait_ready()?;
+        Ok(Some(fake))
+    }
+
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_mins(1);
+        while Instant::now() < deadline {
+            if let Some(status) = self.prism.try_wait()? {
+                anyhow::bail!("prism exited with {status}:\n{}", self.prism_log());
+            }
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        anyhow::bail!(
+            "prism did not listen within a minute:\n{}",
+            self.prism_log()
+        )
+    }
+
+    /// What prism printed: its violations, for a failing test's message.
+    pub fn prism_log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.prism_log) {
+            let _ = file.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// The API base URL (prism in front of the fake).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().expect("fake state")
+    }
+
+    /// Gives `user` a role in `repository` (`owner/name`): `role_name` as GitHub reports it and
+    /// the legacy `permission` (`admin`, `write`, `read`, `none`).
+    pub fn set_permission(&self, repository: &str, user: &str, permission: &str, role_name: &str) {
+        self.state().permissions.insert(
+            (repository.to_owned(), user.to_owned()),
+            (permission.to_owned(), role_name.to_owned()),
+        );
+    }
+
+    /// Makes `user` a member of `org/team` in `state` (`active` or `pending`).
+    pub fn add_team_member(&self, org: &str, team: &str, user: &str, state: &str) {
+        self.state()
+            .teams
+            .entry((org.to_owned(), team.to_owned()))
+            .or_default()
+            .push((user.to_owned(), state.to_owned()));
+    }
+
+    /// Refuses the next requests, one per entry, with these rate limits.
+    pub fn throttle(&self, throttles: &[Throttle]) {
+        self.state().throttle.extend_from_slice(throttles);
+    }
+
+    /// The deployments recorded so far, oldest first.
+    pub fn deployments(&self) -> Vec<Value> {
+        self.state().deployments.clone()
+    }
+
+    /// The statuses recorded for a deployment, oldest first.
+    pub fn statuses(&self, deployment_id: u64) -> Vec<Value> {
+        self.state()
+            .statuses
+            .get(&deployment_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// `METHOD path` of every request that reached the fake (prism refuses invalid ones first).
+    pub fn requests(&self) -> Vec<String> {
+        self.state().requests.clone()
+    }
+}
+
+/// The spec with only [`PATHS`] and the components they reference, written once per process
+/// (prism loads it in about a second instead of fifteen).
+fn spec_subset() -> anyhow::Result<PathBuf> {
+    static SUBSET: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    SUBSET
+        .get_or_init(|| build_subset().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn build_subset() -> anyhow::Result<PathBuf> {
+    let full = node_dir().join("node_modules/@octokit/openapi/generated/api.github.com.json");
+    let text =
+        std::fs::read_to_string(&full).with_context(|| format!("reading {}", full.display()))?;
+    let spec: Value =
+        serde_json::from_str(&text).context("parsing GitHub's OpenAPI description")?;
+    let mut paths = serde_json::Map::new();
+    for path in PATHS {
+        let item = spec["paths"]
+            .get(path)
+            .with_context(|| format!("GitHub's OpenAPI description has no {path}"))?;
+        paths.insert(path.to_owned(), item.clone());
+    }
+    let mut components: HashMap<String, serde_json::Map<String, Value>> = HashMap::new();
+    let mut pending: Vec<String> = Vec::new();
+    collect_refs(&Value::Object(paths.clone()), &mut pending);
+    let mut seen = std::collections::HashSet::new();
+    while let Some(reference) = pending.pop() {
+        if !seen.insert(reference.clone()) {
+            continue;
+        }
+        let parts: Vec<&str> = reference.trim_start_matches("#/").split('/').collect();
+        let [_, kind, name] = parts[..] else {
+            anyhow::bail!("unexpected $ref {reference}");
+        };
+        let target = &spec["components"][kind][name];
+        anyhow::ensure!(!target.is_null(), "dangling $ref {reference}");
+        collect_refs(target, &mut pending);
+        components
+            .entry(kind.to_owned())
+            .or_default()
+            .insert(name.to_owned(), target.clone());
+    }
+    let subset = json!({
+        "openapi": spec["openapi"],
+        "info": spec["info"],
+        "servers": [{"url": "https://api.github.com"}],
+        "paths": paths,
+        "components": components,
+    });
+    let out = std::env::temp_dir().join(format!(
+        "gantry-github-openapi-subset-{}.json",
+        std::process::id()
+    ));
+    std::fs::write(&out, serde_json::to_vec(&subset)?)?;
+    Ok(out)
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map {
+                match (key.as_str(), item) {
+                    ("$ref", Value::String(reference)) => out.push(reference.clone()),
+                    _ => collect_refs(item, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, out)),
+        _ => {}
+    }
+}
+
+fn router(state: Shared) -> Router {
+    Router::new()
+        .route(
+            "/repos/{owner}/{repo}/collaborators/{username}/permission",
+            get(permission),
+        )
+        .route(
+            "/orgs/{org}/teams/{team}/memberships/{username}",
+            get(membership),
+        )
+        .route(
+            "/repos/{owner}/{repo}/deployments",
+            post(create_deployment).get(list_deployments),
+        )
+        .route(
+            "/repos/{owner}/{repo}/deployments/{id}/statuses",
+            post(create_status),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gatekeeper,
+        ))
+        .with_state(state)
+}
+
+/// Records the request, checks the token, applies a pending throttle.
+async fn gatekeeper(
+    State(state): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let throttle = {
+        let mut state = state.lock().expect("fake state");
+        let line = format!("{} {}", request.method(), request.uri());
+        state.requests.push(line);
+        (!state.throttle.is_empty()).then(|| state.throttle.remove(0))
+    };
+    let authorized = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Bearer {TOKEN}"));
+    if !authorized {
+        return error(StatusCode::UNAUTHORIZED, "Requires authentication");
+    }
+    match throttle {
+        None => next.run(request).await,
+        Some(Throttle::RetryAfter) => {
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "API rate limit exceeded");
+            response
+                .headers_mut()
+                .insert("retry-after", "1".parse().expect("header"));
+            response
+        }
+        Some(Throttle::PrimaryExhausted) => {
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                + 1;
+            let mut response = error(
+                StatusCode::FORBIDDEN,
+                "API rate limit exceeded for installation",
+            );
+            let headers = response.headers_mut();
+            headers.insert("x-ratelimit-remaining", "0".parse().expect("header"));
+            headers.insert(
+                "x-ratelimit-reset",
+                reset.to_string().parse().expect("header"),
+            );
+            response
+        }
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({
+            "message": message,
+            "documentation_url": "https://docs.github.com/rest",
+            "status": status.as_u16().to_string(),
+        })),
+    )
+        .into_response()
+}
+
+fn user(login: &str, id: u64) -> Value {
+    // As GitHub writes them: `github-actions%5Bbot%5D` in URLs.
+    let escaped = login.replace('[', "%5B").replace(']', "%5D");
+    let base = format!("https://api.github.com/users/{escaped}");
+    json!({
+        "login": login,
+        "id": id,
+        "node_id": format!("U_kgDO{id:08}"),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+        "gravatar_id": "",
+        "url": base,
+        "html_url": format!("https://github.com/{escaped}"),
+        "followers_url": format!("{base}/followers"),
+        "following_url": format!("{base}/following{{/other_user}}"),
+        "gists_url": format!("{base}/gists{{/gist_id}}"),
+        "starred_url": format!("{base}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{base}/subscriptions"),
+        "organizations_url": format!("{base}/orgs"),
+        "repos_url": format!("{base}/repos"),
+        "events_url": format!("{base}/events{{/privacy}}"),
+        "received_events_url": format!("{base}/received_events"),
+        "type": "User",
+        "site_admin": false,
+    })
+}
+
+fn timestamp() -> String {
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// RFC 3339 in UTC without a date crate.
+fn rfc3339(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+async fn permission(
+    State(state): State<Shared>,
+    UrlPath((owner, repo, username)): UrlPath<(String, String, String)>,
+) -> Response {
+    let found = state
+        .lock()
+        .expect("fake state")
+        .permissions
+        .get(&(format!("{owner}/{repo}"), username.clone()))
+        .cloned();
+    let Some((permission, role_name)) = found else {
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let mut collaborator = user(&username, 1001);
+    collaborator["role_name"] = Value::from(role_name.clone());
+    Json(json!({
+        "permission": permission,
+        "role_name": role_name,
+        "user": collaborator,
+    }))
+    .into_response()
+}
+
+async fn membership(
+    State(state): State<Shared>,
+    UrlPath((org, team, username)): UrlPath<(String, String, String)>,
+) -> Response {
+    let found = state
+        .lock()
+        .expect("fake state")
+        .teams
+        .get(&(org.clone(), team.clone()))
+        .and_then(|members| members.iter().find(|(u, _)| *u == username).cloned());
+    let Some((_, member_state)) = found else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    Json(json!({
+        "url": format!("https://api.github.com/organizations/1/team/1/memberships/{username}"),
+        "role": "member",
+        "state": member_state,
+    }))
+    .into_response()
+}
+
+async fn create_deployment(
+    State(state): State<Shared>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut state = state.lock().expect("fake state");
+    state.next_id += 1;
+    let id = state.next_id;
+    let repo_url = format!("https://api.github.com/repos/{owner}/{repo}");
+    let now = timestamp();
+    let environment = body["environment"]
+        .as_str()
+        .unwrap_or("production")
+        .to_owned();
+    let deployment = json!({
+        "url": format!("{repo_url}/deployments/{id}"),
+        "id": id,
+        "node_id": format!("DE_kwDO{id:08}"),
+        "sha": body["ref"],
+        "ref": body["ref"],
+        "task": body.get("task").cloned().unwrap_or_else(|| json!("deploy")),
+        "payload": body.get("payload").cloned().unwrap_or_else(|| json!({})),
+        "original_environment": environment,
+        "environment": environment,
+        "description": body.get("description").cloned().unwrap_or(Value::Null),
+        "creator": user("github-actions[bot]", 41_898_282),
+        "created_at": now,
+        "updated_at": now,
+        "statuses_url": format!("{repo_url}/deployments/{id}/statuses"),
+        "repository_url": repo_url,
+        "transient_environment": body.get("transient_environment").cloned().unwrap_or(json!(false)),
+        "production_environment": body.get("production_environment").cloned().unwrap_or(json!(false)),
+        "_request": body,
+    });
+    state.deployments.push(deployment.clone());
+    let mut answer = deployment;
+    if let Some(map) = answer.as_object_mut() {
+        map.remove("_request");
+    }
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    environment: Option<String>,
+    per_page: Option<usize>,
+}
+
+async fn list_deployments(State(state): State<Shared>, Query(query): Query<ListQuery>) -> Response {
+    let state = state.lock().expect("fake state");
+    let list: Vec<Value> = state
+        .deployments
+        .iter()
+        .rev()
+        .filter(|d| {
+            query
+                .environment
+                .as_deref()
+                .is_none_or(|env| d["environment"] == env)
+        })
+        .take(query.per_page.unwrap_or(30))
+        .map(|d| {
+            let mut d = d.clone();
+            if let Some(map) = d.as_object_mut() {
+                map.remove("_request");
+            }
+            d
+        })
+        .collect();
+    Json(list).into_response()
+}
+
+async fn create_status(
+    State(state): State<Shared>,
+    UrlPath((owner, repo, id)): UrlPath<(String, String, u64)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let mut state = state.lock().expect("fake state");
+    if !state.deployments.iter().any(|d| d["id"] == id) {
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    }
+    state.next_id += 1;
+    let status_id = state.next_id;
+    let repo_url = format!("https://api.github.com/repos/{owner}/{repo}");
+    let now = timestamp();
+    // GitHub answers "" without a log URL, but its description demands a URI here.
+    let log_url = body
+        .get("log_url")
+        .cloned()
+        .unwrap_or_else(|| json!(format!("https://github.com/{owner}/{repo}/deployments")));
+    let mut status = json!({
+        "url": format!("{repo_url}/deployments/{id}/statuses/{status_id}"),
+        "id": status_id,
+        "node_id": format!("DES_kwDO{status_id:08}"),
+        "state": body["state"],
+        "creator": user("github-actions[bot]", 41_898_282),
+        "description": body.get("description").cloned().unwrap_or_else(|| json!("")),
+        "environment": body.get("environment").cloned().unwrap_or_else(|| json!("")),
+        "target_url": log_url,
+        "log_url": log_url,
+        "created_at": now,
+        "updated_at": now,
+        "deployment_url": format!("{repo_url}/deployments/{id}"),
+        "repository_url": repo_url,
+    });
+    if let Some(url) = body.get("environment_url") {
+        status["environment_url"] = url.clone();
+    }
+    let mut recorded = status.clone();
+    recorded["_request"] = body;
+    state.statuses.entry(id).or_default().push(recorded);
+    (StatusCode::CREATED, Json(status)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_rfc3339() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_305_600 + 3_723);
+        assert_eq!(super::rfc3339(t), "2026-11-22T01:02:03Z");
+    }
+}
