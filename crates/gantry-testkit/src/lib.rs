@@ -7,6 +7,7 @@
 
 pub mod component;
 pub mod github;
+pub mod peers;
 pub mod pki;
 pub mod proxy;
 pub mod registry;

@@ -4,8 +4,12 @@ use std::process::{Command, Output};
 
 use bytes::Bytes;
 use gantry_oci::manifest::OCI_MANIFEST;
-use gantry_oci::{Client, ClientOptions, Credentials, Digest, Manifest, Reference};
+use gantry_oci::{
+    Artifact, ArtifactLayer, Client, ClientOptions, Credential, Credentials, Digest, Manifest,
+    Reference,
+};
 use gantry_testkit::github::{GitHubFake, TOKEN};
+use gantry_testkit::peers::{self, Peers};
 use gantry_testkit::{Auth, Registry};
 
 struct Env {
@@ -89,21 +93,60 @@ impl Env {
 }
 
 fn setup() -> Option<Env> {
-    let registry = Registry::start(Auth::Anonymous)?;
+    setup_with(Auth::Anonymous)
+}
+
+/// A registry in `auth` mode; with credentials, a Docker config in the tool's `DOCKER_CONFIG`.
+fn setup_with(auth: Auth) -> Option<Env> {
+    let registry = Registry::start(auth)?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    if registry.credentials().is_some() {
+        write_docker_config(dir.path(), &[&registry]);
+    }
+    let credentials = credentials_for(&registry);
     let client = Client::new(
         ClientOptions {
             plain_http: vec![registry.host()],
             ..Default::default()
         },
-        Credentials::anonymous(),
+        credentials,
     )
     .expect("client");
-    let dir = tempfile::tempdir().expect("tempdir");
     Some(Env {
         registry,
         client,
         dir,
     })
+}
+
+/// The registry's test credentials, if it has any.
+fn credentials_for(registry: &Registry) -> Credentials {
+    match registry.credentials() {
+        Some((user, pass)) => Credentials::anonymous().with(
+            &registry.host(),
+            Credential::Basic {
+                username: user.to_owned(),
+                password: gantry_secret::Secret::new(pass),
+            },
+        ),
+        None => Credentials::anonymous(),
+    }
+}
+
+fn write_docker_config(dir: &std::path::Path, registries: &[&Registry]) {
+    use base64::Engine as _;
+    let mut auths = serde_json::Map::new();
+    for registry in registries {
+        if let Some((user, pass)) = registry.credentials() {
+            let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+            auths.insert(registry.host(), serde_json::json!({ "auth": auth }));
+        }
+    }
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::json!({ "auths": auths }).to_string(),
+    )
+    .expect("docker config");
 }
 
 async fn push(env: &Env, tag: &str, content: &[u8]) -> Digest {
@@ -503,4 +546,161 @@ async fn what_cannot_be_checked_or_recorded_is_refused_before_anything_moves() {
         "the token never reaches the output"
     );
     assert_eq!(env.digest_at("team/app:staging").await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_arch_index_is_promoted_intact() {
+    let Some(peers) = Peers::find() else { return };
+    let Some(env) = setup() else { return };
+    let layout = peers.build_layout(env.dir.path());
+    let source = format!("oci:{}:multi", layout.display());
+    peers.push(&env.registry, &source, "team/app:dev", &["--all"]);
+    let pushed = peers.inspect_raw(&env.registry, "team/app:dev");
+    let digest = Digest::sha256(&pushed);
+    for (from, to) in [("dev", "staging"), ("staging", "canary")] {
+        let (output, _) = env.promote(&digest, from, to, &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let raw = peers.inspect_raw(&env.registry, &format!("team/app:{to}"));
+        assert_eq!(
+            raw, pushed,
+            "{to}: skopeo reads back the same index, byte for byte"
+        );
+    }
+    // Every platform arrived: skopeo copies the whole index out of canary.
+    let out = env.dir.path().join("out");
+    peers::run(
+        &peers.skopeo,
+        &[
+            "copy",
+            "--quiet",
+            "--all",
+            "--src-tls-verify=false",
+            &format!("docker://{}/team/app:canary", env.registry.host()),
+            &format!("oci:{}:canary", out.display()),
+        ],
+    );
+}
+
+/// Pushes a CycloneDX SBOM artifact referring to `subject` (`host/repo@digest`).
+async fn push_sbom(env: &Env, subject: &Reference) -> Digest {
+    let descriptor = env
+        .client
+        .head_manifest(subject)
+        .await
+        .expect("head")
+        .expect("subject exists");
+    let artifact = Artifact {
+        artifact_type: "application/vnd.cyclonedx+json".into(),
+        layers: vec![ArtifactLayer {
+            media_type: "application/vnd.cyclonedx+json".into(),
+            bytes: Bytes::from_static(
+                b"{\"bomFormat\":\"CycloneDX\",\"specVersion\":\"1.6\",\"components\":[]}",
+            ),
+            annotations: std::collections::BTreeMap::new(),
+        }],
+        subject: Some(descriptor),
+        annotations: std::collections::BTreeMap::new(),
+    };
+    env.client
+        .push_artifact(subject, &artifact)
+        .await
+        .expect("push sbom")
+        .digest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn third_party_referrers_travel_to_another_repository_and_another_registry() {
+    let Some(cli) = peers::sigstore_js() else {
+        return;
+    };
+    let Some(env) = setup_with(Auth::Basic) else {
+        return;
+    };
+    let Some(other) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let digest = push(&env, "dev", b"signed elsewhere").await;
+    let at_dev = env.reference(&format!("team/app@{digest}"));
+    peers::sigstore_attach(
+        &cli,
+        &env.registry,
+        &peers::conformance_bundle(),
+        &at_dev.to_string(),
+    );
+    let sbom = push_sbom(&env, &at_dev).await;
+    let attached = env
+        .client
+        .referrers(&at_dev, None)
+        .await
+        .expect("referrers");
+    let bundle = attached
+        .descriptors
+        .iter()
+        .find(|d| {
+            d.artifact_type.as_deref() == Some("application/vnd.dev.sigstore.bundle.v0.3+json")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "sigstore-js attached its bundle: {:?}",
+                attached.descriptors
+            )
+        })
+        .digest
+        .clone();
+
+    let policy = env.write_policy(&format!(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    repository: {}/team/app-staging\n  - name: production\n    repository: {}/prod/app\n",
+        env.registry.host(),
+        other.host()
+    ));
+    let insecure = other.host();
+    for (from, to, registry, path) in [
+        ("dev", "staging", &env.registry, "team/app-staging"),
+        ("staging", "production", &other, "prod/app"),
+    ] {
+        let (output, json) = env.promote(
+            &digest,
+            from,
+            to,
+            &["--policy", &policy, "--insecure-registry", &insecure],
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{from} -> {to}: {}",
+            text(&output.stderr)
+        );
+        assert_eq!(json["outputs"]["promoted"], "true");
+        let client = Client::new(
+            ClientOptions {
+                plain_http: vec![registry.host()],
+                ..Default::default()
+            },
+            credentials_for(registry),
+        )
+        .expect("client");
+        let target = format!("{}/{path}@{digest}", registry.host())
+            .parse::<Reference>()
+            .expect("reference");
+        let carried: Vec<Digest> = client
+            .referrers(&target, None)
+            .await
+            .expect("referrers")
+            .descriptors
+            .into_iter()
+            .map(|d| d.digest)
+            .collect();
+        assert!(
+            carried.contains(&bundle) && carried.contains(&sbom),
+            "{to}: sigstore-js's bundle {bundle} and the SBOM {sbom} arrived: {carried:?}"
+        );
+        let tag = format!("{}/{path}:{to}", registry.host())
+            .parse::<Reference>()
+            .expect("tag");
+        assert_eq!(
+            client.resolve(&tag).await.expect("tag").digest,
+            digest,
+            "same digest"
+        );
+    }
 }

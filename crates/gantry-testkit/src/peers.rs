@@ -1,0 +1,192 @@
+//! skopeo, umoci and sigstore-js's CLI as independent peers: they build, push, inspect and attach,
+//! so gantry's results are checked by someone else's code.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::component::{in_ci, require, shout};
+use crate::registry::Registry;
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// Runs `program` and returns its stdout; panics with its stderr when it fails.
+pub fn run(program: &Path, args: &[&str]) -> Vec<u8> {
+    let output = Command::new(program).args(args).output().expect("run peer");
+    assert!(
+        output.status.success(),
+        "{} {}: {}",
+        program.display(),
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// skopeo and umoci.
+pub struct Peers {
+    pub skopeo: PathBuf,
+    pub umoci: PathBuf,
+}
+
+impl Peers {
+    /// Both, or `None` after a loud skip (a failure with `CI=true`).
+    pub fn find() -> Option<Self> {
+        Some(Self {
+            skopeo: require("skopeo", "apt-get install skopeo")?,
+            umoci: require("umoci", "apt-get install umoci")?,
+        })
+    }
+
+    /// An OCI layout at `dir/layout` with images `amd` and `arm` built by umoci, and an index
+    /// `multi` over both written into the layout by hand. Returns the layout's path.
+    pub fn build_layout(&self, dir: &Path) -> PathBuf {
+        let layout = dir.join("layout");
+        let layout_s = layout.to_str().expect("utf8");
+        run(&self.umoci, &["init", "--layout", layout_s]);
+        for (tag, content) in [("amd", "built for amd64\n"), ("arm", "built for arm64\n")] {
+            let image = format!("{layout_s}:{tag}");
+            run(&self.umoci, &["new", "--image", &image]);
+            let bundle = dir.join(format!("bundle-{tag}"));
+            let bundle_s = bundle.to_str().expect("utf8");
+            run(
+                &self.umoci,
+                &["unpack", "--rootless", "--image", &image, bundle_s],
+            );
+            std::fs::write(bundle.join("rootfs/hello.txt"), content).expect("write file");
+            run(&self.umoci, &["repack", "--image", &image, bundle_s]);
+        }
+        let mut top: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json"))
+                .expect("json");
+        let mut children = Vec::new();
+        for entry in top["manifests"].as_array().expect("manifests") {
+            let name = entry["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap_or_default();
+            let arch = if name == "amd" { "amd64" } else { "arm64" };
+            children.push(json!({"mediaType": entry["mediaType"], "digest": entry["digest"], "size": entry["size"], "platform": {"os": "linux", "architecture": arch}}));
+        }
+        let index = serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}),
+        )
+        .expect("json");
+        let hex = sha256_hex(&index);
+        std::fs::write(layout.join("blobs/sha256").join(&hex), &index).expect("write index blob");
+        top["manifests"]
+            .as_array_mut()
+            .expect("manifests")
+            .push(json!({
+                "mediaType": OCI_INDEX, "digest": format!("sha256:{hex}"), "size": index.len(),
+                "annotations": {"org.opencontainers.image.ref.name": "multi"}
+            }));
+        std::fs::write(
+            layout.join("index.json"),
+            serde_json::to_vec(&top).expect("json"),
+        )
+        .expect("write index.json");
+        layout
+    }
+
+    /// `skopeo inspect --raw` of `path` (`repo:tag` or `repo@digest`) on `registry`.
+    pub fn inspect_raw(&self, registry: &Registry, path: &str) -> Vec<u8> {
+        let mut args = vec![
+            "inspect".to_owned(),
+            "--raw".to_owned(),
+            "--tls-verify=false".to_owned(),
+        ];
+        if let Some((user, pass)) = registry.credentials() {
+            args.push(format!("--creds={user}:{pass}"));
+        }
+        args.push(format!("docker://{}/{path}", registry.host()));
+        run(
+            &self.skopeo,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    }
+
+    /// `skopeo copy` of `source` (any transport) to `path` on `registry`.
+    pub fn push(&self, registry: &Registry, source: &str, path: &str, extra: &[&str]) {
+        let mut args = vec![
+            "copy".to_owned(),
+            "--quiet".to_owned(),
+            "--dest-tls-verify=false".to_owned(),
+        ];
+        if let Some((user, pass)) = registry.credentials() {
+            args.push(format!("--dest-creds={user}:{pass}"));
+        }
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        args.push(source.to_owned());
+        args.push(format!("docker://{}/{path}", registry.host()));
+        run(
+            &self.skopeo,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    digest.as_ref().iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// A real Sigstore bundle (v0.3, DSSE with an in-toto statement) from sigstore-conformance, for
+/// peers that attach bundles; see `data/NOTICE`.
+pub fn conformance_bundle() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/happy-path-intoto-in-dsse-v3.sigstore.json")
+}
+
+/// sigstore-js's CLI (`@sigstore/cli`), or `None` after a loud skip (a failure with `CI=true`).
+pub fn sigstore_js() -> Option<PathBuf> {
+    let cli = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/node_modules/.bin/sigstore");
+    if cli.exists() {
+        return Some(cli);
+    }
+    let hint = "npm ci --prefix crates/gantry-testkit/node";
+    assert!(
+        !in_ci(),
+        "sigstore-js's CLI is not installed ({}), and CI=true makes a missing real component a failure\nhint: {hint}",
+        cli.display()
+    );
+    shout(&format!(
+        "SKIPPED: sigstore-js's CLI is not installed, so this test did not run.\nhint: {hint} (bash .ci/run does); with CI=true this is a failure."
+    ));
+    None
+}
+
+/// `sigstore attach --attestation <bundle> <image>` (sigstore-js): pushes the bundle as a
+/// referrer of `image` (`host/repo@digest`), with the fallback index where there is no
+/// referrers API.
+pub fn sigstore_attach(cli: &Path, registry: &Registry, bundle: &Path, image: &str) {
+    let mut args = vec![
+        "attach".to_owned(),
+        "--attestation".to_owned(),
+        bundle.display().to_string(),
+    ];
+    if let Some((user, pass)) = registry.credentials() {
+        args.extend([
+            "-u".to_owned(),
+            user.to_owned(),
+            "-p".to_owned(),
+            pass.to_owned(),
+        ]);
+    }
+    args.push(image.to_owned());
+    let home = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(cli)
+        .args(&args)
+        .env("HOME", home.path())
+        .output()
+        .expect("run sigstore attach");
+    assert!(
+        output.status.success(),
+        "sigstore attach {image}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
