@@ -7,6 +7,7 @@
 pub mod dist;
 pub mod generate;
 pub mod lint;
+pub mod pack;
 
 use std::path::PathBuf;
 

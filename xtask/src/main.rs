@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use xtask::{dist, generate, lint, workspace_root};
+use xtask::{dist, generate, lint, pack, workspace_root};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "gantry's developer tasks")]
@@ -24,6 +25,17 @@ enum Task {
     Lint,
     /// Build the static release binary and print its path.
     Dist,
+    /// Build the static binary's scratch image (reproducible) as an OCI layout; print its digest.
+    Pack {
+        /// Where to write the OCI layout (default: <target>/pack/layout).
+        #[arg(long)]
+        layout: Option<std::path::PathBuf>,
+        /// Also push the image here, e.g. ghcr.io/gantry-dev/gantry:v0.1.0.
+        #[arg(long, value_name = "REFERENCE")]
+        push: Option<String>,
+    },
+    /// Build the static binary and run `gantry demo` with it: the README's main job.
+    Demo,
     /// Build the static binary, then run the whole test suite against it (the README's command).
     Test {
         /// Passed on to `cargo test`, e.g. a test name filter.
@@ -46,6 +58,24 @@ fn main() -> ExitCode {
         Task::Dist => dist::build(&root).map(|path| {
             println!("{}", path.display());
             true
+        }),
+        Task::Pack { layout, push } => dist::build(&root).and_then(|binary| {
+            let layout = layout.unwrap_or_else(|| pack::default_layout(&root));
+            let digest = pack::pack(&binary, &layout, push.as_deref())?;
+            eprintln!(
+                "wrote {} (tag {})",
+                layout.display(),
+                env!("CARGO_PKG_VERSION")
+            );
+            println!("{digest}");
+            Ok(true)
+        }),
+        Task::Demo => dist::build(&root).and_then(|binary| {
+            Ok(std::process::Command::new(binary)
+                .arg("demo")
+                .status()
+                .context("running gantry demo")?
+                .success())
         }),
         Task::Test { args } => run_tests(&root, &args),
     };

@@ -133,6 +133,11 @@ impl Outcome {
         self
     }
 
+    /// The outputs set so far, in order.
+    pub fn outputs(&self) -> &[(String, String)] {
+        &self.outputs
+    }
+
     /// Why the outcome failed, when it did.
     pub fn failure_message(&self) -> Option<&str> {
         self.failure.as_deref()

@@ -46,6 +46,8 @@ pub enum OciError {
     Token { realm: String, reason: String },
     #[error("{0}")]
     Protocol(String),
+    #[error("building the image")]
+    Build(#[source] std::io::Error),
     #[error(transparent)]
     Http2(#[from] gantry_http::HttpError),
 }

@@ -4,6 +4,7 @@
 //! Tools plug in by adding their [`ToolEntry`] to [`TOOLS`]; `cargo xtask generate` reads the same
 //! list to write `actions/<tool>/`.
 
+pub mod demo;
 pub mod doctor;
 pub mod registry;
 
@@ -25,12 +26,14 @@ pub fn root_command() -> clap::Command {
              Exit codes: 0 success, 1 a check failed, 2 usage or infrastructure error.",
         )
         .after_help("Add --json to any tool for machine-readable output. Logging: RUST_LOG=debug.")
+        .subcommand(demo::command())
         .subcommand(registry::command())
 }
 
 /// Runs the subcommands that are not tools.
 pub fn run_extra(name: &str, matches: &clap::ArgMatches) -> Option<gantry_actions::ExitStatus> {
     match name {
+        "demo" => Some(demo::run(matches)),
         "registry" => Some(registry::run(matches)),
         _ => None,
     }

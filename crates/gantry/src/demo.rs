@@ -1,0 +1,316 @@
+//! `gantry demo`: the whole flow on this machine, with nothing to install and no account.
+//!
+//! It starts the embedded registry on a free loopback port, builds a real image without Docker
+//! (this very binary in a scratch image, reproducibly: built twice, same digest), pushes it to dev,
+//! promotes the same digest to staging, canary and production with `promote-digest`, shows a
+//! forbidden path refused and a re-run doing nothing, and checks every environment points at the
+//! digest that was built. Later tools (signing, verification, SBOM, the canary) join the flow here.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use clap::{Args, Parser as _};
+use gantry_actions::context::GitHubContext;
+use gantry_actions::tool::{Context, Mode};
+use gantry_actions::{ExitStatus, Outcome, Tool as _};
+use gantry_oci::{
+    Client, ClientOptions, Credentials, ImageConfig, ImageFile, Reference, ScratchImage,
+};
+use promote_digest::PromoteDigest;
+
+const CHAIN: [&str; 4] = ["dev", "staging", "canary", "production"];
+
+/// Run the whole flow locally: build an image, push it to dev, promote its digest to production.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the registry serving after the demo (until interrupted), to look around with skopeo,
+    /// crane or `gantry promote-digest`.
+    #[arg(long)]
+    pub serve: bool,
+}
+
+/// The `demo` subcommand.
+pub fn command() -> clap::Command {
+    DemoArgs::augment_args(clap::Command::new("demo").about(
+        "Run the whole flow locally on the embedded registry: build, push to dev, promote the same digest to production",
+    ))
+}
+
+#[expect(clippy::print_stderr, reason = "the command's error report")]
+pub fn run(matches: &clap::ArgMatches) -> ExitStatus {
+    use clap::FromArgMatches as _;
+    let args = match DemoArgs::from_arg_matches(matches) {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitStatus::Error;
+        }
+    };
+    match gantry_actions::app::block_on(demo(args)) {
+        Ok(Ok(true)) => ExitStatus::Success,
+        Ok(Ok(false)) => ExitStatus::Failure,
+        Ok(Err(error)) | Err(error) => {
+            eprintln!("error: demo: {error:#}");
+            ExitStatus::Error
+        }
+    }
+}
+
+/// Prints one line of the demo's story.
+#[expect(clippy::print_stdout, reason = "the demo tells its story on stdout")]
+fn say(line: &str) {
+    println!("{line}");
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
+    let registry = gantry_registry::start(gantry_registry::Config::default())
+        .await
+        .context("starting the embedded registry")?;
+    let host = registry.host();
+    say(&format!(
+        "gantry demo {}: the embedded registry serves on http://{host}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    let image = build_image()?;
+    let dir = tempfile::tempdir()?;
+    let policy = dir.path().join("gantry.yml");
+    std::fs::write(&policy, SEED_POLICY)?;
+    let mut demo = Demo {
+        client: Client::new(
+            ClientOptions {
+                plain_http: vec![host.clone()],
+                ..ClientOptions::default()
+            },
+            Credentials::anonymous(),
+        )?,
+        repository: format!("{host}/demo/app"),
+        host,
+        digest: image.digest().to_string(),
+        policy: policy.display().to_string(),
+        ok: true,
+    };
+    let dev: Reference = format!("{}:dev", demo.repository).parse()?;
+    image
+        .push(&demo.client, &dev)
+        .await
+        .context("pushing to dev")?;
+    say(&format!(
+        "build    → dev         {}  ({} KiB layer, {} requests)",
+        demo.digest,
+        image.layer.len() / 1024,
+        demo.client.counts().requests
+    ));
+    let mut total = demo.client.counts().requests;
+    total += demo.chain().await?;
+    demo.refusal_and_rerun().await?;
+    demo.table().await?;
+    say(&format!(
+        "{}: one build, one digest {}, dev → staging → canary → production without a rebuild; {total} registry requests in all.",
+        if demo.ok {
+            "demo passed"
+        } else {
+            "demo FAILED"
+        },
+        demo.digest
+    ));
+    if args.serve {
+        say(&format!(
+            "\nserving http://{} until interrupted; try: skopeo inspect --tls-verify=false docker://{}:production",
+            demo.host, demo.repository
+        ));
+        tokio::signal::ctrl_c().await?;
+    }
+    registry.stop().await;
+    Ok(demo.ok)
+}
+
+/// The demo's state: where it pushes, what it promotes, whether everything went as it should.
+struct Demo {
+    client: Client,
+    host: String,
+    repository: String,
+    digest: String,
+    policy: String,
+    ok: bool,
+}
+
+impl Demo {
+    /// `promote-digest` in-process, exactly as the CLI runs it.
+    async fn promote(&self, from: &str, to: &str) -> anyhow::Result<Outcome> {
+        let args = promote_digest::Args::try_parse_from([
+            "promote-digest",
+            "--image",
+            &self.repository,
+            "--digest",
+            &self.digest,
+            "--source-env",
+            from,
+            "--target-env",
+            to,
+            "--policy",
+            &self.policy,
+            "--insecure-registry",
+            &self.host,
+        ])?;
+        let ctx = Context {
+            mode: Mode::Cli,
+            github: GitHubContext::default(),
+        };
+        PromoteDigest::run(args, &ctx).await
+    }
+
+    /// dev → staging → canary → production; returns the requests used.
+    async fn chain(&mut self) -> anyhow::Result<u64> {
+        let mut total = 0;
+        for pair in CHAIN.windows(2) {
+            let (from, to) = (pair[0], pair[1]);
+            let outcome = self.promote(from, to).await?;
+            let outputs = outputs(&outcome);
+            let requests: u64 = outputs
+                .get("requests")
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(0);
+            total += requests;
+            let moved = outputs.get("promoted").is_some_and(|p| p == "true");
+            self.ok &= outcome.status() == ExitStatus::Success && moved;
+            say(&format!(
+                "{from:<8} → {to:<11} {}  ({}, {requests} requests){}",
+                outputs.get("digest").map_or("?", String::as_str),
+                if moved { "promoted" } else { "NOT promoted" },
+                outcome
+                    .failure_message()
+                    .map(|f| format!(": {f}"))
+                    .unwrap_or_default()
+            ));
+        }
+        Ok(total)
+    }
+
+    /// A path the policy forbids is refused; promoting again changes nothing.
+    async fn refusal_and_rerun(&mut self) -> anyhow::Result<()> {
+        let forbidden = self.promote("dev", "production").await?;
+        self.ok &= forbidden.status() == ExitStatus::Failure;
+        say(&format!(
+            "dev      → production  refused, as the policy says: {}",
+            forbidden
+                .failure_message()
+                .unwrap_or("(it was NOT refused)")
+        ));
+        let again = self.promote("canary", "production").await?;
+        let no_op = outputs(&again)
+            .get("promoted")
+            .is_some_and(|p| p == "false");
+        self.ok &= no_op;
+        say(&format!(
+            "canary   → production  re-run: {}",
+            if no_op {
+                "already there, nothing to do"
+            } else {
+                "moved again (unexpected)"
+            }
+        ));
+        Ok(())
+    }
+
+    /// Where each environment points, read back from the registry.
+    async fn table(&mut self) -> anyhow::Result<()> {
+        let mut table = String::from("\nwhere each environment points now:\n");
+        for env in CHAIN {
+            let reference: Reference = format!("{}:{env}", self.repository).parse()?;
+            let at = self.client.resolve(&reference).await?;
+            let same = at.digest.as_str() == self.digest;
+            self.ok &= same;
+            let _ = writeln!(
+                table,
+                "  {env:<11} {}  {}",
+                at.digest,
+                if same {
+                    "✓ the digest that was built"
+                } else {
+                    "✗ NOT the digest that was built"
+                }
+            );
+        }
+        say(&table);
+        Ok(())
+    }
+}
+
+fn outputs(outcome: &Outcome) -> BTreeMap<String, String> {
+    outcome
+        .outputs()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Seed 002's chain, written out so that a policy in the current directory cannot change the demo.
+const SEED_POLICY: &str = "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n  - name: canary\n  - name: production\n";
+
+/// This binary in a scratch image: the image gantry ships, built the way `cargo xtask pack` builds
+/// it. Built twice to show that the same input gives the same digest.
+fn build_image() -> anyhow::Result<ScratchImage> {
+    let exe = std::env::current_exe().context("finding the gantry binary")?;
+    let bytes =
+        Bytes::from(std::fs::read(&exe).with_context(|| format!("reading {}", exe.display()))?);
+    let first = scratch_image(bytes.clone())?;
+    let second = scratch_image(bytes)?;
+    anyhow::ensure!(
+        first.digest() == second.digest(),
+        "the image is not reproducible: {} then {}",
+        first.digest(),
+        second.digest()
+    );
+    say(&format!(
+        "built    {}  (this gantry binary on scratch; built twice, same digest)",
+        first.digest()
+    ));
+    Ok(first)
+}
+
+/// The gantry image: the binary at `/gantry`, its entrypoint.
+pub fn scratch_image(binary: Bytes) -> anyhow::Result<ScratchImage> {
+    let mut labels = BTreeMap::new();
+    labels.insert(
+        "org.opencontainers.image.title".to_owned(),
+        "gantry".to_owned(),
+    );
+    labels.insert(
+        "org.opencontainers.image.version".to_owned(),
+        env!("CARGO_PKG_VERSION").to_owned(),
+    );
+    labels.insert(
+        "org.opencontainers.image.source".to_owned(),
+        env!("CARGO_PKG_REPOSITORY").to_owned(),
+    );
+    Ok(ScratchImage::build(
+        &[ImageFile {
+            path: "/gantry".to_owned(),
+            mode: 0o755,
+            bytes: binary,
+        }],
+        &ImageConfig {
+            entrypoint: vec!["/gantry".to_owned()],
+            env: vec!["PATH=/".to_owned()],
+            labels,
+            architecture: match std::env::consts::ARCH {
+                "x86_64" => "amd64",
+                "aarch64" => "arm64",
+                other => other,
+            }
+            .to_owned(),
+        },
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_image_of_the_same_binary_has_the_same_digest() {
+        let a = super::scratch_image(bytes::Bytes::from_static(b"\x7fELF binary")).expect("image");
+        let b = super::scratch_image(bytes::Bytes::from_static(b"\x7fELF binary")).expect("image");
+        assert_eq!(a.digest(), b.digest());
+    }
+}

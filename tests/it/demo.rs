@@ -1,0 +1,103 @@
+//! `gantry demo` (the README's main job) with the static binary, and the image it builds, unpacked
+//! by umoci and inspected by skopeo.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::process::Command;
+
+use gantry_testkit::peers::{Peers, run};
+
+use crate::dist_binary;
+
+fn demo(binary: &std::path::Path) -> String {
+    let output = Command::new(binary)
+        .arg("demo")
+        .output()
+        .expect("run gantry demo");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn built_digest(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("built    "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no `built` line in:\n{stdout}"))
+        .to_owned()
+}
+
+#[test]
+fn the_demo_promotes_one_digest_to_production_and_builds_it_reproducibly() {
+    let Some(binary) = dist_binary() else { return };
+    let first = demo(&binary);
+    let digest = built_digest(&first);
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    for env in ["dev", "staging", "canary", "production"] {
+        let line = first
+            .lines()
+            .find(|l| l.trim_start().starts_with(env) && l.contains('✓'))
+            .unwrap_or_else(|| panic!("{env} does not point at the built digest:\n{first}"));
+        assert!(line.contains(&digest), "{line}");
+    }
+    assert!(first.contains("dev      → production  refused"), "{first}");
+    assert!(
+        first.contains("re-run: already there, nothing to do"),
+        "{first}"
+    );
+    assert!(first.contains("demo passed"), "{first}");
+    // Another process, another registry, another moment: the same binary gives the same digest.
+    assert_eq!(built_digest(&demo(&binary)), digest);
+}
+
+#[test]
+fn umoci_unpacks_the_image_and_finds_the_binary_as_the_entrypoint() {
+    let Some(binary) = dist_binary() else { return };
+    let Some(peers) = Peers::find() else { return };
+    let bytes = std::fs::read(&binary).expect("binary");
+    let image = gantry::demo::scratch_image(bytes.clone().into()).expect("image");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let layout = dir.path().join("layout");
+    image.write_layout(&layout, "test").expect("layout");
+    let reference = format!("oci:{}:test", layout.display());
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&run(&peers.skopeo, &["inspect", "--config", &reference]))
+            .expect("config");
+    assert_eq!(
+        inspected["config"]["Entrypoint"],
+        serde_json::json!(["/gantry"])
+    );
+    assert_eq!(inspected["os"], "linux");
+    let bundle = dir.path().join("bundle");
+    run(
+        &peers.umoci,
+        &[
+            "unpack",
+            "--rootless",
+            "--image",
+            &format!("{}:test", layout.display()),
+            bundle.to_str().expect("utf8"),
+        ],
+    );
+    let unpacked = bundle.join("rootfs/gantry");
+    assert_eq!(std::fs::read(&unpacked).expect("unpacked binary"), bytes);
+    let mode = std::fs::metadata(&unpacked)
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    // And it runs: the unpacked static binary answers --version.
+    let version = Command::new(&unpacked)
+        .arg("--version")
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
