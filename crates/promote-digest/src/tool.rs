@@ -70,11 +70,11 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Registries spoken to over plain HTTP (host:port), one per line.
+    /// Registries spoken to over plain HTTP (host:port).
     #[arg(long = "insecure-registry", value_name = "HOST")]
     pub insecure_registries: Vec<String>,
 
-    /// Extra CA certificates (PEM files) to trust, one per line.
+    /// Extra CA certificates (PEM files) to trust.
     #[arg(long = "ca-file", value_name = "PATH")]
     pub ca_files: Vec<PathBuf>,
 }
@@ -118,7 +118,7 @@ impl Tool for PromoteDigest {
         ],
         secret_inputs: &["github-token"],
         action_defaults: &[("github-token", "${{ github.token }}")],
-        publish_action: false,
+        publish_action: true,
     };
 
     async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
@@ -478,7 +478,14 @@ async fn run_gate(gate: &Gate, variables: &[(&str, String)]) -> Result<(), Strin
     let output = tokio::time::timeout(gate.timeout, command.output())
         .await
         .map_err(|_| format!("timed out after {} s", gate.timeout.as_secs()))?
-        .map_err(|e| format!("could not start `sh -c {:?}`: {e}", gate.run))?;
+        .map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                " (no `sh` here: the container action's image holds only gantry; run gates with the gantry CLI on the runner, or as steps before this one)"
+            } else {
+                ""
+            };
+            format!("could not start `sh -c {:?}`: {e}{hint}", gate.run)
+        })?;
     if output.status.success() {
         return Ok(());
     }

@@ -704,3 +704,90 @@ async fn third_party_referrers_travel_to_another_repository_and_another_registry
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_a_container_action_inputs_come_from_the_runner_and_the_run_is_recorded() {
+    let Some(env) = setup() else { return };
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    fake.set_permission("acme/billing", "lead-lars", "admin", "admin");
+    let digest = push(&env, "dev", b"from the runner").await;
+    let policy = env.write_policy(
+        "version: 1\npromotions:\n  - from: dev\n    to: staging\n    allowed:\n      roles: [maintain]\n",
+    );
+    let output_file = env.dir.path().join("github_output");
+    let summary_file = env.dir.path().join("step_summary");
+    std::fs::write(&output_file, "").expect("output file");
+    let output = Command::new(env!("CARGO_BIN_EXE_promote-digest"))
+        .arg("--action")
+        .current_dir(env.dir.path())
+        .env("DOCKER_CONFIG", env.dir.path())
+        .env("INPUT_IMAGE", env.image())
+        .env("INPUT_DIGEST", digest.as_str())
+        .env("INPUT_SOURCE-ENV", "dev")
+        .env("INPUT_TARGET-ENV", "staging")
+        .env("INPUT_POLICY", &policy)
+        .env("INPUT_GITHUB-TOKEN", TOKEN)
+        .env("INPUT_DEPLOYMENT", "true")
+        .env("INPUT_DRY-RUN", "false")
+        .env("INPUT_INSECURE-REGISTRY", env.registry.host())
+        .env("INPUT_REPOSITORY", "")
+        .env("INPUT_SHA", "")
+        .env("INPUT_ACTOR", "")
+        .env("INPUT_GITHUB-API-URL", "")
+        .env("INPUT_CA-FILE", "")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output_file)
+        .env("GITHUB_STEP_SUMMARY", &summary_file)
+        .env("GITHUB_REPOSITORY", "acme/billing")
+        .env("GITHUB_SHA", SHA)
+        .env("GITHUB_ACTOR", "someone-else")
+        .env("GITHUB_TRIGGERING_ACTOR", "lead-lars")
+        .env("GITHUB_API_URL", fake.url())
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_RUN_ID", "42")
+        .output()
+        .expect("run the action");
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}\n{}",
+        text(&output.stderr),
+        fake.prism_log()
+    );
+    assert!(
+        stdout.starts_with(&format!("::add-mask::{TOKEN}")),
+        "the token is masked first: {stdout}"
+    );
+    let outputs = gantry_actions::files::parse_outputs(
+        &std::fs::read_to_string(&output_file).expect("outputs"),
+    )
+    .expect("well-formed outputs");
+    assert_eq!(outputs["promoted"], "true");
+    assert_eq!(outputs["digest"], digest.as_str());
+    let summary = std::fs::read_to_string(&summary_file).expect("summary");
+    assert!(
+        summary.contains("lead-lars holds role admin in acme/billing"),
+        "{summary}"
+    );
+    let deployment = fake.deployments().pop().expect("recorded");
+    assert_eq!(
+        deployment["_request"]["ref"], SHA,
+        "GITHUB_SHA is the deployment's ref"
+    );
+    assert_eq!(outputs["deployment-id"], deployment["id"].to_string());
+    let status = fake
+        .statuses(deployment["id"].as_u64().expect("id"))
+        .pop()
+        .expect("status");
+    assert_eq!(
+        status["_request"]["log_url"],
+        "https://github.com/acme/billing/actions/runs/42"
+    );
+    assert_eq!(
+        env.digest_at("team/app:staging").await.as_ref(),
+        Some(&digest)
+    );
+}
