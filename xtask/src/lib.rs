@@ -4,6 +4,7 @@
 //! Generated files are committed and `generate --check` fails CI when they drift: the docs can
 //! never disagree with the parser, because both come from the same `Args` struct.
 
+pub mod bench;
 pub mod dist;
 pub mod generate;
 pub mod lint;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use xtask::{dist, generate, lint, pack, workspace_root};
+use xtask::{bench, dist, generate, lint, pack, workspace_root};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "gantry's developer tasks")]
@@ -36,6 +36,11 @@ enum Task {
     },
     /// Build the static binary and run `gantry demo` with it: the README's main job.
     Demo,
+    /// Run a benchmark against its peer (criterion) and write the ratios into BENCHMARKS.md.
+    Bench {
+        /// Which benchmark: promote.
+        name: String,
+    },
     /// Build the static binary, then run the whole test suite against it (the README's command).
     Test {
         /// Passed on to `cargo test`, e.g. a test name filter.
@@ -76,6 +81,10 @@ fn main() -> ExitCode {
                 .status()
                 .context("running gantry demo")?
                 .success())
+        }),
+        Task::Bench { name } => bench::run(&root, &name).map(|section| {
+            println!("{section}");
+            true
         }),
         Task::Test { args } => run_tests(&root, &args),
     };

@@ -45,6 +45,9 @@ struct Shared {
     http: reqwest::Client,
     rules: Mutex<Vec<Rule>>,
     log: Mutex<Vec<String>>,
+    /// Request body bytes forwarded (what clients uploaded), and those of them sent to blob paths.
+    bytes_up: std::sync::atomic::AtomicU64,
+    blob_bytes_up: std::sync::atomic::AtomicU64,
 }
 
 /// The proxy; stopped on drop.
@@ -73,6 +76,8 @@ impl FaultyProxy {
                 .build()?,
             rules: Mutex::default(),
             log: Mutex::default(),
+            bytes_up: std::sync::atomic::AtomicU64::new(0),
+            blob_bytes_up: std::sync::atomic::AtomicU64::new(0),
         });
         let app = axum::Router::new()
             .fallback(forward)
@@ -99,6 +104,21 @@ impl FaultyProxy {
             fault,
             remaining: times,
         });
+    }
+
+    /// Request body bytes forwarded upstream so far: what clients uploaded through the proxy.
+    pub fn bytes_up(&self) -> u64 {
+        self.shared
+            .bytes_up
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The part of [`Self::bytes_up`] sent to `/blobs/` paths: layer and config uploads, not
+    /// manifests.
+    pub fn blob_bytes_up(&self) -> u64 {
+        self.shared
+            .blob_bytes_up
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `METHOD path -> status` of every request seen, faults included.
@@ -173,6 +193,14 @@ async fn upstream(
     };
     let url = format!("http://{}{path_and_query}", shared.upstream);
     let body = axum::body::to_bytes(body, usize::MAX).await?;
+    shared
+        .bytes_up
+        .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    if parts.uri.path().contains("/blobs/") {
+        shared
+            .blob_bytes_up
+            .fetch_add(body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut outgoing = shared.http.request(parts.method.clone(), url).body(body);
     for (name, value) in &parts.headers {
         if name != "host" && name != "content-length" {

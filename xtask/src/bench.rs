@@ -1,0 +1,133 @@
+//! `cargo xtask bench <name>`: runs a criterion benchmark that measures gantry against a peer in
+//! the same run, then writes the ratios into BENCHMARKS.md with the command that produced them.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+/// The benchmarks `cargo xtask bench` knows.
+pub const BENCHES: [&str; 1] = ["promote"];
+
+fn criterion_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| crate::workspace_root().join("target"), PathBuf::from);
+    target.join("criterion")
+}
+
+/// The median of one criterion benchmark, in seconds.
+fn median_seconds(dir: &Path, group: &str, function: &str) -> anyhow::Result<f64> {
+    let path = dir.join(group).join(function).join("new/estimates.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let estimates: Value = serde_json::from_str(&text)?;
+    let nanos = estimates["median"]["point_estimate"]
+        .as_f64()
+        .with_context(|| format!("{} has no median", path.display()))?;
+    Ok(nanos / 1e9)
+}
+
+/// Runs the benchmark and rewrites its section of BENCHMARKS.md.
+pub fn run(root: &Path, name: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        BENCHES.contains(&name),
+        "unknown benchmark {name:?} (known: {})",
+        BENCHES.join(", ")
+    );
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["bench", "--locked", "-p", "promote-digest", "--bench", name])
+        .status()
+        .context("running cargo bench")?;
+    anyhow::ensure!(status.success(), "cargo bench failed");
+    let section = promote_section(&criterion_dir())?;
+    let path = root.join("BENCHMARKS.md");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, splice(&existing, name, &section))?;
+    Ok(section)
+}
+
+/// Replaces (or appends) the section between the benchmark's markers.
+pub fn splice(existing: &str, name: &str, section: &str) -> String {
+    let begin = format!("<!-- BEGIN BENCH {name} -->");
+    let end = format!("<!-- END BENCH {name} -->");
+    let block = format!("{begin}\n{}\n{end}", section.trim_end());
+    let header = "# Benchmarks\n\nEvery figure is a ratio against a peer measured in the same run on the same machine, written\nby `cargo xtask bench <name>`. Absolute times vary with the machine; the ratios are the claim.\n";
+    match (existing.find(&begin), existing.find(&end)) {
+        (Some(start), Some(stop)) if stop > start => format!(
+            "{}{block}{}",
+            &existing[..start],
+            &existing[stop + end.len()..]
+        ),
+        _ if existing.trim().is_empty() => format!("{header}\n{block}\n"),
+        _ => format!("{}\n\n{block}\n", existing.trim_end()),
+    }
+}
+
+fn promote_section(dir: &Path) -> anyhow::Result<String> {
+    let report_path = dir.join("promote-report.json");
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(&report_path)
+            .with_context(|| format!("reading {}", report_path.display()))?,
+    )?;
+    let accounting = &report["accounting"];
+    let count = |row: &str, field: &str| accounting[row][field].as_u64().unwrap_or(0);
+    let mut out = String::new();
+    let megabytes = report["image"]["bytes"].as_u64().unwrap_or(0) / (1024 * 1024);
+    writeln!(
+        out,
+        "## promote: promote-digest against `skopeo copy`\n\nCommand: `cargo xtask bench promote`. One run, one registry ({}), an image of {} layers, {megabytes} MiB. Medians of criterion samples (process wall time, both tools started as processes); skopeo's blob-info cache emptied before every run (cold). Requests and uploaded bytes counted by a proxy in front of the registry in a separate pass.\n",
+        report["registry"].as_str().unwrap_or("?"),
+        report["image"]["layers"],
+    )?;
+    out.push_str("| operation | gantry | skopeo (cold) | skopeo / gantry | requests gantry / skopeo | blob bytes uploaded gantry / skopeo | all bytes uploaded gantry / skopeo |\n|---|---|---|---|---|---|---|\n");
+    for (group, label) in [
+        ("retag", "re-tag in one repository"),
+        ("cross-repo", "promotion to another repository"),
+    ] {
+        let gantry = median_seconds(dir, group, "gantry")?;
+        let skopeo = median_seconds(dir, group, "skopeo")?;
+        writeln!(
+            out,
+            "| {label} | {:.3} s | {:.3} s | **{:.1}×** | {} / {} | {} / {} | {} / {} |",
+            gantry,
+            skopeo,
+            skopeo / gantry,
+            count(&format!("{group}/gantry"), "requests"),
+            count(&format!("{group}/skopeo"), "requests"),
+            count(&format!("{group}/gantry"), "blob_bytes_up"),
+            count(&format!("{group}/skopeo"), "blob_bytes_up"),
+            count(&format!("{group}/gantry"), "bytes_up"),
+            count(&format!("{group}/skopeo"), "bytes_up"),
+        )?;
+    }
+    writeln!(
+        out,
+        "\nThe re-tag itself (gantry-oci `copy`, what the 2-request target is about): **{} requests** (GET the manifest, PUT it under the tag). promote-digest adds three HEADs around it: the source tag must hold the digest, the target's previous digest is the rollback output, and the target is re-read after the move. Across repositories the copy also mounts every blob and looks for referrers and cosign's legacy tags to carry along; the bytes it uploads are the manifests.",
+        count("retag/gantry-oci copy", "requests"),
+    )?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::splice;
+
+    #[test]
+    fn sections_are_replaced_in_place_and_others_kept() {
+        let first = splice("", "promote", "A\n");
+        assert!(first.starts_with("# Benchmarks"));
+        assert!(first.contains("<!-- BEGIN BENCH promote -->\nA\n<!-- END BENCH promote -->"));
+        let with_other = splice(&first, "verify", "V");
+        let replaced = splice(&with_other, "promote", "B");
+        assert!(
+            replaced.contains("BENCH promote -->\nB\n<!--"),
+            "{replaced}"
+        );
+        assert!(!replaced.contains("\nA\n"));
+        assert!(replaced.contains("BENCH verify -->\nV\n<!--"));
+    }
+}
