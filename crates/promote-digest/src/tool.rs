@@ -419,14 +419,27 @@ impl Run<'_> {
 }
 
 fn carried(report: &gantry_oci::CopyReport, requests: u64) -> String {
-    format!(
+    const LISTED: usize = 20;
+    let mut out = format!(
         "\n### Carried along\n\n{} referrer(s), {} legacy cosign tag(s); {} blob(s) mounted, {} uploaded, {} already there; {requests} request(s).\n",
         report.referrers.len(),
         report.legacy_tags.len(),
         report.blobs_mounted,
         report.blobs_uploaded,
         report.blobs_present,
-    )
+    );
+    for digest in report.referrers.iter().take(LISTED) {
+        let _ = writeln!(out, "- referrer `{digest}`");
+    }
+    for tag in report.legacy_tags.iter().take(LISTED) {
+        let _ = writeln!(out, "- tag `{tag}`");
+    }
+    let hidden = report.referrers.len().saturating_sub(LISTED)
+        + report.legacy_tags.len().saturating_sub(LISTED);
+    if hidden > 0 {
+        let _ = writeln!(out, "- … and {hidden} more");
+    }
+    out
 }
 
 fn client(args: &Args, references: &[&Reference]) -> anyhow::Result<Client> {

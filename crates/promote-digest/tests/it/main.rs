@@ -671,6 +671,11 @@ async fn third_party_referrers_travel_to_another_repository_and_another_registry
             text(&output.stderr)
         );
         assert_eq!(json["outputs"]["promoted"], "true");
+        let summary = json["summary"].as_str().unwrap_or_default();
+        assert!(
+            summary.contains(&format!("- referrer `{bundle}`")),
+            "the summary names what was carried: {summary}"
+        );
         let client = Client::new(
             ClientOptions {
                 plain_http: vec![registry.host()],
