@@ -83,6 +83,13 @@ fn promote_section(dir: &Path) -> anyhow::Result<String> {
         report["registry"].as_str().unwrap_or("?"),
         report["image"]["layers"],
     )?;
+    writeln!(
+        out,
+        "Machine: {} cores; {}; registry {}.\n",
+        report["machine"]["cores"],
+        report["machine"]["skopeo"].as_str().unwrap_or("skopeo ?"),
+        report["machine"]["registry"].as_str().unwrap_or("?"),
+    )?;
     out.push_str("| operation | gantry | skopeo (cold) | skopeo / gantry | requests gantry / skopeo | blob bytes uploaded gantry / skopeo | all bytes uploaded gantry / skopeo |\n|---|---|---|---|---|---|---|\n");
     for (group, label) in [
         ("retag", "re-tag in one repository"),

@@ -372,7 +372,30 @@ fn main() {
         group.finish();
     }
     criterion.final_summary();
+    let version = |program: &Path| {
+        Command::new(program)
+            .arg("--version")
+            .output()
+            .map(|o| {
+                let text = if o.stdout.is_empty() {
+                    o.stderr
+                } else {
+                    o.stdout
+                };
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .unwrap_or_default()
+    };
     let report = serde_json::json!({
+        "machine": {
+            "cores": std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+            "skopeo": version(&bench.skopeo),
+            "registry": require("docker-registry", "apt-get install docker-registry").map(|p| version(&p)),
+        },
         "image": {"layers": LAYERS, "bytes": LAYERS * LAYER_BYTES},
         "registry": "CNCF distribution (Debian docker-registry), loopback, filesystem storage",
         "accounting": accounting(&bench),
