@@ -135,10 +135,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
     })
 }
 
-/// A real Sigstore bundle (v0.3, DSSE with an in-toto statement) from sigstore-conformance, for
-/// peers that attach bundles; see `data/NOTICE`.
+/// A real Sigstore bundle (v0.3, DSSE with an in-toto statement) from the sigstore-conformance
+/// cases vendored in gantry-sigstore (see their NOTICE), for peers that attach bundles.
 pub fn conformance_bundle() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/happy-path-intoto-in-dsse-v3.sigstore.json")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../gantry-sigstore/conformance/bundle-verify/happy-path-intoto-in-dsse-v3/bundle.sigstore.json")
 }
 
 /// sigstore-js's CLI (`@sigstore/cli`), or `None` after a loud skip (a failure with `CI=true`).

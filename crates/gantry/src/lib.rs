@@ -7,6 +7,7 @@
 pub mod demo;
 pub mod doctor;
 pub mod registry;
+pub mod verify_bundle;
 
 use gantry_actions::ToolEntry;
 
@@ -28,6 +29,7 @@ pub fn root_command() -> clap::Command {
         .after_help("Add --json to any tool for machine-readable output. Logging: RUST_LOG=debug.")
         .subcommand(demo::command())
         .subcommand(registry::command())
+        .subcommand(verify_bundle::command())
 }
 
 /// Runs the subcommands that are not tools.
@@ -35,6 +37,7 @@ pub fn run_extra(name: &str, matches: &clap::ArgMatches) -> Option<gantry_action
     match name {
         "demo" => Some(demo::run(matches)),
         "registry" => Some(registry::run(matches)),
+        "verify-bundle" => Some(verify_bundle::run(matches)),
         _ => None,
     }
 }

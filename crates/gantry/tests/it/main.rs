@@ -1,5 +1,7 @@
 //! The `gantry` binary as a user runs it.
 
+mod conformance;
+
 use std::process::{Command, Output};
 
 use gantry_testkit::{Auth, Registry};
