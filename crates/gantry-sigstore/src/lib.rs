@@ -38,6 +38,13 @@ pub enum SigstoreError {
     IssuerMismatch { expected: String, found: String },
     #[error("the bundle has no certificate identity to check against the policy")]
     NoIdentity,
+    #[error("the certificate's {claim} is {found}, expected {expected}")]
+    ClaimMismatch {
+        claim: &'static str,
+        expected: String,
+        /// The value found, quoted, or "absent".
+        found: String,
+    },
 }
 
 type Result<T> = std::result::Result<T, SigstoreError>;
@@ -121,8 +128,12 @@ impl std::fmt::Display for Matcher {
 /// Who must have signed.
 #[derive(Debug, Clone)]
 pub enum Signer {
-    /// Keyless: a Fulcio certificate for this identity from this issuer.
-    Identity { identity: Matcher, issuer: Matcher },
+    /// Keyless: a Fulcio certificate for this identity from this issuer, with these claims.
+    Identity {
+        identity: Matcher,
+        issuer: Matcher,
+        claims: Box<ClaimPolicy>,
+    },
     /// A key the verifier holds (PEM `PUBLIC KEY`).
     Key(DerPublicKey),
 }
@@ -158,6 +169,96 @@ pub struct Verified {
     pub issuer: Option<String>,
     /// When the transparency log integrated the entry (Unix seconds), if it did.
     pub integrated_time: Option<i64>,
+    /// What the certificate says about the GitHub Actions run that signed (keyless only).
+    pub claims: Claims,
+}
+
+/// The GitHub Actions claims of a Fulcio certificate: the current OIDs (`1.3.6.1.4.1.57264.1.9`
+/// onwards) first, the deprecated ones (`.1.2` to `.1.6`) when a certificate predates them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Claims {
+    /// `owner/name`.
+    pub repository: Option<String>,
+    pub git_ref: Option<String>,
+    /// The workflow file that ran, as `owner/name/.github/workflows/file.yml@ref`.
+    pub workflow: Option<String>,
+    pub trigger: Option<String>,
+    pub sha: Option<String>,
+    /// `github-hosted` or `self-hosted`.
+    pub runner_environment: Option<String>,
+}
+
+impl Claims {
+    fn from_certificate(claims: &sigstore_verify::crypto::x509::FulcioCiClaims) -> Self {
+        let old = &claims.deprecated_github;
+        let strip_host = |uri: &String| {
+            uri.strip_prefix("https://github.com/")
+                .map_or_else(|| uri.clone(), str::to_owned)
+        };
+        Self {
+            repository: claims
+                .source_repository_uri
+                .as_ref()
+                .map(strip_host)
+                .or_else(|| old.workflow_repository.clone()),
+            git_ref: claims
+                .source_repository_ref
+                .clone()
+                .or_else(|| old.workflow_ref.clone()),
+            workflow: claims.build_config_uri.as_ref().map(strip_host),
+            trigger: claims
+                .build_trigger
+                .clone()
+                .or_else(|| old.workflow_trigger.clone()),
+            sha: claims
+                .source_repository_digest
+                .clone()
+                .or_else(|| old.workflow_sha.clone()),
+            runner_environment: claims.runner_environment.clone(),
+        }
+    }
+}
+
+/// Requirements on the GitHub claims; `None` asks nothing of that claim.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimPolicy {
+    pub repository: Option<Matcher>,
+    pub git_ref: Option<Matcher>,
+    pub workflow: Option<Matcher>,
+    pub trigger: Option<Matcher>,
+    pub sha: Option<Matcher>,
+    pub runner_environment: Option<Matcher>,
+}
+
+impl ClaimPolicy {
+    /// Checks every requirement; the first unmet one is the error (a missing claim never passes).
+    pub fn check(&self, claims: &Claims) -> Result<()> {
+        let pairs = [
+            ("repository", &self.repository, &claims.repository),
+            ("ref", &self.git_ref, &claims.git_ref),
+            ("workflow", &self.workflow, &claims.workflow),
+            ("trigger", &self.trigger, &claims.trigger),
+            ("commit", &self.sha, &claims.sha),
+            (
+                "runner environment",
+                &self.runner_environment,
+                &claims.runner_environment,
+            ),
+        ];
+        for (claim, wanted, found) in pairs {
+            let Some(wanted) = wanted else { continue };
+            if !found.as_deref().is_some_and(|f| wanted.matches(f)) {
+                return Err(SigstoreError::ClaimMismatch {
+                    claim,
+                    expected: wanted.to_string(),
+                    found: found
+                        .as_ref()
+                        .map_or_else(|| "absent".to_owned(), |f| format!("{f:?}")),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Parses a bundle (v0.1 to v0.3, message signature or DSSE).
@@ -200,9 +301,14 @@ pub fn verify(
                 identity: None,
                 issuer: None,
                 integrated_time: integrated_seconds(&result),
+                claims: Claims::default(),
             })
         }
-        Signer::Identity { identity, issuer } => {
+        Signer::Identity {
+            identity,
+            issuer,
+            claims: wanted,
+        } => {
             let policy = VerificationPolicy::any_identity();
             let result =
                 sigstore_verify::verify(artifact, bundle, &policy, root).map_err(failed)?;
@@ -223,10 +329,16 @@ pub fn verify(
                     found: found_issuer,
                 });
             }
+            let claims = result
+                .certificate()
+                .map(|c| Claims::from_certificate(&c.ci_claims))
+                .unwrap_or_default();
+            wanted.check(&claims)?;
             Ok(Verified {
                 identity: Some(found_identity),
                 issuer: Some(found_issuer),
                 integrated_time: integrated_seconds(&result),
+                claims,
             })
         }
     }
@@ -258,6 +370,36 @@ mod tests {
         assert!(!m.matches("acme-evil"), "anchored at the end");
         assert_eq!(m.to_string(), "a match of /acme/");
         assert!(Matcher::regex("(").is_err());
+    }
+
+    #[test]
+    fn certificates_before_the_current_oids_fall_back_to_the_deprecated_ones() {
+        use sigstore_verify::crypto::x509::FulcioCiClaims;
+        let mut old = FulcioCiClaims::default();
+        old.deprecated_github.workflow_repository = Some("acme/billing".into());
+        old.deprecated_github.workflow_ref = Some("refs/heads/main".into());
+        old.deprecated_github.workflow_trigger = Some("push".into());
+        old.deprecated_github.workflow_sha = Some("abc".into());
+        let claims = Claims::from_certificate(&old);
+        assert_eq!(claims.repository.as_deref(), Some("acme/billing"));
+        assert_eq!(claims.git_ref.as_deref(), Some("refs/heads/main"));
+        assert_eq!(claims.trigger.as_deref(), Some("push"));
+        assert_eq!(claims.sha.as_deref(), Some("abc"));
+        let mut both = old.clone();
+        both.source_repository_uri = Some("https://github.com/acme/billing-renamed".into());
+        assert_eq!(
+            Claims::from_certificate(&both).repository.as_deref(),
+            Some("acme/billing-renamed"),
+            "the current OID wins"
+        );
+        let policy = ClaimPolicy {
+            runner_environment: Some(Matcher::exact("github-hosted")),
+            ..ClaimPolicy::default()
+        };
+        assert_eq!(
+            policy.check(&claims).expect_err("absent").to_string(),
+            "the certificate's runner environment is absent, expected \"github-hosted\""
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gantry_sigstore::{Matcher, RootSource, Signer, SigstoreError, Subject, Verified};
+use gantry_sigstore::{ClaimPolicy, Matcher, RootSource, Signer, SigstoreError, Subject, Verified};
 
 const IDENTITY: &str = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
 const ISSUER: &str = "https://token.actions.githubusercontent.com";
@@ -30,7 +30,11 @@ fn a_txt() -> Vec<u8> {
 }
 
 fn identity(identity: Matcher, issuer: Matcher) -> Signer {
-    Signer::Identity { identity, issuer }
+    Signer::Identity {
+        identity,
+        issuer,
+        claims: Box::default(),
+    }
 }
 
 #[test]
@@ -44,6 +48,11 @@ fn keyless_bundles_report_who_signed_and_when() {
         )
         .unwrap_or_else(|e| panic!("{case}: {e}"));
         assert_eq!(verified.identity.as_deref(), Some(IDENTITY), "{case}");
+        assert_eq!(
+            verified.claims.repository.as_deref(),
+            Some("sigstore-conformance/extremely-dangerous-public-oidc-beacon"),
+            "{case}"
+        );
         assert_eq!(verified.issuer.as_deref(), Some(ISSUER), "{case}");
         assert!(
             verified.integrated_time.is_some_and(|t| t > 1_600_000_000),
@@ -178,4 +187,51 @@ fn sha256_hex(bytes: &[u8]) -> String {
             let _ = write!(out, "{b:02x}");
             out
         })
+}
+
+#[test]
+fn github_claims_are_checked_and_a_mismatch_names_the_claim() {
+    let artifact = a_txt();
+    let with = |claims: ClaimPolicy| Signer::Identity {
+        identity: Matcher::exact(IDENTITY),
+        issuer: Matcher::exact(ISSUER),
+        claims: Box::new(claims),
+    };
+    let verified = check(
+        "happy-path-v0.3",
+        Subject::Bytes(&artifact),
+        &with(ClaimPolicy {
+            repository: Some(Matcher::exact(
+                "sigstore-conformance/extremely-dangerous-public-oidc-beacon",
+            )),
+            git_ref: Some(Matcher::exact("refs/heads/main")),
+            workflow: Some(
+                Matcher::regex(
+                    "sigstore-conformance/.*/extremely-dangerous-oidc-beacon\\.yml@refs/heads/main",
+                )
+                .expect("regex"),
+            ),
+            trigger: Some(Matcher::exact("workflow_dispatch")),
+            sha: Some(Matcher::regex("[0-9a-f]{40}").expect("regex")),
+            runner_environment: Some(Matcher::exact("github-hosted")),
+        }),
+    )
+    .expect("every claim holds");
+    assert_eq!(
+        verified.claims.trigger.as_deref(),
+        Some("workflow_dispatch")
+    );
+    let err = check(
+        "happy-path-v0.3",
+        Subject::Bytes(&artifact),
+        &with(ClaimPolicy {
+            trigger: Some(Matcher::exact("push")),
+            ..ClaimPolicy::default()
+        }),
+    )
+    .expect_err("another trigger");
+    assert_eq!(
+        err.to_string(),
+        "the certificate's trigger is \"workflow_dispatch\", expected \"push\""
+    );
 }

@@ -108,6 +108,7 @@ fn verify(args: &VerifyBundleArgs) -> Result<gantry_sigstore::Verified, Sigstore
                 args.certificate_oidc_issuer.as_deref(),
                 args.certificate_oidc_issuer_regexp.as_deref(),
             )?,
+            claims: Box::default(),
         },
     };
     let bytes;
