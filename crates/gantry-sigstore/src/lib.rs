@@ -36,6 +36,8 @@ pub enum SigstoreError {
     IdentityMismatch { expected: String, found: String },
     #[error("the certificate's issuer is {found:?}, expected {expected}")]
     IssuerMismatch { expected: String, found: String },
+    #[error("the signature is for {found}, not sha256:{expected}")]
+    SubjectMismatch { expected: String, found: String },
     #[error("the bundle has no certificate identity to check against the policy")]
     NoIdentity,
     #[error("the certificate's {claim} is {found}, expected {expected}")]
@@ -291,6 +293,9 @@ pub fn verify(
             Artifact::Digest(digest)
         }
     };
+    if let Subject::Sha256(hex) = subject {
+        check_statement_subject(bundle, hex)?;
+    }
     let failed = |e: sigstore_verify::Error| SigstoreError::Verification(e.to_string());
     match signer {
         Signer::Key(key) => {
@@ -342,6 +347,33 @@ pub fn verify(
             })
         }
     }
+}
+
+/// For a DSSE in-toto statement, names the digests it is for when `hex` is not among them (the
+/// full verification that follows would only say the hashes differ).
+fn check_statement_subject(bundle: &Bundle, hex: &str) -> Result<()> {
+    let sigstore_verify::types::SignatureContent::DsseEnvelope(envelope) = &bundle.content else {
+        return Ok(());
+    };
+    let Ok(statement) = serde_json::from_slice::<serde_json::Value>(envelope.payload.as_bytes())
+    else {
+        return Ok(());
+    };
+    let found: Vec<String> = statement["subject"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["digest"]["sha256"].as_str())
+        .map(|d| format!("sha256:{d}"))
+        .collect();
+    let wanted = format!("sha256:{}", hex.to_ascii_lowercase());
+    if found.is_empty() || found.contains(&wanted) {
+        return Ok(());
+    }
+    Err(SigstoreError::SubjectMismatch {
+        expected: hex.to_owned(),
+        found: found.join(", "),
+    })
 }
 
 #[expect(

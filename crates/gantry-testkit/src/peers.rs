@@ -191,3 +191,70 @@ pub fn sigstore_attach(cli: &Path, registry: &Registry, bundle: &Path, image: &s
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// What sigstore-js signs.
+#[derive(Debug, Clone)]
+pub enum SignWhat {
+    /// A DSSE in-toto statement with this subject digest (`sha256:<hex>`), as cosign v3 signs an
+    /// image.
+    Digest(String),
+    /// A message signature over this file.
+    Blob(PathBuf),
+}
+
+/// A bundle sigstore-js produced against the mock Sigstore services, and the trusted root that
+/// verifies it (fresh keys every time).
+pub struct Signed {
+    pub bundle: PathBuf,
+    pub trusted_root: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The identity sigstore-js signs as unless told otherwise.
+pub const SIGNER_IDENTITY: &str =
+    "https://github.com/acme/billing/.github/workflows/release.yml@refs/heads/main";
+/// GitHub Actions' OIDC issuer.
+pub const SIGNER_ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+/// Signs with sigstore-js against @sigstore/mock's Fulcio and Rekor (`sigstore-sign.mjs`), as
+/// `identity`, with extra token `claims` (JSON object); `None` after a loud skip when the node
+/// packages are missing (a failure with `CI=true`).
+pub fn sigstore_js_sign(what: &SignWhat, identity: &str, claims: &str) -> Option<Signed> {
+    let node_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
+    if !node_dir.join("node_modules/@sigstore/mock").exists() {
+        let hint = "npm ci --prefix crates/gantry-testkit/node";
+        assert!(
+            !in_ci(),
+            "sigstore-js and @sigstore/mock are not installed, and CI=true makes a missing real component a failure\nhint: {hint}"
+        );
+        shout(&format!(
+            "SKIPPED: sigstore-js and @sigstore/mock are not installed, so this test did not run.\nhint: {hint} (bash .ci/run does); with CI=true this is a failure."
+        ));
+        return None;
+    }
+    let node = require("node", "apt-get install nodejs")?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut command = Command::new(node);
+    command
+        .current_dir(&node_dir)
+        .arg("sigstore-sign.mjs")
+        .arg("--out")
+        .arg(dir.path())
+        .args(["--identity", identity, "--claims", claims]);
+    match what {
+        SignWhat::Digest(digest) => command.args(["--digest", digest]),
+        SignWhat::Blob(path) => command.arg("--blob").arg(path),
+    };
+    let output = command.output().expect("run node");
+    assert!(
+        output.status.success(),
+        "sigstore-sign.mjs: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(Signed {
+        bundle: dir.path().join("bundle.json"),
+        trusted_root: dir.path().join("trusted_root.json"),
+        _dir: dir,
+    })
+}
