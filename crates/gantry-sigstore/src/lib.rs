@@ -8,6 +8,8 @@
 //!
 //! The OCI side (finding bundles and cosign's legacy signatures in a registry) builds on this.
 
+pub mod oci;
+
 use std::path::{Path, PathBuf};
 
 use sigstore_verify::trust_root::{SIGSTORE_PRODUCTION_TRUSTED_ROOT, TrustedRoot};

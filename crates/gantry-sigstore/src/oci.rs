@@ -1,0 +1,179 @@
+//! Signatures of an image in its registry: cosign v3 bundles stored as referrers (through the
+//! referrers API or its fallback tag), recognised by artifact type or, where a registry stores an
+//! empty one (GHCR), by the layer's media type; and whether cosign's legacy `.sig` tag exists.
+//! Every manifest and blob read is checked against its digest by gantry-oci.
+
+use gantry_oci::{Client, Digest, Reference, ReferrersSource};
+use sigstore_verify::trust_root::TrustedRoot;
+
+use crate::{Signer, SigstoreError, Subject, Verified};
+
+/// Media types of Sigstore bundles (`application/vnd.dev.sigstore.bundle+json;version=0.1`,
+/// `….bundle.v0.3+json`) start with this.
+pub const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+/// A bundle larger than this is refused unread.
+pub const BUNDLE_LIMIT: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{image} has no digest; verify a digest, never a tag that can move")]
+    NoDigest { image: String },
+    #[error(transparent)]
+    Registry(#[from] gantry_oci::OciError),
+    #[error("no signatures found for {image} (looked in: {})", looked_in.join(", "))]
+    Unsigned {
+        image: String,
+        looked_in: Vec<String>,
+    },
+    #[error("{} signature(s) for {image}, none verified for {wanted}: {}", reasons.len(), reasons.join("; "))]
+    NoneVerified {
+        image: String,
+        wanted: String,
+        reasons: Vec<String>,
+    },
+}
+
+/// One bundle found for an image.
+#[derive(Debug, Clone)]
+pub struct FoundBundle {
+    /// The referrer manifest that holds it.
+    pub manifest: Digest,
+    pub json: String,
+}
+
+/// Where signatures were looked for and what was found.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    pub bundles: Vec<FoundBundle>,
+    /// The legacy `.sig` tag exists (cosign before v3).
+    pub legacy_sig: bool,
+    pub looked_in: Vec<String>,
+}
+
+/// Finds the Sigstore bundles that refer to `image` (which must carry a digest).
+pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, ImageError> {
+    let digest = image
+        .digest()
+        .cloned()
+        .ok_or_else(|| ImageError::NoDigest {
+            image: image.to_string(),
+        })?;
+    let referrers = client.referrers(image, None).await?;
+    let mut discovery = Discovery {
+        looked_in: vec![match referrers.source {
+            ReferrersSource::Api => "referrers API".to_owned(),
+            ReferrersSource::FallbackTag => format!("fallback tag {}", digest.fallback_tag()),
+        }],
+        ..Discovery::default()
+    };
+    for descriptor in &referrers.descriptors {
+        let declared = descriptor.artifact_type.as_deref().unwrap_or_default();
+        let maybe_bundle = declared.starts_with(BUNDLE_MEDIA_TYPE_PREFIX)
+            || declared.is_empty()
+            || declared == gantry_oci::manifest::EMPTY_CONFIG;
+        if !maybe_bundle {
+            continue;
+        }
+        let at = image.with_digest(descriptor.digest.clone());
+        let manifest = client.manifest(&at).await?;
+        let fields = manifest.fields()?;
+        for layer in &fields.layers {
+            if !layer.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
+                continue;
+            }
+            if layer.size > BUNDLE_LIMIT {
+                return Err(gantry_oci::OciError::TooLarge {
+                    what: format!("bundle {} in referrer {}", layer.digest, descriptor.digest),
+                    limit: BUNDLE_LIMIT,
+                }
+                .into());
+            }
+            let bytes = client.blob(&at, &layer.digest, BUNDLE_LIMIT).await?;
+            discovery.bundles.push(FoundBundle {
+                manifest: descriptor.digest.clone(),
+                json: String::from_utf8_lossy(&bytes).into_owned(),
+            });
+        }
+    }
+    let sig_tag = format!("{}-{}.sig", digest.algorithm(), digest.hex());
+    discovery.looked_in.push(format!(".sig tag {sig_tag}"));
+    let sig = image
+        .with_tag(&sig_tag)
+        .map_err(|e| gantry_oci::OciError::Protocol(e.to_string()))?;
+    discovery.legacy_sig = client.head_manifest(&sig).await?.is_some();
+    Ok(discovery)
+}
+
+/// What verifying an image proved.
+#[derive(Debug, Clone)]
+pub struct ImageVerified {
+    pub digest: Digest,
+    /// The referrer whose bundle verified.
+    pub signature: Digest,
+    pub verified: Verified,
+    pub looked_in: Vec<String>,
+}
+
+/// Verifies that `image` (by digest) carries a bundle from `signer`: the first bundle that
+/// verifies wins; when none does, the error lists each bundle's reason (for a wrong signer, who
+/// signed instead).
+pub async fn verify_image(
+    client: &Client,
+    image: &Reference,
+    signer: &Signer,
+    root: &TrustedRoot,
+) -> Result<ImageVerified, ImageError> {
+    let discovery = discover(client, image).await?;
+    let digest = image
+        .digest()
+        .cloned()
+        .ok_or_else(|| ImageError::NoDigest {
+            image: image.to_string(),
+        })?;
+    if discovery.bundles.is_empty() {
+        let mut looked_in = discovery.looked_in;
+        if discovery.legacy_sig {
+            // Found, but not a format this verifier reads yet: never a pass.
+            if let Some(last) = looked_in.last_mut() {
+                last.push_str(" (present: legacy signatures are not verified by this build)");
+            }
+        }
+        return Err(ImageError::Unsigned {
+            image: image.to_string(),
+            looked_in,
+        });
+    }
+    let mut reasons = Vec::new();
+    for found in &discovery.bundles {
+        let outcome = crate::parse_bundle(&format!("bundle in {}", found.manifest), &found.json)
+            .and_then(|bundle| crate::verify(&bundle, Subject::Sha256(digest.hex()), signer, root));
+        match outcome {
+            Ok(verified) => {
+                return Ok(ImageVerified {
+                    digest,
+                    signature: found.manifest.clone(),
+                    verified,
+                    looked_in: discovery.looked_in,
+                });
+            }
+            Err(SigstoreError::IdentityMismatch { found: who, .. }) => {
+                reasons.push(format!("{} is signed by {who:?}", found.manifest));
+            }
+            Err(other) => reasons.push(format!("{}: {other}", found.manifest)),
+        }
+    }
+    Err(ImageError::NoneVerified {
+        image: image.to_string(),
+        wanted: describe(signer),
+        reasons,
+    })
+}
+
+fn describe(signer: &Signer) -> String {
+    match signer {
+        Signer::Identity {
+            identity, issuer, ..
+        } => format!("identity {identity} from issuer {issuer}"),
+        Signer::Key(_) => "the given key".to_owned(),
+    }
+}

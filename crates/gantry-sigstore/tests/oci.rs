@@ -1,0 +1,194 @@
+//! Signatures found in a registry: bundles that sigstore-js signed and attached (`sigstore
+//! attach`) verify through the referrers API and its fallback tag; an unsigned image and a
+//! signature from someone else are refused with what was looked at and who signed.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use gantry_oci::manifest::{EMPTY_CONFIG, OCI_MANIFEST};
+use gantry_oci::{
+    Client, ClientOptions, Credential, Credentials, Digest, ImageConfig, ImageFile, Manifest,
+    Reference, ScratchImage,
+};
+use gantry_sigstore::oci::{ImageError, verify_image};
+use gantry_sigstore::{Matcher, RootSource, Signer};
+use gantry_testkit::peers::{
+    SIGNER_IDENTITY, SIGNER_ISSUER, SignWhat, Signed, sigstore_attach, sigstore_js,
+    sigstore_js_sign,
+};
+use gantry_testkit::{Auth, Backend, Registry};
+
+fn client(registry: &Registry) -> Client {
+    let mut credentials = Credentials::anonymous();
+    if let Some((user, pass)) = registry.credentials() {
+        credentials = credentials.with(
+            &registry.host(),
+            Credential::Basic {
+                username: user.to_owned(),
+                password: gantry_secret::Secret::new(pass),
+            },
+        );
+    }
+    Client::new(
+        ClientOptions {
+            plain_http: vec![registry.host()],
+            ..ClientOptions::default()
+        },
+        credentials,
+    )
+    .expect("client")
+}
+
+async fn push_image(client: &Client, registry: &Registry, content: &'static [u8]) -> Reference {
+    let image = ScratchImage::build(
+        &[ImageFile {
+            path: "/app".into(),
+            mode: 0o755,
+            bytes: Bytes::from_static(content),
+        }],
+        &ImageConfig {
+            architecture: "amd64".into(),
+            ..ImageConfig::default()
+        },
+    )
+    .expect("image");
+    let tag: Reference = format!("{}/team/app:dev", registry.host())
+        .parse()
+        .expect("ref");
+    image.push(client, &tag).await.expect("push");
+    tag.with_digest(image.digest().clone())
+}
+
+fn signer(identity: &str) -> Signer {
+    Signer::Identity {
+        identity: Matcher::exact(identity),
+        issuer: Matcher::exact(SIGNER_ISSUER),
+        claims: Box::default(),
+    }
+}
+
+fn sign(image: &Reference) -> Option<Signed> {
+    let digest = image.digest().expect("digest");
+    sigstore_js_sign(&SignWhat::Digest(digest.to_string()), SIGNER_IDENTITY, "{}")
+}
+
+fn root(signed: &Signed) -> sigstore_verify::trust_root::TrustedRoot {
+    gantry_sigstore::trusted_root(&RootSource::File(signed.trusted_root.clone())).expect("root")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_attached_by_sigstore_js_verify_through_the_api_and_the_fallback_tag() {
+    let Some(cli) = sigstore_js() else { return };
+    for (backend, expected_source) in [
+        (Backend::Distribution, "fallback tag"),
+        (Backend::Gantry, "referrers API"),
+    ] {
+        let Some(registry) = Registry::start_on(backend, Auth::Basic) else {
+            return;
+        };
+        let client = client(&registry);
+        let image = push_image(&client, &registry, b"signed").await;
+        let Some(signed) = sign(&image) else { return };
+        sigstore_attach(&cli, &registry, &signed.bundle, &image.to_string());
+        let verified = verify_image(&client, &image, &signer(SIGNER_IDENTITY), &root(&signed))
+            .await
+            .unwrap_or_else(|e| panic!("{backend:?}: {e}"));
+        assert_eq!(verified.verified.identity.as_deref(), Some(SIGNER_IDENTITY));
+        assert_eq!(&verified.digest, image.digest().expect("digest"));
+        assert!(
+            verified.looked_in[0].starts_with(expected_source),
+            "{backend:?}: {:?}",
+            verified.looked_in
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsigned_image_or_a_stranger_s_signature_is_refused_saying_why() {
+    let Some(cli) = sigstore_js() else { return };
+    let Some(registry) = Registry::start_on(Backend::Distribution, Auth::Basic) else {
+        return;
+    };
+    let client = client(&registry);
+    let image = push_image(&client, &registry, b"unsigned").await;
+    let Some(signed) = sign(&image) else { return };
+    let digest = image.digest().expect("digest").clone();
+    let err = verify_image(&client, &image, &signer(SIGNER_IDENTITY), &root(&signed))
+        .await
+        .expect_err("unsigned");
+    assert!(matches!(err, ImageError::Unsigned { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "no signatures found for {image} (looked in: fallback tag {}, .sig tag sha256-{}.sig)",
+            digest.fallback_tag(),
+            digest.hex()
+        )
+    );
+
+    sigstore_attach(&cli, &registry, &signed.bundle, &image.to_string());
+    let wanted = "https://github.com/acme/billing/.github/workflows/deploy.yml@refs/heads/main";
+    let err = verify_image(&client, &image, &signer(wanted), &root(&signed))
+        .await
+        .expect_err("someone else");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "1 signature(s) for {image}, none verified for identity \"{wanted}\""
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("is signed by \"{SIGNER_IDENTITY}\"")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_stored_with_an_empty_artifact_type_is_found_by_its_layer() {
+    let Some(registry) = Registry::start_on(Backend::Gantry, Auth::Anonymous) else {
+        return;
+    };
+    let client = client(&registry);
+    let image = push_image(&client, &registry, b"ghcr style").await;
+    let Some(signed) = sign(&image) else { return };
+    let bundle = Bytes::from(std::fs::read(&signed.bundle).expect("bundle"));
+    let bundle_digest = Digest::sha256(&bundle);
+    let empty = Bytes::from_static(b"{}");
+    client
+        .upload_blob(&image, &Digest::sha256(&empty), empty.clone())
+        .await
+        .expect("config");
+    client
+        .upload_blob(&image, &bundle_digest, bundle.clone())
+        .await
+        .expect("bundle");
+    let subject = client
+        .head_manifest(&image)
+        .await
+        .expect("head")
+        .expect("image");
+    // As GHCR stores cosign v3's bundles: no artifactType, an empty config, the bundle a layer.
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": EMPTY_CONFIG, "digest": Digest::sha256(&empty), "size": 2},
+        "layers": [{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json", "digest": bundle_digest, "size": bundle.len()}],
+        "subject": subject,
+        "annotations": BTreeMap::from([("dev.sigstore.bundle.predicateType", "https://sigstore.dev/cosign/sign/v1")]),
+    });
+    let bytes = Bytes::from(body.to_string());
+    let manifest = Manifest {
+        digest: Digest::sha256(&bytes),
+        bytes,
+        media_type: OCI_MANIFEST.into(),
+    };
+    client
+        .put_manifest(&image.with_digest(manifest.digest.clone()), &manifest)
+        .await
+        .expect("referrer");
+    let verified = verify_image(&client, &image, &signer(SIGNER_IDENTITY), &root(&signed))
+        .await
+        .expect("found by its layer");
+    assert_eq!(verified.signature, manifest.digest);
+}
