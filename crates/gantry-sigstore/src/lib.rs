@@ -8,6 +8,7 @@
 //!
 //! The OCI side (finding bundles and cosign's legacy signatures in a registry) builds on this.
 
+pub mod legacy;
 pub mod oci;
 
 use std::path::{Path, PathBuf};

@@ -41,13 +41,41 @@ pub struct FoundBundle {
     pub json: String,
 }
 
+/// One layer of a legacy `.sig` manifest: a simple-signing payload and its annotations.
+#[derive(Debug, Clone)]
+pub struct LegacySignature {
+    /// The `.sig` manifest and the layer in it.
+    pub manifest: Digest,
+    pub layer: Digest,
+    pub payload: Vec<u8>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
 /// Where signatures were looked for and what was found.
 #[derive(Debug, Clone, Default)]
 pub struct Discovery {
     pub bundles: Vec<FoundBundle>,
-    /// The legacy `.sig` tag exists (cosign before v3).
-    pub legacy_sig: bool,
+    /// cosign's legacy signatures (before v3), from the `.sig` tag.
+    pub legacy: Vec<LegacySignature>,
     pub looked_in: Vec<String>,
+}
+
+/// How the signature that verified was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureFormat {
+    /// A Sigstore bundle as a referrer (cosign v3).
+    Bundle,
+    /// cosign's legacy `.sig` tag.
+    LegacySig,
+}
+
+impl std::fmt::Display for SignatureFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Bundle => "bundle",
+            Self::LegacySig => "legacy-sig",
+        })
+    }
 }
 
 /// Finds the Sigstore bundles that refer to `image` (which must carry a digest).
@@ -100,7 +128,28 @@ pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, I
     let sig = image
         .with_tag(&sig_tag)
         .map_err(|e| gantry_oci::OciError::Protocol(e.to_string()))?;
-    discovery.legacy_sig = client.head_manifest(&sig).await?.is_some();
+    if let Some(found) = client.head_manifest(&sig).await? {
+        let manifest = client.manifest(&sig).await?;
+        for layer in manifest.fields()?.layers {
+            if layer.media_type != crate::legacy::SIMPLE_SIGNING {
+                continue;
+            }
+            if layer.size > BUNDLE_LIMIT {
+                return Err(gantry_oci::OciError::TooLarge {
+                    what: format!("payload {} in {sig}", layer.digest),
+                    limit: BUNDLE_LIMIT,
+                }
+                .into());
+            }
+            let payload = client.blob(&sig, &layer.digest, BUNDLE_LIMIT).await?;
+            discovery.legacy.push(LegacySignature {
+                manifest: found.digest.clone(),
+                layer: layer.digest.clone(),
+                payload: payload.to_vec(),
+                annotations: layer.annotations.clone().unwrap_or_default(),
+            });
+        }
+    }
     Ok(discovery)
 }
 
@@ -108,8 +157,9 @@ pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, I
 #[derive(Debug, Clone)]
 pub struct ImageVerified {
     pub digest: Digest,
-    /// The referrer whose bundle verified.
+    /// The referrer whose bundle verified, or the `.sig` manifest.
     pub signature: Digest,
+    pub format: SignatureFormat,
     pub verified: Verified,
     pub looked_in: Vec<String>,
 }
@@ -130,36 +180,40 @@ pub async fn verify_image(
         .ok_or_else(|| ImageError::NoDigest {
             image: image.to_string(),
         })?;
-    if discovery.bundles.is_empty() {
-        let mut looked_in = discovery.looked_in;
-        if discovery.legacy_sig {
-            // Found, but not a format this verifier reads yet: never a pass.
-            if let Some(last) = looked_in.last_mut() {
-                last.push_str(" (present: legacy signatures are not verified by this build)");
-            }
-        }
+    if discovery.bundles.is_empty() && discovery.legacy.is_empty() {
         return Err(ImageError::Unsigned {
             image: image.to_string(),
-            looked_in,
+            looked_in: discovery.looked_in,
         });
     }
     let mut reasons = Vec::new();
-    for found in &discovery.bundles {
+    let found_bundles = discovery.bundles.iter().map(|found| {
         let outcome = crate::parse_bundle(&format!("bundle in {}", found.manifest), &found.json)
             .and_then(|bundle| crate::verify(&bundle, Subject::Sha256(digest.hex()), signer, root));
+        (found.manifest.clone(), SignatureFormat::Bundle, outcome)
+    });
+    let found_legacy = discovery.legacy.iter().map(|legacy| {
+        (
+            legacy.manifest.clone(),
+            SignatureFormat::LegacySig,
+            verify_legacy(legacy, &digest, signer, root),
+        )
+    });
+    for (manifest, format, outcome) in found_bundles.chain(found_legacy).collect::<Vec<_>>() {
         match outcome {
             Ok(verified) => {
                 return Ok(ImageVerified {
                     digest,
-                    signature: found.manifest.clone(),
+                    signature: manifest,
+                    format,
                     verified,
                     looked_in: discovery.looked_in,
                 });
             }
             Err(SigstoreError::IdentityMismatch { found: who, .. }) => {
-                reasons.push(format!("{} is signed by {who:?}", found.manifest));
+                reasons.push(format!("{manifest} ({format}) is signed by {who:?}"));
             }
-            Err(other) => reasons.push(format!("{}: {other}", found.manifest)),
+            Err(other) => reasons.push(format!("{manifest} ({format}): {other}")),
         }
     }
     Err(ImageError::NoneVerified {
@@ -167,6 +221,27 @@ pub async fn verify_image(
         wanted: describe(signer),
         reasons,
     })
+}
+
+/// A legacy layer: its equivalent bundle over the payload, then the payload's digest claim.
+fn verify_legacy(
+    legacy: &LegacySignature,
+    digest: &Digest,
+    signer: &Signer,
+    root: &TrustedRoot,
+) -> Result<Verified, SigstoreError> {
+    let what = format!("layer {} of {}", legacy.layer, legacy.manifest);
+    let json = crate::legacy::bundle_json(&what, &legacy.payload, &legacy.annotations)?;
+    let bundle = crate::parse_bundle(&what, &json)?;
+    let verified = crate::verify(&bundle, Subject::Bytes(&legacy.payload), signer, root)?;
+    let claimed = crate::legacy::payload_digest(&what, &legacy.payload)?;
+    if claimed != digest.as_str() {
+        return Err(SigstoreError::SubjectMismatch {
+            expected: digest.hex().to_owned(),
+            found: claimed,
+        });
+    }
+    Ok(verified)
 }
 
 fn describe(signer: &Signer) -> String {

@@ -10,7 +10,7 @@ use gantry_oci::{
     Client, ClientOptions, Credential, Credentials, Digest, ImageConfig, ImageFile, Manifest,
     Reference, ScratchImage,
 };
-use gantry_sigstore::oci::{ImageError, verify_image};
+use gantry_sigstore::oci::{ImageError, SignatureFormat, verify_image};
 use gantry_sigstore::{Matcher, RootSource, Signer};
 use gantry_testkit::peers::{
     SIGNER_IDENTITY, SIGNER_ISSUER, SignWhat, Signed, sigstore_attach, sigstore_js,
@@ -191,4 +191,138 @@ async fn a_bundle_stored_with_an_empty_artifact_type_is_found_by_its_layer() {
         .await
         .expect("found by its layer");
     assert_eq!(verified.signature, manifest.digest);
+}
+
+/// A cosign-before-v3 `.sig` signature made from a sigstore-js signing of the simple-signing
+/// payload: the same certificate, signature and Rekor entry, in cosign's annotations.
+async fn push_legacy_signature(
+    client: &Client,
+    image: &Reference,
+    claimed_digest: &str,
+) -> Option<Signed> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = serde_json::json!({
+        "critical": {
+            "identity": {"docker-reference": image.name()},
+            "image": {"docker-manifest-digest": claimed_digest},
+            "type": "cosign container image signature",
+        },
+        "optional": null,
+    })
+    .to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let payload_file = dir.path().join("payload.json");
+    std::fs::write(&payload_file, &payload).expect("payload");
+    let signed = sigstore_js_sign(&SignWhat::Blob(payload_file), SIGNER_IDENTITY, "{}")?;
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&signed.bundle).expect("bundle")).expect("json");
+    let material = &bundle["verificationMaterial"];
+    let entry = &material["tlogEntries"][0];
+    // v0.3 bundles carry one certificate, v0.1/v0.2 a chain whose first is the leaf.
+    let der = material["certificate"]["rawBytes"]
+        .as_str()
+        .or_else(|| material["x509CertificateChain"]["certificates"][0]["rawBytes"].as_str())
+        .expect("certificate");
+    let wrapped: Vec<String> = der
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        wrapped.join("\n")
+    );
+    let log_id: String = b64
+        .decode(entry["logId"]["keyId"].as_str().expect("log id"))
+        .expect("base64")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let rekor = serde_json::json!({
+        "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
+        "Payload": {
+            "body": entry["canonicalizedBody"],
+            "integratedTime": entry["integratedTime"].as_str().and_then(|t| t.parse::<i64>().ok()),
+            "logIndex": entry["logIndex"].as_str().and_then(|t| t.parse::<i64>().ok()),
+            "logID": log_id,
+        },
+    });
+    let payload = Bytes::from(payload);
+    let config = Bytes::from_static(
+        b"{\"architecture\":\"\",\"os\":\"\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}",
+    );
+    client
+        .upload_blob(image, &Digest::sha256(&config), config.clone())
+        .await
+        .expect("config");
+    client
+        .upload_blob(image, &Digest::sha256(&payload), payload.clone())
+        .await
+        .expect("payload");
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": Digest::sha256(&config), "size": config.len()},
+        "layers": [{
+            "mediaType": gantry_sigstore::legacy::SIMPLE_SIGNING,
+            "digest": Digest::sha256(&payload),
+            "size": payload.len(),
+            "annotations": {
+                gantry_sigstore::legacy::SIGNATURE: bundle["messageSignature"]["signature"],
+                gantry_sigstore::legacy::CERTIFICATE: pem,
+                gantry_sigstore::legacy::REKOR_BUNDLE: rekor.to_string(),
+            },
+        }],
+    });
+    let bytes = Bytes::from(body.to_string());
+    let manifest = Manifest {
+        digest: Digest::sha256(&bytes),
+        bytes,
+        media_type: OCI_MANIFEST.into(),
+    };
+    let digest = image.digest().expect("digest");
+    let tag = image
+        .with_tag(&format!("sha256-{}.sig", digest.hex()))
+        .expect("tag");
+    client
+        .put_manifest(&tag, &manifest)
+        .await
+        .expect("sig manifest");
+    Some(signed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_sig_signature_verifies_and_must_name_the_image() {
+    let Some(registry) = Registry::start_on(Backend::Distribution, Auth::Anonymous) else {
+        return;
+    };
+    let client = client(&registry);
+    let image = push_image(&client, &registry, b"legacy").await;
+    let digest = image.digest().expect("digest").clone();
+    let Some(signed) = push_legacy_signature(&client, &image, digest.as_str()).await else {
+        return;
+    };
+    let verified = verify_image(&client, &image, &signer(SIGNER_IDENTITY), &root(&signed))
+        .await
+        .expect("the legacy signature verifies");
+    assert_eq!(verified.format, SignatureFormat::LegacySig);
+    assert_eq!(verified.verified.identity.as_deref(), Some(SIGNER_IDENTITY));
+
+    // A validly signed payload that vouches for another image.
+    let other = push_image(&client, &registry, b"another").await;
+    let Some(signed) = push_legacy_signature(&client, &other, digest.as_str()).await else {
+        return;
+    };
+    let err = verify_image(&client, &other, &signer(SIGNER_IDENTITY), &root(&signed))
+        .await
+        .expect_err("for another image");
+    let text = err.to_string();
+    let other_hex = other.digest().expect("digest").hex().to_owned();
+    assert!(
+        text.contains(&format!(
+            "the signature is for {digest}, not sha256:{other_hex}"
+        )),
+        "{text}"
+    );
 }
