@@ -233,12 +233,15 @@ async fn push_legacy_signature(
         "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
         wrapped.join("\n")
     );
-    let log_id: String = b64
+    let log_id = b64
         .decode(entry["logId"]["keyId"].as_str().expect("log id"))
         .expect("base64")
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+        .fold(String::new(), |mut out, b| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+            out
+        });
     let rekor = serde_json::json!({
         "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
         "Payload": {
