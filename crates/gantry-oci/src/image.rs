@@ -70,22 +70,12 @@ impl ScratchImage {
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             "history": [{"created": CREATED, "created_by": "gantry: scratch image"}],
         });
-        let config_bytes = Bytes::from(serde_json::to_vec(&config_json).map_err(json_error)?);
-        let manifest_json = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": CONFIG, "digest": Digest::sha256(&config_bytes), "size": config_bytes.len()},
-            "layers": [{"mediaType": LAYER_GZIP, "digest": Digest::sha256(&layer), "size": layer.len()}],
-        });
-        let bytes = Bytes::from(serde_json::to_vec(&manifest_json).map_err(json_error)?);
+        let config_bytes = Bytes::from(config_json.to_string());
+        let manifest = image_manifest(&config_bytes, &[(LAYER_GZIP, &layer)]);
         Ok(Self {
             config: config_bytes,
             layer,
-            manifest: Manifest {
-                digest: Digest::sha256(&bytes),
-                bytes,
-                media_type: OCI_MANIFEST.to_owned(),
-            },
+            manifest,
         })
     }
 
@@ -93,21 +83,12 @@ impl ScratchImage {
         &self.manifest.digest
     }
 
-    /// Pushes the blobs (skipping those already there) and the manifest to `reference`'s tag.
+    /// Pushes the blobs (skipping those already there), then the manifest to `reference` (its
+    /// tag, or by digest).
     pub async fn push(&self, client: &Client, reference: &Reference) -> Result<()> {
-        let scopes = [Scope::push(reference.repository())];
-        for blob in [&self.config, &self.layer] {
-            let digest = Digest::sha256(blob);
-            if client
-                .blob_exists(reference, &digest, &scopes)
-                .await?
-                .is_none()
-            {
-                client.upload_blob(reference, &digest, blob.clone()).await?;
-            }
-        }
-        client.put_manifest(reference, &self.manifest).await?;
-        Ok(())
+        client
+            .push_blobs_then_manifest(reference, &[&self.config, &self.layer], &self.manifest)
+            .await
     }
 
     /// Writes an OCI image layout at `dir` with the image tagged `tag` (for skopeo, umoci, …).
@@ -132,6 +113,70 @@ impl ScratchImage {
             serde_json::to_vec(&index).map_err(json_error)?,
         )
         .map_err(io)
+    }
+}
+
+/// The OCI image manifest over `config` (an image config) and `layers` (media type, bytes).
+pub fn image_manifest(config: &Bytes, layers: &[(&str, &Bytes)]) -> Manifest {
+    let layers: Vec<_> = layers
+        .iter()
+        .map(|(media_type, bytes)| json!({"mediaType": media_type, "digest": Digest::sha256(bytes), "size": bytes.len()}))
+        .collect();
+    Manifest::from_json(
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": CONFIG, "digest": Digest::sha256(config), "size": config.len()},
+            "layers": layers,
+        }),
+        OCI_MANIFEST,
+    )
+}
+
+impl Client {
+    /// Pushes an image: `config` and `layers` (media type, bytes) as blobs, then its OCI manifest
+    /// to `reference` (its tag, or by digest). Returns the manifest.
+    pub async fn push_image(
+        &self,
+        reference: &Reference,
+        config: &Bytes,
+        layers: &[(&str, &Bytes)],
+    ) -> Result<Manifest> {
+        let manifest = image_manifest(config, layers);
+        let mut blobs = vec![config];
+        blobs.extend(layers.iter().map(|(_, bytes)| *bytes));
+        self.push_blobs_then_manifest(reference, &blobs, &manifest)
+            .await?;
+        Ok(manifest)
+    }
+
+    /// Uploads the blobs the repository lacks, then puts `manifest` at `reference`'s tag, or by
+    /// its digest when the reference has no tag.
+    pub async fn push_blobs_then_manifest(
+        &self,
+        reference: &Reference,
+        blobs: &[&Bytes],
+        manifest: &Manifest,
+    ) -> Result<()> {
+        let scopes = [Scope::push(reference.repository())];
+        for blob in blobs {
+            let digest = Digest::sha256(blob);
+            if self
+                .blob_exists(reference, &digest, &scopes)
+                .await?
+                .is_none()
+            {
+                self.upload_blob(reference, &digest, (*blob).clone())
+                    .await?;
+            }
+        }
+        let target = if reference.tag().is_some() {
+            reference.clone()
+        } else {
+            reference.with_digest(manifest.digest.clone())
+        };
+        self.put_manifest(&target, manifest).await?;
+        Ok(())
     }
 }
 

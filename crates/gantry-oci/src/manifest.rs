@@ -16,6 +16,8 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 /// manifest requested without the OCI type, even by digest).
 pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 pub const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
+/// An uncompressed tar layer.
+pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 /// The limit on a manifest's size; the spec asks registries to accept 4 MiB.
 pub const MANIFEST_LIMIT: u64 = 4 * 1024 * 1024;
 
@@ -65,6 +67,21 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// A manifest to push: `bytes` exactly as they will be stored, and their digest.
+    pub fn new(bytes: impl Into<bytes::Bytes>, media_type: &str) -> Self {
+        let bytes = bytes.into();
+        Self {
+            digest: Digest::sha256(&bytes),
+            bytes,
+            media_type: media_type.to_owned(),
+        }
+    }
+
+    /// `body` serialised compactly as a manifest of `media_type`.
+    pub fn from_json(body: &serde_json::Value, media_type: &str) -> Self {
+        Self::new(body.to_string(), media_type)
+    }
+
     pub fn fields(&self) -> Result<ManifestFields> {
         let fields: ManifestFields =
             serde_json::from_slice(&self.bytes).map_err(|e| OciError::InvalidManifest {
@@ -229,15 +246,10 @@ mod tests {
                 serde_json::json!({"mediaType": OCI_MANIFEST, "digest": Digest::sha256(&[u8::try_from(i).unwrap_or(0)]), "size": 1, "platform": platform})
             })
             .collect();
-        let bytes = bytes::Bytes::from(
-            serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
-                .to_string(),
-        );
-        Manifest {
-            digest: Digest::sha256(&bytes),
-            bytes,
-            media_type: OCI_INDEX.to_owned(),
-        }
+        Manifest::from_json(
+            &serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}),
+            OCI_INDEX,
+        )
     }
 
     #[test]

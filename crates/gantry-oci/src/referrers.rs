@@ -222,14 +222,7 @@ impl Client {
                 serde_json::to_value(descriptor).map_err(|e| OciError::Protocol(e.to_string()))?,
             );
             let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries});
-            let bytes = Bytes::from(
-                serde_json::to_vec(&index).map_err(|e| OciError::Protocol(e.to_string()))?,
-            );
-            let manifest = Manifest {
-                digest: Digest::sha256(&bytes),
-                bytes,
-                media_type: OCI_INDEX.to_owned(),
-            };
+            let manifest = Manifest::from_json(&index, OCI_INDEX);
             self.put_manifest(&tag, &manifest).await?;
             if present(&self.fallback_index(repository, subject).await?) {
                 return Ok(());
@@ -289,13 +282,7 @@ impl Client {
         if !artifact.annotations.is_empty() {
             body["annotations"] = json!(artifact.annotations);
         }
-        let bytes =
-            Bytes::from(serde_json::to_vec(&body).map_err(|e| OciError::Protocol(e.to_string()))?);
-        let manifest = Manifest {
-            digest: Digest::sha256(&bytes),
-            bytes,
-            media_type: OCI_MANIFEST.to_owned(),
-        };
+        let manifest = Manifest::from_json(&body, OCI_MANIFEST);
         let handled = self
             .put_manifest(&repository.with_digest(manifest.digest.clone()), &manifest)
             .await?;

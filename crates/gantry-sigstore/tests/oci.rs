@@ -155,14 +155,6 @@ async fn a_bundle_stored_with_an_empty_artifact_type_is_found_by_its_layer() {
     let bundle = Bytes::from(std::fs::read(&signed.bundle).expect("bundle"));
     let bundle_digest = Digest::sha256(&bundle);
     let empty = Bytes::from_static(b"{}");
-    client
-        .upload_blob(&image, &Digest::sha256(&empty), empty.clone())
-        .await
-        .expect("config");
-    client
-        .upload_blob(&image, &bundle_digest, bundle.clone())
-        .await
-        .expect("bundle");
     let subject = client
         .head_manifest(&image)
         .await
@@ -177,14 +169,9 @@ async fn a_bundle_stored_with_an_empty_artifact_type_is_found_by_its_layer() {
         "subject": subject,
         "annotations": BTreeMap::from([("dev.sigstore.bundle.predicateType", "https://sigstore.dev/cosign/sign/v1")]),
     });
-    let bytes = Bytes::from(body.to_string());
-    let manifest = Manifest {
-        digest: Digest::sha256(&bytes),
-        bytes,
-        media_type: OCI_MANIFEST.into(),
-    };
+    let manifest = Manifest::from_json(&body, OCI_MANIFEST);
     client
-        .put_manifest(&image.with_digest(manifest.digest.clone()), &manifest)
+        .push_blobs_then_manifest(&image, &[&empty, &bundle], &manifest)
         .await
         .expect("referrer");
     let verified = verify_image(&client, &image, &signer(SIGNER_IDENTITY), &root(&signed))
@@ -255,14 +242,6 @@ async fn push_legacy_signature(
     let config = Bytes::from_static(
         b"{\"architecture\":\"\",\"os\":\"\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}",
     );
-    client
-        .upload_blob(image, &Digest::sha256(&config), config.clone())
-        .await
-        .expect("config");
-    client
-        .upload_blob(image, &Digest::sha256(&payload), payload.clone())
-        .await
-        .expect("payload");
     let body = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -278,18 +257,13 @@ async fn push_legacy_signature(
             },
         }],
     });
-    let bytes = Bytes::from(body.to_string());
-    let manifest = Manifest {
-        digest: Digest::sha256(&bytes),
-        bytes,
-        media_type: OCI_MANIFEST.into(),
-    };
+    let manifest = Manifest::from_json(&body, OCI_MANIFEST);
     let digest = image.digest().expect("digest");
     let tag = image
         .with_tag(&format!("sha256-{}.sig", digest.hex()))
         .expect("tag");
     client
-        .put_manifest(&tag, &manifest)
+        .push_blobs_then_manifest(&tag, &[&config, &payload], &manifest)
         .await
         .expect("sig manifest");
     Some(signed)

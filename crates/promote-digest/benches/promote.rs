@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::Criterion;
-use gantry_oci::manifest::OCI_MANIFEST;
-use gantry_oci::{Client, ClientOptions, CopyOptions, Credentials, Digest, Manifest, Reference};
+use gantry_oci::manifest::OCI_LAYER_TAR;
+use gantry_oci::{Client, ClientOptions, CopyOptions, Credentials, Digest, Reference};
 use gantry_testkit::{Auth, FaultyProxy, Registry, require};
 
 const LAYERS: usize = 4;
@@ -59,34 +59,12 @@ fn layer(seed: u64) -> Bytes {
 
 async fn push_image(client: &Client, reference: &Reference, layers: &[Bytes]) -> Digest {
     let config = Bytes::from_static(b"{\"architecture\":\"amd64\",\"os\":\"linux\"}");
-    let config_digest = Digest::sha256(&config);
+    let layers: Vec<(&str, &Bytes)> = layers.iter().map(|l| (OCI_LAYER_TAR, l)).collect();
     client
-        .upload_blob(reference, &config_digest, config.clone())
+        .push_image(reference, &config, &layers)
         .await
-        .expect("config");
-    let mut descriptors = Vec::new();
-    for layer in layers {
-        let digest = Digest::sha256(layer);
-        client
-            .upload_blob(reference, &digest, layer.clone())
-            .await
-            .expect("layer");
-        descriptors.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": layer.len()}));
-    }
-    let body = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": descriptors});
-    let bytes = Bytes::from(body.to_string());
-    let manifest = Manifest {
-        digest: Digest::sha256(&bytes),
-        bytes,
-        media_type: OCI_MANIFEST.into(),
-    };
-    client
-        .put_manifest(reference, &manifest)
-        .await
-        .expect("manifest");
-    manifest.digest
+        .expect("push image")
+        .digest
 }
 
 impl Bench {

@@ -96,12 +96,7 @@ async fn put(
     media_type: &str,
 ) -> Manifest {
     // Pretty-printed on purpose: a client that re-serialises would change the digest.
-    let bytes = Bytes::from(serde_json::to_vec_pretty(&body).expect("json"));
-    let manifest = Manifest {
-        digest: Digest::sha256(&bytes),
-        bytes,
-        media_type: media_type.to_owned(),
-    };
+    let manifest = Manifest::new(serde_json::to_vec_pretty(&body).expect("json"), media_type);
     client
         .put_manifest(&target.with_digest(manifest.digest.clone()), &manifest)
         .await

@@ -231,12 +231,7 @@ async fn tags_are_paginated_with_link_headers() {
         .expect("config");
     let body = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": 2}, "layers": []});
-    let bytes = bytes::Bytes::from(body.to_string());
-    let manifest = gantry_oci::Manifest {
-        digest: Digest::sha256(&bytes),
-        bytes,
-        media_type: OCI_MANIFEST.into(),
-    };
+    let manifest = gantry_oci::Manifest::from_json(&body, OCI_MANIFEST);
     for tag in ["a", "b", "c", "d", "e"] {
         client
             .put_manifest(&repo.with_tag(tag).expect("tag"), &manifest)

@@ -3,10 +3,9 @@
 use std::process::{Command, Output};
 
 use bytes::Bytes;
-use gantry_oci::manifest::OCI_MANIFEST;
+use gantry_oci::manifest::OCI_LAYER_TAR;
 use gantry_oci::{
-    Artifact, ArtifactLayer, Client, ClientOptions, Credential, Credentials, Digest, Manifest,
-    Reference,
+    Artifact, ArtifactLayer, Client, ClientOptions, Credential, Credentials, Digest, Reference,
 };
 use gantry_testkit::github::{GitHubFake, TOKEN};
 use gantry_testkit::peers::{self, Peers};
@@ -150,32 +149,14 @@ fn write_docker_config(dir: &std::path::Path, registries: &[&Registry]) {
 }
 
 async fn push(env: &Env, tag: &str, content: &[u8]) -> Digest {
-    let repo = env.reference("team/app");
     let config = Bytes::from_static(b"{\"architecture\":\"amd64\",\"os\":\"linux\"}");
-    let config_digest = Digest::sha256(&config);
-    let layer_digest = Digest::sha256(content);
+    let layer = Bytes::copy_from_slice(content);
+    let target = env.reference(&format!("team/app:{tag}"));
     env.client
-        .upload_blob(&repo, &config_digest, config.clone())
+        .push_image(&target, &config, &[(OCI_LAYER_TAR, &layer)])
         .await
-        .expect("config");
-    env.client
-        .upload_blob(&repo, &layer_digest, Bytes::copy_from_slice(content))
-        .await
-        .expect("layer");
-    let body = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": content.len()}]});
-    let bytes = Bytes::from(body.to_string());
-    let manifest = Manifest {
-        digest: Digest::sha256(&bytes),
-        bytes,
-        media_type: OCI_MANIFEST.into(),
-    };
-    env.client
-        .put_manifest(&repo.with_tag(tag).expect("tag"), &manifest)
-        .await
-        .expect("manifest");
-    manifest.digest
+        .expect("push image")
+        .digest
 }
 
 fn json_of(output: &Output) -> serde_json::Value {
