@@ -29,15 +29,36 @@ pub fn require(binary: &str, install: &str) -> Option<PathBuf> {
 
 /// [`require`] with the CI decision made by the caller.
 pub fn require_in(binary: &str, install: &str, ci: bool) -> Option<PathBuf> {
-    if let Some(path) = which(binary) {
-        return Some(path);
+    which(binary).or_else(|| missing(&format!("{binary} is not on PATH"), install, ci))
+}
+
+/// Where the npm test peers are installed (`crates/gantry-testkit/node`).
+pub fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// `path` below [`node_dir`] when the npm packages are installed, or `None` after a loud skip
+/// naming `what` (a failure with `CI=true`).
+pub fn require_node(path: &str, what: &str) -> Option<PathBuf> {
+    let found = node_dir().join(path);
+    if found.exists() {
+        return Some(found);
     }
+    missing(
+        &format!("{what} is not installed ({})", found.display()),
+        "npm ci --prefix crates/gantry-testkit/node",
+        in_ci(),
+    )
+}
+
+/// A missing component: a panic in CI, else a loud skip. Always `None`.
+fn missing(problem: &str, install: &str, ci: bool) -> Option<PathBuf> {
     assert!(
         !ci,
-        "{binary} is not on PATH, and CI=true makes a missing real component a failure\nhint: {install} (bash .ci/run does)"
+        "{problem}, and CI=true makes a missing real component a failure\nhint: {install} (bash .ci/run does)"
     );
     shout(&format!(
-        "SKIPPED: {binary} is not on PATH, so this real-component test did not run.\nhint: {install} (bash .ci/run does); with CI=true this is a failure."
+        "SKIPPED: {problem}, so this real-component test did not run.\nhint: {install} (bash .ci/run does); with CI=true this is a failure."
     ));
     None
 }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::component::{in_ci, shout};
+use crate::component::{node_dir, require_node};
 use crate::server::ServerThread;
 
 /// The token the fake accepts.
@@ -37,10 +37,6 @@ const PATHS: [&str; 4] = [
     "/repos/{owner}/{repo}/deployments",
     "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
 ];
-
-fn node_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("node")
-}
 
 /// How the next requests are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,19 +84,9 @@ impl GitHubFake {
     /// Starts the fake and prism, or `None` after a loud skip when prism is not installed (a
     /// failure with `CI=true`).
     pub fn start() -> anyhow::Result<Option<Self>> {
-        let prism = node_dir().join("node_modules/.bin/prism");
-        if !prism.exists() {
-            let hint = "npm ci --prefix crates/gantry-testkit/node";
-            assert!(
-                !in_ci(),
-                "prism is not installed ({}), and CI=true makes a missing real component a failure\nhint: {hint}",
-                prism.display()
-            );
-            shout(&format!(
-                "SKIPPED: prism is not installed, so this GitHub API test did not run.\nhint: {hint} (bash .ci/run does); with CI=true this is a failure."
-            ));
+        let Some(prism) = require_node("node_modules/.bin/prism", "prism") else {
             return Ok(None);
-        }
+        };
         let spec = spec_subset()?;
         let state: Shared = Arc::default();
         let listener = TcpListener::bind("127.0.0.1:0")?;

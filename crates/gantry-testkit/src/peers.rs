@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::component::{in_ci, require, shout};
+use crate::component::{node_dir, require, require_node};
 use crate::registry::Registry;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -144,20 +144,7 @@ pub fn conformance_bundle() -> PathBuf {
 
 /// sigstore-js's CLI (`@sigstore/cli`), or `None` after a loud skip (a failure with `CI=true`).
 pub fn sigstore_js() -> Option<PathBuf> {
-    let cli = Path::new(env!("CARGO_MANIFEST_DIR")).join("node/node_modules/.bin/sigstore");
-    if cli.exists() {
-        return Some(cli);
-    }
-    let hint = "npm ci --prefix crates/gantry-testkit/node";
-    assert!(
-        !in_ci(),
-        "sigstore-js's CLI is not installed ({}), and CI=true makes a missing real component a failure\nhint: {hint}",
-        cli.display()
-    );
-    shout(&format!(
-        "SKIPPED: sigstore-js's CLI is not installed, so this test did not run.\nhint: {hint} (bash .ci/run does); with CI=true this is a failure."
-    ));
-    None
+    require_node("node_modules/.bin/sigstore", "sigstore-js's CLI")
 }
 
 /// `sigstore attach --attestation <bundle> <image>` (sigstore-js): pushes the bundle as a
@@ -220,23 +207,15 @@ pub const SIGNER_ISSUER: &str = "https://token.actions.githubusercontent.com";
 /// `identity`, with extra token `claims` (JSON object); `None` after a loud skip when the node
 /// packages are missing (a failure with `CI=true`).
 pub fn sigstore_js_sign(what: &SignWhat, identity: &str, claims: &str) -> Option<Signed> {
-    let node_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("node");
-    if !node_dir.join("node_modules/@sigstore/mock").exists() {
-        let hint = "npm ci --prefix crates/gantry-testkit/node";
-        assert!(
-            !in_ci(),
-            "sigstore-js and @sigstore/mock are not installed, and CI=true makes a missing real component a failure\nhint: {hint}"
-        );
-        shout(&format!(
-            "SKIPPED: sigstore-js and @sigstore/mock are not installed, so this test did not run.\nhint: {hint} (bash .ci/run does); with CI=true this is a failure."
-        ));
-        return None;
-    }
+    require_node(
+        "node_modules/@sigstore/mock",
+        "sigstore-js and @sigstore/mock",
+    )?;
     let node = require("node", "apt-get install nodejs")?;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut command = Command::new(node);
     command
-        .current_dir(&node_dir)
+        .current_dir(node_dir())
         .arg("sigstore-sign.mjs")
         .arg("--out")
         .arg(dir.path())
