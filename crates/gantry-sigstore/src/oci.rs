@@ -109,13 +109,7 @@ pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, I
             if !layer.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
                 continue;
             }
-            if layer.size > BUNDLE_LIMIT {
-                return Err(gantry_oci::OciError::TooLarge {
-                    what: format!("bundle {} in referrer {}", layer.digest, descriptor.digest),
-                    limit: BUNDLE_LIMIT,
-                }
-                .into());
-            }
+            // The blob read refuses more than the limit, by Content-Length or while reading.
             let bytes = client.blob(&at, &layer.digest, BUNDLE_LIMIT).await?;
             discovery.bundles.push(FoundBundle {
                 manifest: descriptor.digest.clone(),
@@ -128,27 +122,23 @@ pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, I
     let sig = image
         .with_tag(&sig_tag)
         .map_err(|e| gantry_oci::OciError::Protocol(e.to_string()))?;
-    if let Some(found) = client.head_manifest(&sig).await? {
-        let manifest = client.manifest(&sig).await?;
-        for layer in manifest.fields()?.layers {
-            if layer.media_type != crate::legacy::SIMPLE_SIGNING {
-                continue;
-            }
-            if layer.size > BUNDLE_LIMIT {
-                return Err(gantry_oci::OciError::TooLarge {
-                    what: format!("payload {} in {sig}", layer.digest),
-                    limit: BUNDLE_LIMIT,
-                }
-                .into());
-            }
-            let payload = client.blob(&sig, &layer.digest, BUNDLE_LIMIT).await?;
-            discovery.legacy.push(LegacySignature {
-                manifest: found.digest.clone(),
-                layer: layer.digest.clone(),
-                payload: payload.to_vec(),
-                annotations: layer.annotations.clone().unwrap_or_default(),
-            });
+    // One GET: a missing `.sig` tag is the usual case, not an error.
+    let manifest = match client.manifest(&sig).await {
+        Ok(manifest) => manifest,
+        Err(gantry_oci::OciError::NotFound { .. }) => return Ok(discovery),
+        Err(other) => return Err(other.into()),
+    };
+    for layer in manifest.fields()?.layers {
+        if layer.media_type != crate::legacy::SIMPLE_SIGNING {
+            continue;
         }
+        let payload = client.blob(&sig, &layer.digest, BUNDLE_LIMIT).await?;
+        discovery.legacy.push(LegacySignature {
+            manifest: manifest.digest.clone(),
+            layer: layer.digest.clone(),
+            payload: payload.to_vec(),
+            annotations: layer.annotations.clone().unwrap_or_default(),
+        });
     }
     Ok(discovery)
 }
@@ -199,11 +189,12 @@ pub async fn verify_image(
             verify_legacy(legacy, &digest, signer, root),
         )
     });
-    for (manifest, format, outcome) in found_bundles.chain(found_legacy).collect::<Vec<_>>() {
+    // Lazily: verification stops at the first signature that holds.
+    for (manifest, format, outcome) in found_bundles.chain(found_legacy) {
         match outcome {
             Ok(verified) => {
                 return Ok(ImageVerified {
-                    digest,
+                    digest: digest.clone(),
                     signature: manifest,
                     format,
                     verified,
