@@ -41,9 +41,11 @@ impl GitHubSide {
             .repository
             .map(str::to_owned)
             .or_else(|| context.repository.clone())
-            .map(|text| text.parse::<Repository>())
-            .transpose()
-            .context("--repository")?;
+            .map(|text| {
+                text.parse::<Repository>()
+                    .context("--repository (or GITHUB_REPOSITORY)")
+            })
+            .transpose()?;
         Ok(Self {
             github,
             repository,
@@ -128,21 +130,57 @@ impl GitHubSide {
         )))
     }
 
-    /// Opens a deployment for the target environment, in progress.
-    pub async fn start_deployment(&self, deployment: NewDeployment) -> anyhow::Result<Deployment> {
-        let repository = self.repository("recording the deployment")?.clone();
+    /// What recording a deployment needs, checked before anything moves.
+    pub fn recorder(&self) -> anyhow::Result<Recorder<'_>> {
+        const WHY: &str = "recording the deployment";
+        let repository = self.repository(WHY)?;
+        let sha = self.sha.as_deref().with_context(|| {
+            format!("{WHY} needs the commit: --sha (GITHUB_SHA in Actions), or --deployment false")
+        })?;
+        Ok(Recorder {
+            side: self,
+            repository,
+            sha,
+        })
+    }
+}
+
+/// Records a promotion as a GitHub Deployment; built only when every input is there.
+pub struct Recorder<'a> {
+    side: &'a GitHubSide,
+    repository: &'a Repository,
+    sha: &'a str,
+}
+
+impl Recorder<'_> {
+    /// Opens a deployment of `environment` at the commit, in progress.
+    pub async fn start(
+        &self,
+        environment: &str,
+        description: String,
+        payload: serde_json::Value,
+        production_environment: bool,
+    ) -> anyhow::Result<Deployment> {
+        let deployment = NewDeployment {
+            git_ref: self.sha.to_owned(),
+            environment: environment.to_owned(),
+            description,
+            payload,
+            production_environment,
+        };
         let id = self
+            .side
             .github
-            .create_deployment(&repository, &deployment)
+            .create_deployment(self.repository, &deployment)
             .await
             .with_context(|| {
                 format!(
-                    "recording the deployment to {} in {repository}",
-                    deployment.environment
+                    "recording the deployment to {environment} in {}",
+                    self.repository
                 )
             })?
             .id;
-        let started = Deployment { repository, id };
+        let started = Deployment { id };
         self.finish(&started, DeploymentState::InProgress, "promoting")
             .await?;
         Ok(started)
@@ -156,14 +194,15 @@ impl GitHubSide {
         description: &str,
     ) -> anyhow::Result<()> {
         let description: String = description.chars().take(140).collect();
-        self.github
+        self.side
+            .github
             .create_deployment_status(
-                &deployment.repository,
+                self.repository,
                 deployment.id,
                 &NewDeploymentStatus {
                     state,
                     description,
-                    log_url: self.run_url.clone(),
+                    log_url: self.side.run_url.clone(),
                     auto_inactive: true,
                 },
             )
@@ -174,6 +213,5 @@ impl GitHubSide {
 
 /// A deployment this promotion opened.
 pub struct Deployment {
-    pub repository: Repository,
     pub id: u64,
 }

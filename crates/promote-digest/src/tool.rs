@@ -9,7 +9,7 @@ use clap::Parser;
 use gantry_actions::{
     Annotation, Branding, Context, Level, Outcome, OutputSpec, Secret, Tool, ToolSpec,
 };
-use gantry_github::{DeploymentState, NewDeployment};
+use gantry_github::DeploymentState;
 use gantry_oci::{Client, ClientOptions, CopyOptions, Credential, Credentials, Digest, Reference};
 
 use crate::github::{GitHubSide, Inputs};
@@ -188,18 +188,12 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     };
     let path = format!("{} -> {}", args.source_env, args.target_env);
     let github = github_side(&args, ctx)?;
-    let record = github.as_ref().filter(|_| args.deployment && !args.dry_run);
-    if let Some(github) = record {
-        // Known before anything happens, so a missing input changes nothing.
-        anyhow::ensure!(
-            github.sha.is_some(),
-            "recording the deployment needs the commit: --sha (GITHUB_SHA in Actions), or --deployment false"
-        );
-        github
-            .repository
-            .as_ref()
-            .context("recording the deployment needs the repository: --repository owner/name (GITHUB_REPOSITORY in Actions), or --deployment false")?;
-    }
+    // Known before anything happens, so a missing input changes nothing.
+    let recorder = github
+        .as_ref()
+        .filter(|_| args.deployment && !args.dry_run)
+        .map(GitHubSide::recorder)
+        .transpose()?;
     let who = match (&plan.allowed, &github) {
         (None, _) => None,
         (Some(allowed), None) => anyhow::bail!(
@@ -224,26 +218,25 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         Next::NothingToDo => return Ok(run.finish(false, None)),
         Next::Refused(refusal) => return Ok(refusal),
     }
-    let Some(github) = record else {
+    let Some(recorder) = recorder else {
         return Ok(run
             .gate_and_copy()
             .await?
             .unwrap_or_else(|| run.finish(true, None)));
     };
-    let deployment = github
-        .start_deployment(NewDeployment {
-            git_ref: github.sha.clone().unwrap_or_default(),
-            environment: args.target_env.clone(),
-            description: format!("gantry promote-digest {path} {}", plan.digest),
-            payload: serde_json::json!({
+    let deployment = recorder
+        .start(
+            &args.target_env,
+            format!("gantry promote-digest {path} {}", plan.digest),
+            serde_json::json!({
                 "image": args.image,
                 "digest": plan.digest.as_str(),
                 "previous_digest": run.previous_digest,
                 "source_env": args.source_env,
                 "target_ref": plan.target.to_string(),
             }),
-            production_environment: plan.production,
-        })
+            plan.production,
+        )
         .await?;
     let result = run.gate_and_copy().await;
     let (state, description) = match &result {
@@ -257,12 +250,12 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         ),
         Err(error) => (DeploymentState::Error, format!("{error:#}")),
     };
-    let recorded = github.finish(&deployment, state, &description).await;
+    let status_written = recorder.finish(&deployment, state, &description).await;
     let mut outcome = match result? {
         Some(failed) => failed,
         None => run.finish(true, Some(deployment.id)),
     };
-    if let Err(error) = recorded {
+    if let Err(error) = status_written {
         // The target has moved (or stayed) already; the missing record must not hide that.
         outcome = outcome.annotate(Annotation::new(Level::Warning, format!("{error:#}")));
     }

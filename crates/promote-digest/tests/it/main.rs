@@ -169,6 +169,16 @@ fn json_of(output: &Output) -> serde_json::Value {
     })
 }
 
+/// Asserts that `json[key]` (the tool's `failure` or `error`) contains `expected`.
+#[track_caller]
+fn says(json: &serde_json::Value, key: &str, expected: &str) {
+    let said = json[key].as_str().unwrap_or_default();
+    assert!(
+        said.contains(expected),
+        "expected {key} to contain {expected:?}, found: {json}"
+    );
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -218,11 +228,10 @@ async fn refusals_exit_1_and_touch_nothing() {
     let digest = push(&env, "dev", b"candidate").await;
     let (output, json) = env.promote(&digest, "dev", "production", &[]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        json["failure"]
-            .as_str()
-            .is_some_and(|f| f.contains("promotion dev -> production is not allowed")),
-        "{json}"
+    says(
+        &json,
+        "failure",
+        "promotion dev -> production is not allowed",
     );
     assert_eq!(env.digest_at("team/app:production").await, None);
 
@@ -230,12 +239,7 @@ async fn refusals_exit_1_and_touch_nothing() {
     let (output, json) = env.promote(&digest, "staging", "canary", &[]);
     assert_eq!(output.status.code(), Some(1));
     let expected = format!("points at {other}, not {digest}");
-    assert!(
-        json["failure"]
-            .as_str()
-            .is_some_and(|f| f.contains(&expected)),
-        "{json}"
-    );
+    says(&json, "failure", &expected);
     assert_eq!(env.digest_at("team/app:canary").await, None);
 }
 
@@ -281,32 +285,17 @@ async fn bad_input_and_a_missing_registry_exit_2() {
     let digest = push(&env, "dev", b"x").await;
     let (output, json) = env.promote(&digest, "dev", "qa", &[]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        json["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("unknown environment \"qa\"")),
-        "{json}"
-    );
+    says(&json, "error", "unknown environment \"qa\"");
 
     let broken = env.write_policy("version: 1\nenvironments:\n  - name: dev\n  - nam: staging\n");
     let (output, json) = env.promote(&digest, "dev", "staging", &["--policy", &broken]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        json["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("policy.yml:4:")),
-        "{json}"
-    );
+    says(&json, "error", "policy.yml:4:");
 
     let missing = Digest::sha256(b"never pushed");
     let (output, json) = env.promote(&missing, "staging", "canary", &[]);
     assert_eq!(output.status.code(), Some(2), "no staging tag at all");
-    assert!(
-        json["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("resolving the source environment staging")),
-        "{json}"
-    );
+    says(&json, "error", "resolving the source environment staging");
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -495,12 +484,7 @@ async fn what_cannot_be_checked_or_recorded_is_refused_before_anything_moves() {
     // Restricted path, no token: the role cannot be checked.
     let (output, json) = env.promote(&digest, "staging", "canary", &["--policy", &policy]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        json["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("refusing to promote unchecked")),
-        "{json}"
-    );
+    says(&json, "error", "refusing to promote unchecked");
     // A token but no commit to record the deployment against.
     let (output, json) = env.promote(
         &digest,
@@ -516,12 +500,7 @@ async fn what_cannot_be_checked_or_recorded_is_refused_before_anything_moves() {
         ],
     );
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        json["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("recording the deployment needs the commit")),
-        "{json}"
-    );
+    says(&json, "error", "recording the deployment needs the commit");
     assert!(
         !String::from_utf8_lossy(&output.stdout).contains("ghs_example"),
         "the token never reaches the output"
