@@ -39,15 +39,7 @@ pub fn command() -> clap::Command {
 }
 
 #[expect(clippy::print_stderr, reason = "the command's error report")]
-pub fn run(matches: &clap::ArgMatches) -> ExitStatus {
-    use clap::FromArgMatches as _;
-    let args = match DemoArgs::from_arg_matches(matches) {
-        Ok(args) => args,
-        Err(e) => {
-            let _ = e.print();
-            return ExitStatus::Error;
-        }
-    };
+pub fn run(args: DemoArgs) -> ExitStatus {
     match gantry_actions::app::block_on(demo(args)) {
         Ok(Ok(true)) => ExitStatus::Success,
         Ok(Ok(false)) => ExitStatus::Failure,

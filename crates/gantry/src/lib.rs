@@ -32,12 +32,27 @@ pub fn root_command() -> clap::Command {
         .subcommand(verify_bundle::command())
 }
 
+/// Runs `run` with its arguments taken from `matches` (exit 2 with clap's message when they
+/// cannot be).
+fn with_args<T: clap::FromArgMatches>(
+    matches: &clap::ArgMatches,
+    run: fn(T) -> gantry_actions::ExitStatus,
+) -> gantry_actions::ExitStatus {
+    match T::from_arg_matches(matches) {
+        Ok(args) => run(args),
+        Err(error) => {
+            let _ = error.print();
+            gantry_actions::ExitStatus::Error
+        }
+    }
+}
+
 /// Runs the subcommands that are not tools.
 pub fn run_extra(name: &str, matches: &clap::ArgMatches) -> Option<gantry_actions::ExitStatus> {
     match name {
-        "demo" => Some(demo::run(matches)),
-        "registry" => Some(registry::run(matches)),
-        "verify-bundle" => Some(verify_bundle::run(matches)),
+        "demo" => Some(with_args(matches, demo::run)),
+        "registry" => Some(with_args(matches, registry::run)),
+        "verify-bundle" => Some(with_args(matches, verify_bundle::run)),
         _ => None,
     }
 }

@@ -66,15 +66,7 @@ pub fn command() -> clap::Command {
 }
 
 #[expect(clippy::print_stderr, reason = "the command's output layer")]
-pub fn run(matches: &clap::ArgMatches) -> ExitStatus {
-    use clap::FromArgMatches as _;
-    let command = match RegistryCommand::from_arg_matches(matches) {
-        Ok(command) => command,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitStatus::Error;
-        }
-    };
+pub fn run(command: RegistryCommand) -> ExitStatus {
     let RegistryCommand::Serve(args) = command;
     gantry_actions::logging::init(gantry_actions::Mode::Cli);
     let auth = match (args.auth, args.password) {

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Args, FromArgMatches as _};
+use clap::{ArgGroup, Args};
 use gantry_actions::ExitStatus;
 use gantry_sigstore::{Matcher, RootSource, Signer, SigstoreError, Subject};
 
@@ -59,15 +59,8 @@ pub fn command() -> clap::Command {
     clippy::print_stderr,
     reason = "the command's report"
 )]
-pub fn run(matches: &clap::ArgMatches) -> ExitStatus {
-    let args = match VerifyBundleArgs::from_arg_matches(matches) {
-        Ok(args) => args,
-        Err(e) => {
-            let _ = e.print();
-            return ExitStatus::Error;
-        }
-    };
-    match verify(&args) {
+pub fn run(args: VerifyBundleArgs) -> ExitStatus {
+    match verify(args) {
         Ok(verified) => {
             let who = match (verified.identity, verified.issuer) {
                 (Some(identity), Some(issuer)) => format!("{identity} ({issuer})"),
@@ -86,9 +79,9 @@ pub fn run(matches: &clap::ArgMatches) -> ExitStatus {
     }
 }
 
-fn verify(args: &VerifyBundleArgs) -> Result<gantry_sigstore::Verified, SigstoreError> {
-    let root = gantry_sigstore::trusted_root(&match &args.trusted_root {
-        Some(path) => RootSource::File(path.clone()),
+fn verify(args: VerifyBundleArgs) -> Result<gantry_sigstore::Verified, SigstoreError> {
+    let root = gantry_sigstore::trusted_root(&match args.trusted_root {
+        Some(path) => RootSource::File(path),
         None => RootSource::Production,
     })?;
     let bundle_json =
