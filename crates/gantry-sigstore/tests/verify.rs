@@ -182,14 +182,7 @@ fn a_tampered_bundle_is_refused() {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    use std::fmt::Write as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .fold(String::new(), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    gantry_oci::Digest::sha256(bytes).hex().to_owned()
 }
 
 #[test]
