@@ -214,6 +214,21 @@ fn spec_subset() -> anyhow::Result<PathBuf> {
 
 fn build_subset() -> anyhow::Result<PathBuf> {
     let full = node_dir().join("node_modules/@octokit/openapi/generated/api.github.com.json");
+    // One file per spec and path list, shared by every test process: parsed and written once.
+    let key = {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        PATHS.hash(&mut hasher);
+        std::fs::metadata(&full)
+            .with_context(|| format!("reading {}", full.display()))?
+            .len()
+            .hash(&mut hasher);
+        hasher.finish()
+    };
+    let out = std::env::temp_dir().join(format!("gantry-github-openapi-subset-{key:016x}.json"));
+    if out.exists() {
+        return Ok(out);
+    }
     let text =
         std::fs::read_to_string(&full).with_context(|| format!("reading {}", full.display()))?;
     let spec: Value =
@@ -252,11 +267,10 @@ fn build_subset() -> anyhow::Result<PathBuf> {
         "paths": paths,
         "components": components,
     });
-    let out = std::env::temp_dir().join(format!(
-        "gantry-github-openapi-subset-{}.json",
-        std::process::id()
-    ));
-    std::fs::write(&out, serde_json::to_vec(&subset)?)?;
+    // Written aside and renamed, so a concurrent process never reads half a file.
+    let partial = out.with_extension(format!("{}.partial", std::process::id()));
+    std::fs::write(&partial, serde_json::to_vec(&subset)?)?;
+    std::fs::rename(&partial, &out)?;
     Ok(out)
 }
 
