@@ -42,11 +42,13 @@ pub enum GitHubError {
         #[source]
         source: Box<octocrab::Error>,
     },
-    #[error("{method} {path} answered HTTP {status}: {message}")]
+    #[error("{method} {path} answered HTTP {status}, expected {expected}: {message}")]
     Api {
         method: &'static str,
         path: String,
         status: u16,
+        /// The status (or statuses) that would have been an answer.
+        expected: String,
         message: String,
     },
     #[error(
@@ -489,6 +491,11 @@ impl Answer {
             method: self.method,
             path: self.path.clone(),
             status: self.status.as_u16(),
+            expected: wanted
+                .iter()
+                .map(|s| s.as_u16().to_string())
+                .collect::<Vec<_>>()
+                .join(" or "),
             message: if message.is_empty() {
                 "(no message)".to_owned()
             } else {

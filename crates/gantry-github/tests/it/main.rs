@@ -195,7 +195,7 @@ async fn a_refused_token_is_an_error_naming_the_request() {
         .await
         .expect_err("refused");
     let text = err.to_string();
-    assert!(text.contains("GET /repos/acme/billing/collaborators/dev-dana/permission answered HTTP 401: Requires authentication"), "{text}");
+    assert!(text.contains("GET /repos/acme/billing/collaborators/dev-dana/permission answered HTTP 401, expected 200: Requires authentication"), "{text}");
 }
 
 #[tokio::test]
