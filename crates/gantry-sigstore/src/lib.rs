@@ -8,8 +8,10 @@
 //!
 //! The OCI side (finding bundles and cosign's legacy signatures in a registry) builds on this.
 
+mod keys;
 pub mod legacy;
 pub mod oci;
+pub mod sign;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +35,8 @@ pub enum SigstoreError {
     },
     #[error("{0:?} is not a valid regular expression: {1}")]
     Regex(String, String),
+    #[error("signing failed: {0}")]
+    Signing(String),
     #[error("verification failed: {0}")]
     Verification(String),
     #[error("the certificate's identity is {found:?}, expected {expected}")]
@@ -79,7 +83,7 @@ pub fn trusted_root(source: &RootSource) -> Result<TrustedRoot> {
     })
 }
 
-fn read(path: &Path) -> Result<String> {
+pub(crate) fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| SigstoreError::Read {
         path: path.to_owned(),
         source,
@@ -139,8 +143,9 @@ pub enum Signer {
         issuer: Matcher,
         claims: Box<ClaimPolicy>,
     },
-    /// A key the verifier holds (PEM `PUBLIC KEY`).
-    Key(DerPublicKey),
+    /// A key the verifier holds (PEM `PUBLIC KEY`). Its signatures must be in the transparency
+    /// log unless `tlog` is off (cosign's `--insecure-ignore-tlog`, for keys signed offline).
+    Key { key: DerPublicKey, tlog: bool },
 }
 
 impl Signer {
@@ -148,7 +153,7 @@ impl Signer {
     pub fn key_file(path: &Path) -> Result<Self> {
         let pem = read(path)?;
         DerPublicKey::from_pem(&pem)
-            .map(Self::Key)
+            .map(|key| Self::Key { key, tlog: true })
             .map_err(|e| SigstoreError::Invalid {
                 what: path.display().to_string(),
                 expected: "PEM public key",
@@ -301,8 +306,21 @@ pub fn verify(
     }
     let failed = |e: sigstore_verify::Error| SigstoreError::Verification(e.to_string());
     match signer {
-        Signer::Key(key) => {
-            let policy = PublicKeyVerificationPolicy::new(key.clone());
+        Signer::Key { key, tlog: false }
+            if bundle.verification_material.tlog_entries.is_empty()
+                && bundle
+                    .verification_material
+                    .timestamp_verification_data
+                    .rfc3161_timestamps
+                    .is_empty() =>
+        {
+            verify_unlogged(bundle, subject, key)
+        }
+        Signer::Key { key, tlog } => {
+            let mut policy = PublicKeyVerificationPolicy::new(key.clone());
+            if !tlog {
+                policy = policy.skip_tlog_unsafe();
+            }
             let result =
                 sigstore_verify::verify(artifact, bundle, &policy, root).map_err(failed)?;
             Ok(Verified {
@@ -350,6 +368,86 @@ pub fn verify(
             })
         }
     }
+}
+
+/// A key signature with neither a log entry nor a timestamp (signed offline), accepted only when
+/// the log is explicitly not required: sigstore-verify refuses such bundles outright, so the
+/// signature is checked here, over the DSSE PAE or the message, and the subject must match.
+fn verify_unlogged(bundle: &Bundle, subject: Subject<'_>, key: &DerPublicKey) -> Result<Verified> {
+    use sigstore_verify::crypto::{KeyAlgorithm, VerificationKey};
+    use sigstore_verify::types::SignatureContent;
+    let failed = |e: &dyn std::fmt::Display| SigstoreError::Verification(e.to_string());
+    let scheme = KeyAlgorithm::from_spki(key)
+        .map_err(|e| failed(&e))?
+        .default_signing_scheme();
+    let verifier = VerificationKey::from_der(key, scheme).map_err(|e| failed(&e))?;
+    let wanted = match subject {
+        Subject::Bytes(bytes) => {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(bytes);
+            digest.iter().fold(String::new(), |mut out, b| {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{b:02x}");
+                out
+            })
+        }
+        Subject::Sha256(hex) => hex.to_ascii_lowercase(),
+    };
+    match &bundle.content {
+        SignatureContent::DsseEnvelope(envelope) => {
+            verifier
+                .verify(envelope.pae(), &envelope.signature.sig)
+                .map_err(|e| {
+                    failed(&format!(
+                        "the DSSE signature does not verify with the key: {e}"
+                    ))
+                })?;
+            let statement: serde_json::Value = serde_json::from_slice(envelope.payload.as_bytes())
+                .map_err(|e| {
+                    failed(&format!(
+                        "the DSSE payload is not an in-toto statement: {e}"
+                    ))
+                })?;
+            let found: Vec<String> = statement["subject"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["digest"]["sha256"].as_str())
+                .map(str::to_ascii_lowercase)
+                .collect();
+            if !found.contains(&wanted) {
+                return Err(SigstoreError::SubjectMismatch {
+                    expected: wanted,
+                    found: if found.is_empty() {
+                        "no subject".to_owned()
+                    } else {
+                        found
+                            .iter()
+                            .map(|d| format!("sha256:{d}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
+                });
+            }
+        }
+        SignatureContent::MessageSignature(message) => {
+            let outcome = match subject {
+                Subject::Bytes(bytes) => verifier.verify(bytes, &message.signature),
+                Subject::Sha256(_) => {
+                    let digest = Sha256Hash::from_hex(&wanted).map_err(|e| failed(&e))?;
+                    verifier.verify_prehashed(digest.as_bytes(), &message.signature)
+                }
+            };
+            outcome
+                .map_err(|e| failed(&format!("the signature does not verify with the key: {e}")))?;
+        }
+        _ => {
+            return Err(failed(
+                &"the bundle holds neither a DSSE envelope nor a message signature",
+            ));
+        }
+    }
+    Ok(Verified::default())
 }
 
 /// For a DSSE in-toto statement, names the digests it is for when `hex` is not among them (the

@@ -240,6 +240,9 @@ fn describe(signer: &Signer) -> String {
         Signer::Identity {
             identity, issuer, ..
         } => format!("identity {identity} from issuer {issuer}"),
-        Signer::Key(_) => "the given key".to_owned(),
+        Signer::Key { tlog: true, .. } => "the given key".to_owned(),
+        Signer::Key { tlog: false, .. } => {
+            "the given key (transparency log not required)".to_owned()
+        }
     }
 }

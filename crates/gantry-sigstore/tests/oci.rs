@@ -6,10 +6,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use gantry_oci::manifest::{EMPTY_CONFIG, OCI_MANIFEST};
-use gantry_oci::{
-    Client, ClientOptions, Credential, Credentials, Digest, ImageConfig, ImageFile, Manifest,
-    Reference, ScratchImage,
-};
+use gantry_oci::{Client, Digest, Manifest, Reference};
 use gantry_sigstore::oci::{ImageError, SignatureFormat, verify_image};
 use gantry_sigstore::{Matcher, RootSource, Signer};
 use gantry_testkit::peers::{
@@ -18,46 +15,8 @@ use gantry_testkit::peers::{
 };
 use gantry_testkit::{Auth, Backend, Registry};
 
-fn client(registry: &Registry) -> Client {
-    let mut credentials = Credentials::anonymous();
-    if let Some((user, pass)) = registry.credentials() {
-        credentials = credentials.with(
-            &registry.host(),
-            Credential::Basic {
-                username: user.to_owned(),
-                password: gantry_secret::Secret::new(pass),
-            },
-        );
-    }
-    Client::new(
-        ClientOptions {
-            plain_http: vec![registry.host()],
-            ..ClientOptions::default()
-        },
-        credentials,
-    )
-    .expect("client")
-}
-
-async fn push_image(client: &Client, registry: &Registry, content: &'static [u8]) -> Reference {
-    let image = ScratchImage::build(
-        &[ImageFile {
-            path: "/app".into(),
-            mode: 0o755,
-            bytes: Bytes::from_static(content),
-        }],
-        &ImageConfig {
-            architecture: "amd64".into(),
-            ..ImageConfig::default()
-        },
-    )
-    .expect("image");
-    let tag: Reference = format!("{}/team/app:dev", registry.host())
-        .parse()
-        .expect("ref");
-    image.push(client, &tag).await.expect("push");
-    tag.with_digest(image.digest().clone())
-}
+mod common;
+use common::{client, push_image};
 
 fn signer(identity: &str) -> Signer {
     Signer::Identity {

@@ -237,3 +237,63 @@ pub fn sigstore_js_sign(what: &SignWhat, identity: &str, claims: &str) -> Option
         _dir: dir,
     })
 }
+
+/// @sigstore/mock's Fulcio, Rekor and TSA kept running (`sigstore-services.mjs`) for gantry to
+/// sign against: their URL, a signing config v0.2 naming them, the trusted root that verifies
+/// what they issue, and an identity token. Stopped on drop.
+pub struct MockSigstore {
+    pub url: String,
+    pub trusted_root: PathBuf,
+    pub signing_config: PathBuf,
+    /// An identity token (unsigned JWT) the mock Fulcio accepts.
+    pub token: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl MockSigstore {
+    /// Starts the services for `identity` with extra token `claims` (JSON object); `None` after a
+    /// loud skip when the node packages are missing (a failure with `CI=true`).
+    pub fn start(identity: &str, claims: &str) -> Option<Self> {
+        use std::io::BufRead as _;
+        require_node(
+            "node_modules/@sigstore/mock",
+            "sigstore-js and @sigstore/mock",
+        )?;
+        let node = require("node", "apt-get install nodejs")?;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(node)
+            .current_dir(node_dir())
+            .arg("sigstore-services.mjs")
+            .arg("--out")
+            .arg(dir.path())
+            .args(["--identity", identity, "--claims", claims])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start sigstore-services.mjs");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the services' URL");
+        assert!(
+            line.starts_with("http://"),
+            "sigstore-services.mjs did not start: {line:?}"
+        );
+        Some(Self {
+            url: line.trim().to_owned(),
+            trusted_root: dir.path().join("trusted_root.json"),
+            signing_config: dir.path().join("signing_config.json"),
+            token: std::fs::read_to_string(dir.path().join("token")).expect("token"),
+            child,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for MockSigstore {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,363 @@
+//! Signing images the way cosign v3 does: an in-toto statement for the image digest (predicate
+//! `https://sigstore.dev/cosign/sign/v1`) in a DSSE envelope, in a Sigstore bundle v0.3, stored as
+//! a referrer of the image (with the fallback tag where the registry has no referrers API).
+//!
+//! Keyless signing goes through sigstore-sign (Fulcio certificate for the OIDC identity, Rekor
+//! entry, optional RFC 3161 timestamp) on gantry's own HTTP client. Key-based signing is done here:
+//! the key signs the DSSE envelope, Rekor records it unless told not to, and the bundle names the
+//! key by a hint.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine as _;
+use gantry_oci::{Client, Digest, Manifest, Reference};
+use gantry_secret::Secret;
+use serde_json::{Value, json};
+use sigstore_sign::bundle::BundleV03;
+use sigstore_sign::bundle::builder::VerificationMaterialV03;
+use sigstore_sign::crypto::KeyPair;
+use sigstore_sign::oidc::IdentityToken;
+use sigstore_sign::rekor::{DsseEntry, RekorClient};
+use sigstore_sign::types::bundle::SignatureContent;
+use sigstore_sign::types::{Bundle, DsseEnvelope, DsseSignature, KeyId, KindVersion, PayloadBytes};
+use sigstore_sign::{SigningContext, SigningServices, SigstoreInstance};
+
+use crate::SigstoreError;
+
+/// cosign v3's predicate type for an image signature.
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+/// The media type of a v0.3 bundle: the referrer's artifact type and its layer's media type.
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+const IN_TOTO: &str = "application/vnd.in-toto+json";
+
+type Result<T> = std::result::Result<T, SigstoreError>;
+
+fn invalid(
+    what: impl Into<String>,
+    expected: &'static str,
+    reason: impl std::fmt::Display,
+) -> SigstoreError {
+    SigstoreError::Invalid {
+        what: what.into(),
+        expected,
+        reason: reason.to_string(),
+    }
+}
+
+/// Where keyless signing gets its certificate, its log entry and its timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Services {
+    pub fulcio: String,
+    pub rekor: String,
+    pub tsa: Option<String>,
+    /// Rekor v2 (tiles), which needs a timestamp authority; v1 otherwise.
+    pub rekor_v2: bool,
+}
+
+impl Services {
+    /// The Sigstore public-good instance, from the signing config compiled into gantry.
+    pub fn production() -> Result<Self> {
+        let services = SigningServices::from_embedded(SigstoreInstance::PublicGood)
+            .map_err(|e| invalid("the embedded signing config", "signing config", e))?;
+        Ok(Self::of(&services))
+    }
+
+    /// A protobuf-specs `SigningConfig` v0.2 file: its first valid Fulcio, Rekor and (when it
+    /// names one) timestamp authority. A config without a TSA is accepted for Rekor v1, whose
+    /// entries carry their own time.
+    pub fn from_signing_config(path: &Path) -> Result<Self> {
+        let json = crate::read(path)?;
+        let what = path.display().to_string();
+        let config = sigstore_sign::trust_root::SigningConfig::from_json(&json)
+            .map_err(|e| invalid(&what, "signing config", e))?;
+        let fulcio = config
+            .fulcio_url()
+            .ok_or_else(|| invalid(&what, "signing config", "it names no Fulcio (caUrls)"))?;
+        let rekor = config
+            .rekor_url(None)
+            .ok_or_else(|| invalid(&what, "signing config", "it names no Rekor (rekorTlogUrls)"))?;
+        let rekor_v2 = match rekor.major_api_version {
+            1 => false,
+            2 => true,
+            other => {
+                return Err(invalid(
+                    &what,
+                    "signing config",
+                    format!("Rekor API version {other} is not supported (1 or 2)"),
+                ));
+            }
+        };
+        let tsa = config.tsa_url().map(|e| e.url.clone());
+        if rekor_v2 && tsa.is_none() {
+            return Err(invalid(
+                &what,
+                "signing config",
+                "Rekor v2 needs a timestamp authority and it names none (tsaUrls)",
+            ));
+        }
+        Ok(Self {
+            fulcio: fulcio.url.clone(),
+            rekor: rekor.url.clone(),
+            tsa,
+            rekor_v2,
+        })
+    }
+
+    fn of(services: &SigningServices) -> Self {
+        Self {
+            fulcio: services.fulcio_url().to_owned(),
+            rekor: services.rekor_url().to_owned(),
+            tsa: services.tsa_url().map(str::to_owned),
+            rekor_v2: services.rekor_api_version() == sigstore_sign::rekor::RekorApiVersion::V2,
+        }
+    }
+
+    fn signing(&self) -> SigningServices {
+        let version = if self.rekor_v2 {
+            sigstore_sign::rekor::RekorApiVersion::V2
+        } else {
+            sigstore_sign::rekor::RekorApiVersion::V1
+        };
+        let mut services =
+            SigningServices::new(&self.fulcio, &self.rekor).with_rekor(&self.rekor, version);
+        if let Some(tsa) = &self.tsa {
+            services = services.with_tsa_url(tsa);
+        }
+        services
+    }
+}
+
+/// A private key to sign with. Its `Debug` shows only the public half's hint.
+pub struct SigningKey {
+    pair: KeyPair,
+    hint: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("hint", &self.hint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// An ECDSA P-256 key from PEM: PKCS#8 (`PRIVATE KEY`), or cosign's encrypted format
+    /// (`ENCRYPTED SIGSTORE PRIVATE KEY`, `ENCRYPTED COSIGN PRIVATE KEY`) with `password`.
+    pub fn from_pem(what: &str, pem: &str, password: Option<&Secret>) -> Result<Self> {
+        let (label, der) = crate::keys::pem_block(what, pem)?;
+        let pkcs8 = match label.as_str() {
+            "PRIVATE KEY" => der,
+            "ENCRYPTED SIGSTORE PRIVATE KEY" | "ENCRYPTED COSIGN PRIVATE KEY" => {
+                let password = password.ok_or_else(|| {
+                    invalid(
+                        what,
+                        "private key",
+                        "it is encrypted: give its password (COSIGN_PASSWORD)",
+                    )
+                })?;
+                crate::keys::decrypt_cosign(what, &der, password)?
+            }
+            "EC PRIVATE KEY" => {
+                return Err(invalid(
+                    what,
+                    "PKCS#8 private key",
+                    "it is a SEC1 EC key; convert it with `openssl pkcs8 -topk8 -nocrypt`",
+                ));
+            }
+            other => {
+                return Err(invalid(
+                    what,
+                    "private key",
+                    format!("its PEM block is {other:?}"),
+                ));
+            }
+        };
+        let pair = KeyPair::from_pkcs8_der(&pkcs8)
+            .map_err(|e| invalid(what, "ECDSA P-256 or Ed25519 PKCS#8 key", e))?;
+        Self::of(pair, what)
+    }
+
+    /// A fresh ECDSA P-256 key (the demo's signer).
+    pub fn generate() -> Result<Self> {
+        let pair = KeyPair::generate_ecdsa_p256()
+            .map_err(|e| SigstoreError::Signing(format!("generating a key: {e}")))?;
+        Self::of(pair, "a generated key")
+    }
+
+    fn of(pair: KeyPair, what: &str) -> Result<Self> {
+        let public = pair
+            .public_key_der()
+            .map_err(|e| invalid(what, "private key", e))?;
+        let hint = base64::engine::general_purpose::STANDARD.encode(sha2_256(public.as_bytes()));
+        Ok(Self { pair, hint })
+    }
+
+    /// The signer that verifies this key's signatures.
+    pub fn verifier(&self, tlog: bool) -> Result<crate::Signer> {
+        let key = self
+            .pair
+            .public_key_der()
+            .map_err(|e| SigstoreError::Signing(format!("the public key: {e}")))?;
+        Ok(crate::Signer::Key { key, tlog })
+    }
+
+    /// A key from a PEM file.
+    pub fn from_file(path: &Path, password: Option<&Secret>) -> Result<Self> {
+        Self::from_pem(&path.display().to_string(), &crate::read(path)?, password)
+    }
+
+    /// The public key as PEM (what a verifier is given).
+    pub fn public_pem(&self) -> Result<String> {
+        self.pair
+            .public_key_der()
+            .map(|der| der.to_pem())
+            .map_err(|e| SigstoreError::Signing(format!("the public key: {e}")))
+    }
+}
+
+fn sha2_256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+/// Who signs.
+#[derive(Debug)]
+pub enum Identity {
+    /// A Fulcio certificate for this OIDC token's identity.
+    Keyless { token: Secret, services: Services },
+    /// A key; its signature recorded in this Rekor (v1) unless `None`.
+    Key {
+        key: Box<SigningKey>,
+        rekor: Option<String>,
+    },
+}
+
+/// The in-toto statement cosign v3 signs for an image: subject = the repository and digest.
+pub fn image_statement(
+    repository: &str,
+    digest: &Digest,
+    annotations: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    let mut predicate = json!({});
+    if !annotations.is_empty() {
+        predicate["annotations"] = json!(annotations);
+    }
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": repository, "digest": {digest.algorithm(): digest.hex()}}],
+        "predicateType": COSIGN_SIGN_PREDICATE,
+        "predicate": predicate,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Signs an in-toto statement: a DSSE bundle v0.3.
+pub async fn sign_statement(
+    identity: &Identity,
+    http: &reqwest::Client,
+    statement: &[u8],
+) -> Result<Bundle> {
+    let failed = |service: &str, e: &dyn std::fmt::Display| {
+        SigstoreError::Signing(format!("{service}: {e}"))
+    };
+    match identity {
+        Identity::Keyless { token, services } => {
+            let token = IdentityToken::from_jwt(token.expose())
+                .map_err(|e| invalid("the identity token", "OIDC token (JWT)", e))?;
+            let signer = SigningContext::new(services.signing())
+                .with_http_client(http.clone())
+                .signer(token);
+            signer
+                .sign_raw_statement(statement)
+                .await
+                .map_err(|e| failed("keyless signing", &e))
+        }
+        Identity::Key { key, rekor } => {
+            let signature = key
+                .pair
+                .sign(&sigstore_sign::types::dsse::pae(IN_TOTO, statement))
+                .map_err(|e| failed("signing with the key", &e))?;
+            let envelope = DsseEnvelope::new(
+                IN_TOTO,
+                PayloadBytes::from_bytes(statement),
+                DsseSignature::new(signature, KeyId::default()),
+            );
+            let mut bundle = BundleV03::new(
+                VerificationMaterialV03::PublicKey {
+                    hint: key.hint.clone(),
+                },
+                SignatureContent::DsseEnvelope(envelope.clone()),
+            );
+            if let Some(url) = rekor {
+                let entry = key_dsse_entry(&envelope, &key.public_pem()?)?;
+                let rekor = RekorClient::builder(url)
+                    .with_http_client(http.clone())
+                    .build()
+                    .map_err(|e| failed(&format!("Rekor {url}"), &e))?;
+                let logged = rekor
+                    .create_dsse_entry(entry)
+                    .await
+                    .map_err(|e| failed(&format!("Rekor {url}"), &e))?;
+                let entry = logged
+                    .to_bundle_entry(KindVersion::DsseV001)
+                    .map_err(|e| failed(&format!("Rekor {url}'s answer"), &e))?;
+                bundle = bundle.with_tlog_entry(entry);
+            }
+            Ok(bundle.into_bundle())
+        }
+    }
+}
+
+/// A Rekor v1 `dsse` entry whose verifier is a public key (sigstore-rekor builds them only for
+/// certificates).
+fn key_dsse_entry(envelope: &DsseEnvelope, public_pem: &str) -> Result<DsseEntry> {
+    let envelope =
+        serde_json::to_string(envelope).map_err(|e| SigstoreError::Signing(e.to_string()))?;
+    let entry: Value = json!({
+        "apiVersion": "0.0.1",
+        "kind": "dsse",
+        "spec": {"proposedContent": {
+            "envelope": envelope,
+            "verifiers": [base64::engine::general_purpose::STANDARD.encode(public_pem)],
+        }},
+    });
+    serde_json::from_value(entry).map_err(|e| SigstoreError::Signing(e.to_string()))
+}
+
+/// Stores `bundle` as a referrer of `image` (which carries its digest) the way cosign v3 does.
+pub async fn attach(
+    client: &Client,
+    image: &Reference,
+    bundle: &Bundle,
+    predicate_type: &str,
+) -> std::result::Result<Manifest, gantry_oci::OciError> {
+    let subject = client.resolve(image).await?;
+    let json = bundle
+        .to_json()
+        .map_err(|e| gantry_oci::OciError::Protocol(format!("serialising the bundle: {e}")))?;
+    let content = match bundle.content {
+        SignatureContent::DsseEnvelope(_) => "dsse-envelope",
+        _ => "message-signature",
+    };
+    let annotations = BTreeMap::from([
+        ("dev.sigstore.bundle.content".to_owned(), content.to_owned()),
+        (
+            "dev.sigstore.bundle.predicateType".to_owned(),
+            predicate_type.to_owned(),
+        ),
+    ]);
+    let artifact = gantry_oci::Artifact {
+        artifact_type: BUNDLE_V03.to_owned(),
+        layers: vec![gantry_oci::ArtifactLayer {
+            media_type: BUNDLE_V03.to_owned(),
+            bytes: json.into_bytes().into(),
+            annotations: BTreeMap::new(),
+        }],
+        subject: Some(subject),
+        annotations,
+    };
+    client.push_artifact(image, &artifact).await
+}
