@@ -11,11 +11,13 @@
 mod keys;
 pub mod legacy;
 pub mod oci;
+pub mod policy;
 pub mod sign;
 
 use std::path::{Path, PathBuf};
 
-use sigstore_verify::trust_root::{SIGSTORE_PRODUCTION_TRUSTED_ROOT, TrustedRoot};
+use sigstore_verify::trust_root::SIGSTORE_PRODUCTION_TRUSTED_ROOT;
+pub use sigstore_verify::trust_root::TrustedRoot;
 use sigstore_verify::types::{Artifact, ArtifactDigest, Bundle, DerPublicKey, Sha256Hash};
 use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy};
 
@@ -179,6 +181,8 @@ pub struct Verified {
     pub issuer: Option<String>,
     /// When the transparency log integrated the entry (Unix seconds), if it did.
     pub integrated_time: Option<i64>,
+    /// The entry's index in the transparency log, if it was logged.
+    pub log_index: Option<u64>,
     /// What the certificate says about the GitHub Actions run that signed (keyless only).
     pub claims: Claims,
 }
@@ -327,6 +331,7 @@ pub fn verify(
                 identity: None,
                 issuer: None,
                 integrated_time: integrated_seconds(&result),
+                log_index: log_index(bundle),
                 claims: Claims::default(),
             })
         }
@@ -364,10 +369,19 @@ pub fn verify(
                 identity: Some(found_identity),
                 issuer: Some(found_issuer),
                 integrated_time: integrated_seconds(&result),
+                log_index: log_index(bundle),
                 claims,
             })
         }
     }
+}
+
+fn log_index(bundle: &Bundle) -> Option<u64> {
+    bundle
+        .verification_material
+        .tlog_entries
+        .first()
+        .map(|entry| u64::from(entry.log_index))
 }
 
 /// A key signature with neither a log entry nor a timestamp (signed offline), accepted only when

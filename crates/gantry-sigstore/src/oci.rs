@@ -235,7 +235,8 @@ fn verify_legacy(
     Ok(verified)
 }
 
-fn describe(signer: &Signer) -> String {
+/// Who `signer` requires, as failures and summaries name it.
+pub fn describe(signer: &Signer) -> String {
     match signer {
         Signer::Identity {
             identity, issuer, ..

@@ -54,7 +54,7 @@ export async function startMockSigstore() {
       spec: {
         envelopeHash: { algorithm: 'sha256', value: sha256(envelope) },
         payloadHash: { algorithm: 'sha256', value: sha256(Buffer.from(parsed.payload, 'base64')) },
-        signatures: parsed.signatures.map((signature, i) => ({ signature: signature.sig, verifier: verifiers[i] ?? verifiers[0] })),
+        signatures: parsed.signatures.map((signature, i) => ({ signature: signature.sig, verifier: canonicalPem(verifiers[i] ?? verifiers[0]) })),
       },
     };
   }
@@ -101,6 +101,19 @@ export async function startMockSigstore() {
     tsaConfig: { selector: 'ANY' },
   };
   return { base, trustedRoot, signingConfig, token, close: () => server.close() };
+}
+
+// Rekor re-encodes a verifier as Go's PEM encoder writes it (LF, 64-column lines, final newline),
+// whatever line endings the signer sent; verifiers compare against that form.
+function canonicalPem(base64Pem) {
+  const text = Buffer.from(base64Pem, 'base64').toString();
+  const match = /-----BEGIN ([A-Z ]+)-----([\s\S]*?)-----END \1-----/.exec(text);
+  if (!match) {
+    return base64Pem;
+  }
+  const body = match[2].replace(/\s+/g, '');
+  const lines = body.match(/.{1,64}/g) ?? [];
+  return Buffer.from(`-----BEGIN ${match[1]}-----\n${lines.join('\n')}\n-----END ${match[1]}-----\n`).toString('base64');
 }
 
 // An unsigned token with GitHub Actions claims: the mock Fulcio reads claims, never checks them.

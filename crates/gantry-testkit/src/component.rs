@@ -51,6 +51,24 @@ pub fn require_node(path: &str, what: &str) -> Option<PathBuf> {
     )
 }
 
+/// A Python whose `module` imports (`python3 -c "import module"`), or `None` after a loud skip
+/// (a failure with `CI=true`); `install` says how to get it, e.g. `pip install sigstore==4.5.1`.
+pub fn require_python_module(module: &str, install: &str) -> Option<PathBuf> {
+    let python = require("python3", "apt-get install python3")?;
+    let imports = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if imports {
+        return Some(python);
+    }
+    missing(
+        &format!("the Python module {module} is not installed"),
+        install,
+        in_ci(),
+    )
+}
+
 /// A missing component: a panic in CI, else a loud skip. Always `None`.
 fn missing(problem: &str, install: &str, ci: bool) -> Option<PathBuf> {
     assert!(

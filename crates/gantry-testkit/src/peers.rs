@@ -255,13 +255,30 @@ impl MockSigstore {
     /// Starts the services for `identity` with extra token `claims` (JSON object); `None` after a
     /// loud skip when the node packages are missing (a failure with `CI=true`).
     pub fn start(identity: &str, claims: &str) -> Option<Self> {
-        use std::io::BufRead as _;
         require_node(
             "node_modules/@sigstore/mock",
             "sigstore-js and @sigstore/mock",
         )?;
         let node = require("node", "apt-get install nodejs")?;
+        // Seen once in many runs: node stalls before listening, idle, with nothing on stderr.
+        // A stalled start is retried; three in a row fail the test with what node said.
+        let mut said = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start(&node, identity, claims) {
+                Ok(started) => return Some(started),
+                Err(log) => said.push(log),
+            }
+        }
+        panic!(
+            "sigstore-services.mjs did not start in three attempts:\n{}",
+            said.join("\n---\n")
+        );
+    }
+
+    fn try_start(node: &Path, identity: &str, claims: &str) -> Result<Self, String> {
+        use std::io::BufRead as _;
         let dir = tempfile::tempdir().expect("tempdir");
+        let log = std::fs::File::create(dir.path().join("services.log")).expect("log");
         let mut child = Command::new(node)
             .current_dir(node_dir())
             .arg("sigstore-services.mjs")
@@ -270,17 +287,28 @@ impl MockSigstore {
             .args(["--identity", identity, "--claims", claims])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(log)
             .spawn()
             .expect("start sigstore-services.mjs");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the services' URL");
-        assert!(
-            line.starts_with("http://"),
-            "sigstore-services.mjs did not start: {line:?}"
-        );
-        Some(Self {
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .unwrap_or_default();
+        if !line.starts_with("http://") {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "first line {line:?}; stderr: {}",
+                std::fs::read_to_string(dir.path().join("services.log")).unwrap_or_default()
+            ));
+        }
+        Ok(Self {
             url: line.trim().to_owned(),
             trusted_root: dir.path().join("trusted_root.json"),
             signing_config: dir.path().join("signing_config.json"),
@@ -296,4 +324,37 @@ impl Drop for MockSigstore {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Verifies `bundle` with sigstore-js (`sigstore-verify.mjs`, @sigstore/verify offline against
+/// `trusted_root`) for `identity` from `issuer` over the image `digest`; the process's output,
+/// or `None` after a loud skip when the node packages are missing (a failure with `CI=true`).
+pub fn sigstore_js_verify(
+    bundle: &Path,
+    trusted_root: &Path,
+    identity: &str,
+    issuer: &str,
+    digest: &str,
+) -> Option<std::process::Output> {
+    require_node("node_modules/@sigstore/verify", "@sigstore/verify")?;
+    let node = require("node", "apt-get install nodejs")?;
+    Some(
+        Command::new(node)
+            .current_dir(node_dir())
+            .arg("sigstore-verify.mjs")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--trusted-root")
+            .arg(trusted_root)
+            .args([
+                "--identity",
+                identity,
+                "--issuer",
+                issuer,
+                "--digest",
+                digest,
+            ])
+            .output()
+            .expect("run node"),
+    )
 }

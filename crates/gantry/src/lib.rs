@@ -12,7 +12,12 @@ pub mod verify_bundle;
 use gantry_actions::ToolEntry;
 
 /// Every tool the binary runs, in `--help` order.
-pub const TOOLS: &[ToolEntry] = &[promote_digest::ENTRY, ToolEntry::of::<doctor::Doctor>()];
+pub const TOOLS: &[ToolEntry] = &[
+    sign_image::ENTRY,
+    verify_image::ENTRY,
+    promote_digest::ENTRY,
+    ToolEntry::of::<doctor::Doctor>(),
+];
 
 /// The root command, before the tools are added.
 pub fn root_command() -> clap::Command {

@@ -6,11 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use gantry_actions::{
-    Annotation, Branding, Context, Level, Outcome, OutputSpec, Secret, Tool, ToolSpec,
-};
+use gantry_actions::{Annotation, Branding, Context, Level, Outcome, OutputSpec, Tool, ToolSpec};
 use gantry_github::DeploymentState;
-use gantry_oci::{Client, ClientOptions, CopyOptions, Credential, Credentials, Digest, Reference};
+use gantry_oci::{Client, CopyOptions, Digest, Reference, RegistryArgs};
 
 use crate::github::{GitHubSide, Inputs};
 use crate::policy::{Allowed, DEFAULT_PATH, Gate, Policy, PolicyError};
@@ -41,11 +39,6 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub policy: Option<PathBuf>,
 
-    /// GitHub token: pulls and pushes on ghcr.io, checks who may take a restricted path, and
-    /// records the promotion as a GitHub Deployment.
-    #[arg(long, value_name = "TOKEN")]
-    pub github_token: Option<Secret>,
-
     /// Record the promotion as a GitHub Deployment of the target environment (needs a token).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub deployment: bool,
@@ -70,13 +63,8 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Registries spoken to over plain HTTP (host:port).
-    #[arg(long = "insecure-registry", value_name = "HOST")]
-    pub insecure_registries: Vec<String>,
-
-    /// Extra CA certificates (PEM files) to trust.
-    #[arg(long = "ca-file", value_name = "PATH")]
-    pub ca_files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 pub struct PromoteDigest;
@@ -167,7 +155,7 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, String>> {
 }
 
 fn github_side(args: &Args, ctx: &Context) -> anyhow::Result<Option<GitHubSide>> {
-    let Some(token) = &args.github_token else {
+    let Some(token) = &args.registry.github_token else {
         return Ok(None);
     };
     let inputs = Inputs {
@@ -176,7 +164,7 @@ fn github_side(args: &Args, ctx: &Context) -> anyhow::Result<Option<GitHubSide>>
         repository: args.repository.as_deref(),
         actor: args.actor.as_deref(),
         sha: args.sha.as_deref(),
-        ca_files: &args.ca_files,
+        ca_files: &args.registry.ca_files,
     };
     Ok(Some(GitHubSide::new(&inputs, &ctx.github)?))
 }
@@ -204,7 +192,7 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             Err(refusal) => return Ok(Outcome::failed(refusal)),
         },
     };
-    let client = client(&args, &[&plan.source, &plan.target])?;
+    let client = args.registry.client(&[&plan.source, &plan.target])?;
     let mut run = Run {
         args: &args,
         ctx,
@@ -433,21 +421,6 @@ fn carried(report: &gantry_oci::CopyReport, requests: u64) -> String {
         let _ = writeln!(out, "- … and {hidden} more");
     }
     out
-}
-
-fn client(args: &Args, references: &[&Reference]) -> anyhow::Result<Client> {
-    let mut credentials = Credentials::anonymous().with_docker_config(None)?;
-    if let Some(token) = &args.github_token
-        && references.iter().any(|r| r.registry() == "ghcr.io")
-    {
-        credentials = credentials.with("ghcr.io", Credential::github_token(token.clone()));
-    }
-    let options = ClientOptions {
-        plain_http: args.insecure_registries.clone(),
-        ca_files: args.ca_files.clone(),
-        ..ClientOptions::default()
-    };
-    Ok(Client::new(options, credentials)?)
 }
 
 /// Runs the gates in order, noting each in the summary; the first failure stops them.

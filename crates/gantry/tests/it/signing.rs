@@ -1,0 +1,288 @@
+//! sign-image and verify-image as a user runs them: gantry signs keyless against the mock
+//! Fulcio/Rekor, verifies what it signed and refuses what it cannot prove, and third-party
+//! verifiers (sigstore-python offline, sigstore-js) accept gantry's bundles.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use bytes::Bytes;
+use gantry_oci::{
+    Client, ClientOptions, Credentials, ImageConfig, ImageFile, Reference, ScratchImage,
+};
+use gantry_testkit::component::require_python_module;
+use gantry_testkit::peers::{MockSigstore, SIGNER_IDENTITY, SIGNER_ISSUER, sigstore_js_verify};
+use gantry_testkit::{Auth, Registry};
+
+use crate::{gantry, json};
+
+/// Pushes a one-file image and returns its tag.
+async fn push(registry: &Registry, name: &str) -> Reference {
+    let client = Client::new(
+        ClientOptions {
+            plain_http: vec![registry.host()],
+            ..ClientOptions::default()
+        },
+        Credentials::anonymous(),
+    )
+    .expect("client");
+    let image = ScratchImage::build(
+        &[ImageFile {
+            path: "/app".into(),
+            mode: 0o755,
+            bytes: Bytes::from(name.as_bytes().to_vec()),
+        }],
+        &ImageConfig {
+            architecture: "amd64".into(),
+            ..ImageConfig::default()
+        },
+    )
+    .expect("image");
+    let tag: Reference = format!("{}/acme/{name}:dev", registry.host())
+        .parse()
+        .expect("reference");
+    image.push(&client, &tag).await.expect("push");
+    tag
+}
+
+fn sign(registry: &Registry, services: &MockSigstore, image: &Reference, bundles: &Path) -> Output {
+    gantry(&[
+        "sign-image",
+        "--image",
+        &image.to_string(),
+        "--identity-token",
+        &services.token,
+        "--signing-config",
+        services.signing_config.to_str().expect("utf-8"),
+        "--bundle-dir",
+        bundles.to_str().expect("utf-8"),
+        "--insecure-registry",
+        &registry.host(),
+        "--json",
+    ])
+}
+
+fn verify(
+    registry: &Registry,
+    services: &MockSigstore,
+    images: &[&Reference],
+    identity: &str,
+) -> Output {
+    let mut args = vec!["verify-image".to_owned()];
+    for image in images {
+        args.extend(["--image".to_owned(), image.to_string()]);
+    }
+    args.extend(
+        [
+            "--certificate-identity",
+            identity,
+            "--certificate-oidc-issuer",
+            SIGNER_ISSUER,
+            "--trusted-root",
+            services.trusted_root.to_str().expect("utf-8"),
+            "--insecure-registry",
+            &registry.host(),
+            "--json",
+        ]
+        .map(str::to_owned),
+    );
+    gantry(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gantry_signs_keyless_and_verifies_and_refuses_with_reasons() {
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    let Some(registry) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let bundles = tempfile::tempdir().expect("tempdir");
+    let signed = push(&registry, "billing").await;
+    let unsigned = push(&registry, "ledger").await;
+
+    let output = sign(&registry, &services, &signed, bundles.path());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let outputs = json(&output)["outputs"].clone();
+    let digest = outputs["digest"].as_str().expect("digest").to_owned();
+    assert!(digest.starts_with("sha256:"), "{outputs}");
+    assert!(
+        outputs["log-index"]
+            .as_str()
+            .expect("log index")
+            .parse::<u64>()
+            .is_ok(),
+        "{outputs}"
+    );
+    let hex = digest.trim_start_matches("sha256:");
+    assert!(
+        bundles
+            .path()
+            .join(format!("{hex}.sigstore.json"))
+            .is_file()
+    );
+
+    let output = verify(&registry, &services, &[&signed], SIGNER_IDENTITY);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let outputs = json(&output)["outputs"].clone();
+    assert_eq!(outputs["verified"], "true");
+    assert_eq!(outputs["digest"], digest.as_str());
+    assert_eq!(outputs["identity"], SIGNER_IDENTITY);
+    assert_eq!(outputs["issuer"], SIGNER_ISSUER);
+    assert_eq!(outputs["signature-format"], "bundle");
+    assert_eq!(outputs["failed"], "0");
+
+    // Someone else's identity: refused, naming who did sign.
+    let wanted = "https://github.com/acme/billing/.github/workflows/deploy.yml@refs/heads/main";
+    let output = verify(&registry, &services, &[&signed], wanted);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let said = text(&output);
+    assert!(
+        said.contains(&format!("none verified for identity \"{wanted}\"")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("is signed by \"{SIGNER_IDENTITY}\"")),
+        "{said}"
+    );
+
+    // Two images, one unsigned: both reported, one failure counted.
+    let output = verify(&registry, &services, &[&signed, &unsigned], SIGNER_IDENTITY);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let report = json(&output);
+    assert_eq!(report["outputs"]["failed"], "1", "{report}");
+    assert_eq!(report["outputs"]["verified"], "false", "{report}");
+    let said = text(&output);
+    assert!(said.contains("no signatures found for"), "{said}");
+    assert!(said.contains("(looked in: fallback tag sha256-"), "{said}");
+    assert!(said.contains(".sig tag sha256-"), "{said}");
+    assert!(
+        said.contains(&format!("✅ signed by {SIGNER_IDENTITY}")),
+        "{said}"
+    );
+}
+
+/// sigstore-python takes its trusted root inside a client trust config.
+fn trust_config(services: &MockSigstore, dir: &Path) -> std::path::PathBuf {
+    let read = |path: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+    };
+    let path = dir.join("trust_config.json");
+    let config = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+        "trustedRoot": read(&services.trusted_root),
+        "signingConfig": read(&services.signing_config),
+    });
+    std::fs::write(&path, config.to_string()).expect("write");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gantry_s_bundles_verify_with_sigstore_js_and_sigstore_python_offline() {
+    let Some(python) = require_python_module("sigstore", "pip install sigstore==4.5.1") else {
+        return;
+    };
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    let Some(registry) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let image = push(&registry, "payments").await;
+    let output = sign(&registry, &services, &image, dir.path());
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let digest = json(&output)["outputs"]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    let bundle = dir.path().join(format!(
+        "{}.sigstore.json",
+        digest.trim_start_matches("sha256:")
+    ));
+    let trust_config = trust_config(&services, dir.path());
+    // sigstore-js, offline against the same root.
+    let Some(output) = sigstore_js_verify(
+        &bundle,
+        &services.trusted_root,
+        SIGNER_IDENTITY,
+        SIGNER_ISSUER,
+        &digest,
+    ) else {
+        return;
+    };
+    assert!(output.status.success(), "sigstore-js: {}", text(&output));
+    let other = format!("sha256:{}", "1".repeat(64));
+    let output = sigstore_js_verify(
+        &bundle,
+        &services.trusted_root,
+        SIGNER_IDENTITY,
+        SIGNER_ISSUER,
+        &other,
+    )
+    .expect("node");
+    assert!(
+        !output.status.success(),
+        "sigstore-js accepted another digest: {}",
+        text(&output)
+    );
+    let output = sigstore_js_verify(
+        &bundle,
+        &services.trusted_root,
+        "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main",
+        SIGNER_ISSUER,
+        &digest,
+    )
+    .expect("node");
+    assert!(
+        !output.status.success(),
+        "sigstore-js accepted another identity: {}",
+        text(&output)
+    );
+
+    let python_verify = |identity: &str, subject: &str| {
+        Command::new(&python)
+            .args(["-m", "sigstore", "--trust-config"])
+            .arg(&trust_config)
+            .args(["verify", "identity", "--offline", "--bundle"])
+            .arg(&bundle)
+            .args([
+                "--cert-identity",
+                identity,
+                "--cert-oidc-issuer",
+                SIGNER_ISSUER,
+                subject,
+            ])
+            .output()
+            .expect("sigstore-python")
+    };
+    let output = python_verify(SIGNER_IDENTITY, &digest);
+    assert!(
+        output.status.success(),
+        "sigstore-python: {}",
+        text(&output)
+    );
+    let output = python_verify(
+        "https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main",
+        &digest,
+    );
+    assert!(
+        !output.status.success(),
+        "sigstore-python accepted another identity: {}",
+        text(&output)
+    );
+    let other = format!("sha256:{}", "0".repeat(64));
+    let output = python_verify(SIGNER_IDENTITY, &other);
+    assert!(
+        !output.status.success(),
+        "sigstore-python accepted another digest: {}",
+        text(&output)
+    );
+}

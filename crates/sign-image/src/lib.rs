@@ -1,0 +1,313 @@
+//! `sign-image`: signs images by digest the way cosign v3 does, so `cosign verify` and gantry's
+//! `verify-image` accept them: an in-toto statement for the digest in a DSSE envelope, in a
+//! Sigstore bundle stored as a referrer of the image (with the fallback tag where the registry has
+//! no referrers API).
+//!
+//! The one decision: a tag is resolved once, and the digest it named is what gets signed and
+//! reported; nothing is signed "by tag".
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use gantry_actions::{Branding, Context, Outcome, OutputSpec, Secret, Tool, ToolSpec};
+use gantry_oci::{Client, Digest, Reference, RegistryArgs};
+use gantry_sigstore::sign::{COSIGN_SIGN_PREDICATE, Identity, Services, SigningKey};
+
+/// Rekor v1 of the public-good instance, where key-based signatures are logged by default.
+pub const PUBLIC_REKOR: &str = "https://rekor.sigstore.dev";
+
+/// Sign images by digest with Sigstore (keyless through Fulcio and Rekor, or with a key).
+#[derive(Debug, Parser)]
+#[command(long_about = None)]
+pub struct Args {
+    /// Images to sign, by digest or by tag (a tag is resolved once and its digest signed).
+    #[arg(long = "image", required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+
+    /// For an image index, also sign each platform's manifest.
+    #[arg(long)]
+    pub recursive: bool,
+
+    /// Sign with this private key (PKCS#8 PEM, or cosign's encrypted key) instead of keyless.
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+
+    /// The password of an encrypted key.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "COSIGN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub key_password: Option<Secret>,
+
+    /// The OIDC token for Fulcio; default: requested from GitHub Actions (needs
+    /// `permissions: id-token: write`).
+    #[arg(long, value_name = "JWT")]
+    pub identity_token: Option<Secret>,
+
+    /// Sigstore services from a signing config (v0.2 JSON); default: the public-good instance.
+    #[arg(long, value_name = "PATH")]
+    pub signing_config: Option<PathBuf>,
+
+    /// Fulcio to ask for the certificate (overrides the signing config).
+    #[arg(long, value_name = "URL")]
+    pub fulcio_url: Option<String>,
+
+    /// Rekor (v1) to log the signature in (overrides the signing config).
+    #[arg(long, value_name = "URL")]
+    pub rekor_url: Option<String>,
+
+    /// RFC 3161 timestamp authority to ask for a timestamp (overrides the signing config).
+    #[arg(long, value_name = "URL")]
+    pub tsa_url: Option<String>,
+
+    /// Log a key-based signature in Rekor. Without it, verifiers must waive the log
+    /// (`insecure-ignore-tlog`). Keyless signatures are always logged.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub tlog_upload: bool,
+
+    /// Annotations signed into the statement's predicate (KEY=VALUE).
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+
+    /// Also write each bundle here (a directory; one `<hex>.sigstore.json` per digest).
+    #[arg(long, value_name = "DIR")]
+    pub bundle_dir: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+pub struct SignImage;
+
+/// The tool's entry for a multi-call binary.
+pub const ENTRY: gantry_actions::ToolEntry = gantry_actions::ToolEntry::of::<SignImage>();
+
+impl Tool for SignImage {
+    type Args = Args;
+    const SPEC: ToolSpec = ToolSpec {
+        name: "sign-image",
+        description: "Sign images by digest with Sigstore, keyless or with a key, stored as cosign v3 does.",
+        branding: Branding {
+            icon: "edit-3",
+            color: "purple",
+        },
+        outputs: &[
+            OutputSpec {
+                name: "digest",
+                description: "The digests signed, one per line, in the order given.",
+            },
+            OutputSpec {
+                name: "signature",
+                description: "The referrer manifests that hold the signatures, one per line.",
+            },
+            OutputSpec {
+                name: "log-index",
+                description: "The Rekor log indexes of the signatures, one per line (empty when not logged).",
+            },
+        ],
+        secret_inputs: &["github-token", "identity-token", "key-password"],
+        action_defaults: &[("github-token", "${{ github.token }}")],
+        publish_action: true,
+    };
+
+    async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
+        sign(args, ctx).await
+    }
+}
+
+/// Checks every input before anything is signed: bad input changes nothing.
+fn annotations(args: &Args) -> anyhow::Result<BTreeMap<String, String>> {
+    args.annotations
+        .iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+            _ => anyhow::bail!("--annotation {pair:?} is not KEY=VALUE"),
+        })
+        .collect()
+}
+
+fn services(args: &Args) -> anyhow::Result<Services> {
+    let mut services = match &args.signing_config {
+        Some(path) => Services::from_signing_config(path)?,
+        None => Services::production()?,
+    };
+    if let Some(url) = &args.fulcio_url {
+        services.fulcio.clone_from(url);
+    }
+    if let Some(url) = &args.rekor_url {
+        services.rekor.clone_from(url);
+        services.rekor_v2 = false;
+    }
+    if let Some(url) = &args.tsa_url {
+        services.tsa = Some(url.clone());
+    }
+    Ok(services)
+}
+
+async fn identity(args: &Args, ctx: &Context) -> anyhow::Result<Identity> {
+    if let Some(path) = &args.key {
+        let key = SigningKey::from_file(path, args.key_password.as_ref())?;
+        let rekor = args.tlog_upload.then(|| {
+            args.rekor_url
+                .clone()
+                .unwrap_or_else(|| PUBLIC_REKOR.to_owned())
+        });
+        return Ok(Identity::Key {
+            key: Box::new(key),
+            rekor,
+        });
+    }
+    if !args.tlog_upload {
+        anyhow::bail!(
+            "--tlog-upload false applies to key-based signing only: a keyless certificate is short-lived and proven only by its log entry"
+        );
+    }
+    let services = services(args)?;
+    let token = match &args.identity_token {
+        Some(token) => token.clone(),
+        None => ctx
+            .github
+            .request_id_token("sigstore")
+            .await
+            .context("keyless signing needs an identity token")?,
+    };
+    Ok(Identity::Keyless { token, services })
+}
+
+/// One signed digest.
+struct Signed {
+    image: Reference,
+    signature: Digest,
+    log_index: Option<u64>,
+}
+
+async fn sign(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
+    let annotations = annotations(&args)?;
+    let images = args
+        .images
+        .iter()
+        .map(|image| {
+            image
+                .parse::<Reference>()
+                .with_context(|| format!("--image {image}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if let Some(dir) = &args.bundle_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let identity = identity(&args, ctx).await?;
+    let client = args.registry.client(&images.iter().collect::<Vec<_>>())?;
+    let roots = gantry_http::roots(&args.registry.ca_files)?;
+    let http = gantry_http::client(&roots, Duration::from_mins(1))?;
+    // Resolve everything first: a missing image fails before any signature is made.
+    let mut targets = Vec::new();
+    for image in &images {
+        for target in resolve(&client, image, args.recursive).await? {
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+    }
+    let mut signed = Vec::new();
+    for target in targets {
+        let digest = target
+            .digest()
+            .cloned()
+            .context("resolved image without digest")?;
+        let statement =
+            gantry_sigstore::sign::image_statement(&target.name(), &digest, &annotations);
+        let bundle = gantry_sigstore::sign::sign_statement(&identity, &http, &statement)
+            .await
+            .with_context(|| format!("signing {target}"))?;
+        if let Some(dir) = &args.bundle_dir {
+            let path = dir.join(format!("{}.sigstore.json", digest.hex()));
+            std::fs::write(&path, bundle.to_json().context("serialising the bundle")?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        let manifest =
+            gantry_sigstore::sign::attach(&client, &target, &bundle, COSIGN_SIGN_PREDICATE)
+                .await
+                .with_context(|| format!("attaching the signature to {target}"))?;
+        let log_index = bundle
+            .verification_material
+            .tlog_entries
+            .first()
+            .map(|entry| u64::from(entry.log_index));
+        signed.push(Signed {
+            image: target,
+            signature: manifest.digest,
+            log_index,
+        });
+    }
+    Ok(report(&identity, &signed))
+}
+
+/// `image` by digest, and with `recursive` each platform manifest of an index.
+async fn resolve(
+    client: &Client,
+    image: &Reference,
+    recursive: bool,
+) -> anyhow::Result<Vec<Reference>> {
+    let manifest = client
+        .manifest(image)
+        .await
+        .with_context(|| format!("reading {image}"))?;
+    if let Some(pinned) = image.digest()
+        && *pinned != manifest.digest
+    {
+        anyhow::bail!("{image} answered with {}", manifest.digest);
+    }
+    let top = image.with_digest(manifest.digest.clone());
+    let mut out = vec![top.clone()];
+    if recursive {
+        for child in manifest.fields()?.manifests {
+            out.push(top.with_digest(child.digest.clone()));
+        }
+    }
+    Ok(out)
+}
+
+fn report(identity: &Identity, signed: &[Signed]) -> Outcome {
+    let who = match identity {
+        Identity::Keyless { services, .. } => format!("keyless (Fulcio {})", services.fulcio),
+        Identity::Key { rekor: Some(_), .. } => "the given key".to_owned(),
+        Identity::Key { rekor: None, .. } => {
+            "the given key, not logged (verifiers must waive the log)".to_owned()
+        }
+    };
+    let mut summary = format!(
+        "## gantry sign-image\n\nSigned with {who}.\n\n| image | signature | log index |\n|---|---|---|\n"
+    );
+    for s in signed {
+        let _ = writeln!(
+            summary,
+            "| `{}` | `{}` | {} |",
+            s.image,
+            s.signature,
+            s.log_index.map(|i| i.to_string()).unwrap_or_default()
+        );
+    }
+    let lines = |f: &dyn Fn(&Signed) -> String| signed.iter().map(f).collect::<Vec<_>>().join("\n");
+    Outcome::success()
+        .output(
+            "digest",
+            lines(&|s| {
+                s.image
+                    .digest()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            }),
+        )
+        .output("signature", lines(&|s| s.signature.to_string()))
+        .output(
+            "log-index",
+            lines(&|s| s.log_index.map(|i| i.to_string()).unwrap_or_default()),
+        )
+        .summary(summary)
+}

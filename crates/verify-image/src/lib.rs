@@ -1,0 +1,287 @@
+//! `verify-image`: proves that images carry a Sigstore signature from the expected identity or
+//! key, in either of cosign's storage formats (v3 bundles as referrers, legacy `.sig` tags), and
+//! refuses whatever it cannot prove, saying what it looked for and what it found.
+//!
+//! The one decision: every image is checked and every failure reported in one run; a single
+//! unproven image fails the step.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use gantry_actions::{Branding, Context, Outcome, OutputSpec, Tool, ToolSpec};
+use gantry_oci::{Client, Reference, RegistryArgs};
+use gantry_sigstore::oci::{ImageError, ImageVerified, verify_image};
+use gantry_sigstore::policy::SignaturePolicy;
+use gantry_sigstore::{Signer, TrustedRoot};
+
+/// Verify that images carry Sigstore signatures from the expected identity or key.
+#[derive(Debug, Parser)]
+#[command(long_about = None)]
+pub struct Args {
+    /// Images to verify, by digest or by tag (a tag is resolved once; its digest is verified).
+    #[arg(long = "image", required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
+
+    /// For an image index, also verify each platform's manifest (each must be signed too).
+    #[arg(long)]
+    pub recursive: bool,
+
+    /// The signer's identity (the certificate's SAN), e.g.
+    /// `https://github.com/acme/billing/.github/workflows/release.yml@refs/heads/main`.
+    #[arg(long, value_name = "IDENTITY")]
+    pub certificate_identity: Option<String>,
+
+    /// A regular expression the whole identity must match.
+    #[arg(long, value_name = "REGEXP")]
+    pub certificate_identity_regexp: Option<String>,
+
+    /// The OIDC issuer; default GitHub Actions' (`https://token.actions.githubusercontent.com`).
+    #[arg(long, value_name = "URL")]
+    pub certificate_oidc_issuer: Option<String>,
+
+    /// A regular expression the whole issuer must match.
+    #[arg(long, value_name = "REGEXP")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+
+    /// The repository (owner/name) the signing workflow ran in.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub github_repository: Option<String>,
+
+    /// The git ref the signing workflow ran for, e.g. `refs/heads/main`.
+    #[arg(long, value_name = "REF")]
+    pub github_ref: Option<String>,
+
+    /// The workflow that signed (the certificate's build config, e.g.
+    /// `https://github.com/acme/billing/.github/workflows/release.yml@refs/heads/main`).
+    #[arg(long, value_name = "URI")]
+    pub github_workflow: Option<String>,
+
+    /// The event that triggered the signing workflow, e.g. `push`.
+    #[arg(long, value_name = "EVENT")]
+    pub github_trigger: Option<String>,
+
+    /// The commit the signing workflow ran at.
+    #[arg(long, value_name = "SHA")]
+    pub github_sha: Option<String>,
+
+    /// `github-hosted` or `self-hosted`.
+    #[arg(long, value_name = "ENV")]
+    pub runner_environment: Option<String>,
+
+    /// Verify with this public key (PEM) instead of a keyless identity.
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+
+    /// Accept key signatures that are not in the transparency log (signed with
+    /// `tlog-upload: false`).
+    #[arg(long)]
+    pub insecure_ignore_tlog: bool,
+
+    /// The trusted root (JSON); default the Sigstore public-good root built into gantry. Never
+    /// fetched: verification makes no request beyond the registry.
+    #[arg(long, value_name = "PATH")]
+    pub trusted_root: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+impl Args {
+    fn policy(&self) -> SignaturePolicy {
+        SignaturePolicy {
+            identity: self.certificate_identity.clone(),
+            identity_regexp: self.certificate_identity_regexp.clone(),
+            issuer: self.certificate_oidc_issuer.clone(),
+            issuer_regexp: self.certificate_oidc_issuer_regexp.clone(),
+            repository: self.github_repository.clone(),
+            git_ref: self.github_ref.clone(),
+            workflow: self.github_workflow.clone(),
+            trigger: self.github_trigger.clone(),
+            sha: self.github_sha.clone(),
+            runner_environment: self.runner_environment.clone(),
+            key: self.key.clone(),
+            insecure_ignore_tlog: self.insecure_ignore_tlog,
+            trusted_root: self.trusted_root.clone(),
+        }
+    }
+}
+
+pub struct VerifyImage;
+
+/// The tool's entry for a multi-call binary.
+pub const ENTRY: gantry_actions::ToolEntry = gantry_actions::ToolEntry::of::<VerifyImage>();
+
+impl Tool for VerifyImage {
+    type Args = Args;
+    const SPEC: ToolSpec = ToolSpec {
+        name: "verify-image",
+        description: "Verify that images carry Sigstore signatures from the expected identity or key, in either of cosign's formats.",
+        branding: Branding {
+            icon: "shield",
+            color: "purple",
+        },
+        outputs: &[
+            OutputSpec {
+                name: "verified",
+                description: "`true` when every image (and with `recursive`, every platform) is proven signed.",
+            },
+            OutputSpec {
+                name: "digest",
+                description: "The digests verified, one per line, in the order given.",
+            },
+            OutputSpec {
+                name: "identity",
+                description: "The signer identity of each verified digest, one per line (empty for a key).",
+            },
+            OutputSpec {
+                name: "issuer",
+                description: "The OIDC issuer of each verified digest, one per line (empty for a key).",
+            },
+            OutputSpec {
+                name: "signature-format",
+                description: "How each signature was stored: `bundle` (cosign v3 referrer) or `legacy-sig` (`.sig` tag), one per line.",
+            },
+            OutputSpec {
+                name: "log-index",
+                description: "The Rekor log index of each signature, one per line (empty when not logged).",
+            },
+            OutputSpec {
+                name: "failed",
+                description: "How many images could not be proven signed.",
+            },
+        ],
+        secret_inputs: &["github-token"],
+        action_defaults: &[("github-token", "${{ github.token }}")],
+        publish_action: true,
+    };
+
+    async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
+        let _ = ctx;
+        verify(args).await
+    }
+}
+
+/// What verifying one image (or platform) found.
+enum Checked {
+    Proven(Reference, Box<ImageVerified>),
+    Refused(Reference, String),
+}
+
+async fn verify(args: Args) -> anyhow::Result<Outcome> {
+    let base = std::path::Path::new(".");
+    let policy = args.policy();
+    let signer = policy.signer(base)?;
+    let root = policy.root(base)?;
+    let images = args
+        .images
+        .iter()
+        .map(|image| {
+            image
+                .parse::<Reference>()
+                .with_context(|| format!("--image {image}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let client = args.registry.client(&images.iter().collect::<Vec<_>>())?;
+    let mut checked = Vec::new();
+    for image in &images {
+        for target in targets(&client, image, args.recursive).await? {
+            checked.push(check(&client, target, &signer, &root).await?);
+        }
+    }
+    Ok(report(&signer, &checked))
+}
+
+/// `image` by digest, and with `recursive` each platform manifest of an index.
+async fn targets(
+    client: &Client,
+    image: &Reference,
+    recursive: bool,
+) -> anyhow::Result<Vec<Reference>> {
+    let manifest = client
+        .manifest(image)
+        .await
+        .with_context(|| format!("reading {image}"))?;
+    let top = image.with_digest(manifest.digest.clone());
+    let mut out = vec![top.clone()];
+    if recursive {
+        for child in manifest.fields()?.manifests {
+            out.push(top.with_digest(child.digest.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// A refusal is a result; a registry that cannot be read is an error (exit 2).
+async fn check(
+    client: &Client,
+    image: Reference,
+    signer: &Signer,
+    root: &TrustedRoot,
+) -> anyhow::Result<Checked> {
+    match verify_image(client, &image, signer, root).await {
+        Ok(verified) => Ok(Checked::Proven(image, Box::new(verified))),
+        Err(ImageError::Registry(error)) => {
+            Err(anyhow::Error::new(error).context(format!("reading the signatures of {image}")))
+        }
+        Err(refusal) => Ok(Checked::Refused(image, refusal.to_string())),
+    }
+}
+
+fn report(signer: &Signer, checked: &[Checked]) -> Outcome {
+    let mut summary = format!(
+        "## gantry verify-image\n\nRequired: {}.\n\n| image | result |\n|---|---|\n",
+        gantry_sigstore::oci::describe(signer)
+    );
+    let mut refusals = Vec::new();
+    let mut proven = Vec::new();
+    for entry in checked {
+        match entry {
+            Checked::Proven(image, verified) => {
+                let by = verified.verified.identity.as_deref().unwrap_or("the key");
+                let _ = writeln!(
+                    summary,
+                    "| `{image}` | ✅ signed by {by} ({}, {}) |",
+                    verified.format, verified.signature
+                );
+                proven.push(verified.as_ref());
+            }
+            Checked::Refused(image, why) => {
+                let _ = writeln!(summary, "| `{image}` | ❌ {why} |");
+                refusals.push(why.clone());
+            }
+        }
+    }
+    let lines = |f: &dyn Fn(&ImageVerified) -> String| {
+        proven.iter().map(|v| f(v)).collect::<Vec<_>>().join("\n")
+    };
+    let outcome = if refusals.is_empty() {
+        Outcome::success()
+    } else {
+        Outcome::failed(refusals.join("\n"))
+    };
+    outcome
+        .output("verified", refusals.is_empty().to_string())
+        .output("digest", lines(&|v| v.digest.to_string()))
+        .output(
+            "identity",
+            lines(&|v| v.verified.identity.clone().unwrap_or_default()),
+        )
+        .output(
+            "issuer",
+            lines(&|v| v.verified.issuer.clone().unwrap_or_default()),
+        )
+        .output("signature-format", lines(&|v| v.format.to_string()))
+        .output(
+            "log-index",
+            lines(&|v| {
+                v.verified
+                    .log_index
+                    .map(|i| i.to_string())
+                    .unwrap_or_default()
+            }),
+        )
+        .output("failed", refusals.len().to_string())
+        .summary(summary)
+}
