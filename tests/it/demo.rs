@@ -33,7 +33,8 @@ fn built_digest(stdout: &str) -> String {
 }
 
 #[test]
-fn the_demo_promotes_one_digest_to_production_and_builds_it_reproducibly() {
+fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and_builds_reproducibly()
+ {
     let Some(binary) = dist_binary() else { return };
     let first = demo(&binary);
     let digest = built_digest(&first);
@@ -49,6 +50,25 @@ fn the_demo_promotes_one_digest_to_production_and_builds_it_reproducibly() {
         assert!(line.contains(&digest), "{line}");
     }
     assert!(first.contains("dev      → production  refused"), "{first}");
+    // Signed at dev; every promotion verified it; the unsigned and the stranger's are refused.
+    let signed = first
+        .lines()
+        .find(|l| l.starts_with("sign     → dev"))
+        .unwrap_or_else(|| panic!("no signing line:\n{first}"));
+    assert!(signed.contains(&digest), "{signed}");
+    let refused = |name: &str, why: &str| {
+        let line = first
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line:\n{first}"));
+        assert!(
+            line.contains("→ staging     refused: dev -> staging requires a signature: "),
+            "{line}"
+        );
+        assert!(line.contains(why), "{line}");
+    };
+    refused("unsigned", "no signatures found for");
+    refused("stranger", "none verified for the given key");
     assert!(
         first.contains("re-run: already there, nothing to do"),
         "{first}"

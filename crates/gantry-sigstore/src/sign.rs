@@ -179,11 +179,22 @@ impl SigningKey {
         Self::of(pair, what)
     }
 
-    /// A fresh ECDSA P-256 key (the demo's signer).
-    pub fn generate() -> Result<Self> {
-        let pair = KeyPair::generate_ecdsa_p256()
-            .map_err(|e| SigstoreError::Signing(format!("generating a key: {e}")))?;
-        Self::of(pair, "a generated key")
+    /// A fresh ECDSA P-256 key as an unencrypted PKCS#8 PEM (`PRIVATE KEY`), for a key file.
+    pub fn generate_pem() -> Result<Secret> {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+        let document = EcdsaKeyPair::generate_pkcs8(
+            &ECDSA_P256_SHA256_ASN1_SIGNING,
+            &aws_lc_rs::rand::SystemRandom::new(),
+        )
+        .map_err(|e| SigstoreError::Signing(format!("generating a key: {e}")))?;
+        let body = base64::engine::general_purpose::STANDARD.encode(document.as_ref());
+        let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+        for line in body.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PRIVATE KEY-----\n");
+        Ok(Secret::new(pem))
     }
 
     fn of(pair: KeyPair, what: &str) -> Result<Self> {

@@ -4,7 +4,10 @@
 //! (this very binary in a scratch image, reproducibly: built twice, same digest), pushes it to dev,
 //! promotes the same digest to staging, canary and production with `promote-digest`, shows a
 //! forbidden path refused and a re-run doing nothing, and checks every environment points at the
-//! digest that was built. Later tools (signing, verification, SBOM, the canary) join the flow here.
+//! digest that was built. The image is signed at dev with `sign-image` (a key generated for the
+//! run; there is no transparency log offline, so the policy waives it for that key) and every
+//! promotion verifies the signature: an unsigned image and one signed by another key are refused.
+//! Later tools (SBOM, the canary) join the flow here.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,7 +21,9 @@ use gantry_actions::{ExitStatus, Outcome, Tool as _};
 use gantry_oci::{
     Client, ClientOptions, Credentials, ImageConfig, ImageFile, Reference, ScratchImage,
 };
+use gantry_sigstore::sign::SigningKey;
 use promote_digest::PromoteDigest;
+use sign_image::SignImage;
 
 const CHAIN: [&str; 4] = ["dev", "staging", "canary", "production"];
 
@@ -68,7 +73,16 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
     let image = build_image()?;
     let dir = tempfile::tempdir()?;
     let policy = dir.path().join("gantry.yml");
-    std::fs::write(&policy, SEED_POLICY)?;
+    std::fs::write(&policy, SIGNED_POLICY)?;
+    let key = dir.path().join("demo.key");
+    let other_key = dir.path().join("stranger.key");
+    for path in [&key, &other_key] {
+        std::fs::write(path, SigningKey::generate_pem()?.expose())?;
+    }
+    std::fs::write(
+        dir.path().join("demo.pub"),
+        SigningKey::from_file(&key, None)?.public_pem()?,
+    )?;
     let mut demo = Demo {
         client: Client::new(
             ClientOptions {
@@ -95,8 +109,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
         demo.client.counts().requests
     ));
     let mut total = demo.client.counts().requests;
+    demo.sign(&dev.with_digest(image.digest().clone()), &key)
+        .await?;
     total += demo.chain().await?;
     demo.refusal_and_rerun().await?;
+    demo.signature_refusals(&other_key).await?;
     demo.table().await?;
     say(&format!(
         "{}: one build, one digest {}, dev → staging → canary → production without a rebuild; {total} registry requests in all.",
@@ -129,14 +146,58 @@ struct Demo {
 }
 
 impl Demo {
+    fn context() -> Context {
+        Context {
+            mode: Mode::Cli,
+            github: GitHubContext::default(),
+        }
+    }
+
+    /// `sign-image` in-process with a key file, exactly as the CLI runs it.
+    async fn sign(&mut self, image: &Reference, key: &std::path::Path) -> anyhow::Result<Outcome> {
+        let args = sign_image::Args::try_parse_from([
+            "sign-image",
+            "--image",
+            &image.to_string(),
+            "--key",
+            &key.display().to_string(),
+            "--tlog-upload",
+            "false",
+            "--insecure-registry",
+            &self.host,
+        ])?;
+        let outcome = SignImage::run(args, &Self::context()).await?;
+        self.ok &= outcome.status() == ExitStatus::Success;
+        say(&format!(
+            "sign     → {:<11} {}  (signature {}, a cosign v3 bundle referrer; offline, so not logged)",
+            image.tag().unwrap_or("dev"),
+            image.digest().map(ToString::to_string).unwrap_or_default(),
+            outputs(&outcome)
+                .get("signature")
+                .map_or("?", String::as_str),
+        ));
+        Ok(outcome)
+    }
+
     /// `promote-digest` in-process, exactly as the CLI runs it.
     async fn promote(&self, from: &str, to: &str) -> anyhow::Result<Outcome> {
+        self.promote_image(&self.repository, &self.digest, from, to)
+            .await
+    }
+
+    async fn promote_image(
+        &self,
+        repository: &str,
+        digest: &str,
+        from: &str,
+        to: &str,
+    ) -> anyhow::Result<Outcome> {
         let args = promote_digest::Args::try_parse_from([
             "promote-digest",
             "--image",
-            &self.repository,
+            repository,
             "--digest",
-            &self.digest,
+            digest,
             "--source-env",
             from,
             "--target-env",
@@ -146,11 +207,54 @@ impl Demo {
             "--insecure-registry",
             &self.host,
         ])?;
-        let ctx = Context {
-            mode: Mode::Cli,
-            github: GitHubContext::default(),
-        };
-        PromoteDigest::run(args, &ctx).await
+        PromoteDigest::run(args, &Self::context()).await
+    }
+
+    /// An unsigned image and one signed by another key, each in dev of its own repository, are
+    /// refused on their way to staging.
+    async fn signature_refusals(&mut self, other_key: &std::path::Path) -> anyhow::Result<()> {
+        for (name, signed) in [("unsigned", false), ("stranger", true)] {
+            let image = ScratchImage::build(
+                &[ImageFile {
+                    path: "/app".into(),
+                    mode: 0o755,
+                    bytes: Bytes::from(format!("#!/bin/sh\necho {name}\n")),
+                }],
+                &ImageConfig::default(),
+            )?;
+            let repository = format!("{}/demo/{name}", self.host);
+            let dev: Reference = format!("{repository}:dev").parse()?;
+            image.push(&self.client, &dev).await?;
+            let digest = image.digest().to_string();
+            if signed {
+                let outcome = SignImage::run(
+                    sign_image::Args::try_parse_from([
+                        "sign-image",
+                        "--image",
+                        &dev.to_string(),
+                        "--key",
+                        &other_key.display().to_string(),
+                        "--tlog-upload",
+                        "false",
+                        "--insecure-registry",
+                        &self.host,
+                    ])?,
+                    &Self::context(),
+                )
+                .await?;
+                self.ok &= outcome.status() == ExitStatus::Success;
+            }
+            let refused = self
+                .promote_image(&repository, &digest, "dev", "staging")
+                .await?;
+            self.ok &= refused.status() == ExitStatus::Failure;
+            say(&format!(
+                "{:<8} → staging     refused: {}",
+                name,
+                refused.failure_message().unwrap_or("(it was NOT refused)")
+            ));
+        }
+        Ok(())
     }
 
     /// dev → staging → canary → production; returns the requests used.
@@ -238,8 +342,31 @@ fn outputs(outcome: &Outcome) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Seed 002's chain, written out so that a policy in the current directory cannot change the demo.
-const SEED_POLICY: &str = "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n  - name: canary\n  - name: production\n";
+/// Seed 002's chain, written out so that a policy in the current directory cannot change the demo,
+/// with a signature by the demo's key required on every path (its `demo.pub` sits beside it).
+const SIGNED_POLICY: &str = "version: 1
+environments:
+  - name: dev
+  - name: staging
+  - name: canary
+  - name: production
+promotions:
+  - from: dev
+    to: staging
+    require-signature:
+      key: demo.pub
+      insecure-ignore-tlog: true
+  - from: staging
+    to: canary
+    require-signature:
+      key: demo.pub
+      insecure-ignore-tlog: true
+  - from: canary
+    to: production
+    require-signature:
+      key: demo.pub
+      insecure-ignore-tlog: true
+";
 
 /// This binary in a scratch image: the image gantry ships, built the way `cargo xtask pack` builds
 /// it. Built twice to show that the same input gives the same digest.

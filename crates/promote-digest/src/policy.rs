@@ -19,11 +19,18 @@
 //!     allowed:                               # GitHub roles or teams; anyone when absent
 //!       roles: [write, maintain, admin]
 //!       teams: [acme/tech-leads]
+//!     require-signature:                     # the digest must be signed by this identity
+//!       identity: https://github.com/acme/billing/.github/workflows/release.yml@refs/heads/main
+//!       issuer: https://token.actions.githubusercontent.com   # the default
+//!       # or identity-regexp / issuer-regexp, repository, ref, workflow, trigger, sha,
+//!       # runner-environment; or key: cosign.pub (insecure-ignore-tlog: true for offline keys);
+//!       # trusted-root: root.json (default: the public-good root). Paths are relative to this file.
 //! ```
 
 use std::path::Path;
 use std::time::Duration;
 
+use gantry_sigstore::policy::SignaturePolicy;
 use marked_yaml::Spanned;
 use serde::Deserialize;
 
@@ -110,6 +117,9 @@ pub struct Promotion {
     pub gates: Vec<Gate>,
     /// `None`: anyone who can run the workflow.
     pub allowed: Option<Allowed>,
+    /// The digest must carry a signature this policy accepts; paths in it are already resolved
+    /// against the policy file's folder.
+    pub require_signature: Option<SignaturePolicy>,
 }
 
 /// Where a policy came from, for messages and summaries.
@@ -185,6 +195,8 @@ struct FilePromotion {
     gates: Vec<FileGate>,
     #[serde(default)]
     allowed: Option<FileAllowed>,
+    #[serde(default, rename = "require-signature")]
+    require_signature: Option<SignaturePolicy>,
 }
 
 #[derive(Deserialize)]
@@ -352,6 +364,7 @@ fn chain(environments: &[Environment]) -> Vec<Promotion> {
             to: pair[1].name.clone(),
             gates: Vec::new(),
             allowed: None,
+            require_signature: None,
         })
         .collect()
 }
@@ -485,11 +498,38 @@ fn promotion_of(
             })
         }
     };
+    let require_signature = match promotion.require_signature {
+        None => None,
+        Some(mut wanted) => {
+            let base = Path::new(at.file).parent().unwrap_or(Path::new("."));
+            for path in [&mut wanted.key, &mut wanted.trusted_root]
+                .into_iter()
+                .flatten()
+            {
+                *path = base.join(&*path);
+            }
+            // Checked now, so a bad requirement fails before anything moves.
+            wanted.signer(Path::new(".")).map_err(|e| {
+                at.error(
+                    promotion.from.span(),
+                    format!("require-signature of {from} -> {to}: {e}"),
+                )
+            })?;
+            wanted.root(Path::new(".")).map_err(|e| {
+                at.error(
+                    promotion.from.span(),
+                    format!("require-signature of {from} -> {to}: {e}"),
+                )
+            })?;
+            Some(wanted)
+        }
+    };
     Ok(Promotion {
         from,
         to,
         gates,
         allowed,
+        require_signature,
     })
 }
 

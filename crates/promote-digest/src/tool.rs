@@ -11,6 +11,8 @@ use gantry_github::DeploymentState;
 use gantry_oci::{Client, CopyOptions, Digest, Reference, RegistryArgs};
 
 use crate::github::{GitHubSide, Inputs};
+use gantry_sigstore::policy::SignaturePolicy;
+
 use crate::policy::{Allowed, DEFAULT_PATH, Gate, Policy, PolicyError};
 
 /// Point an environment at a digest that passed the environment before it, without rebuilding.
@@ -121,6 +123,7 @@ struct Plan {
     target: Reference,
     gates: Vec<Gate>,
     allowed: Option<Allowed>,
+    require_signature: Option<SignaturePolicy>,
     /// The target is the last environment: GitHub marks its deployments as production.
     production: bool,
 }
@@ -147,6 +150,7 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, String>> {
         target,
         gates: promotion.gates.clone(),
         allowed: promotion.allowed.clone(),
+        require_signature: promotion.require_signature.clone(),
         production: policy
             .environments
             .last()
@@ -347,6 +351,14 @@ impl Run<'_> {
             ("GANTRY_SOURCE_REF", source.to_string()),
             ("GANTRY_TARGET_REF", target.to_string()),
         ];
+        if let Some(wanted) = &self.plan.require_signature
+            && let Some(refusal) = self.check_signature(wanted).await?
+        {
+            return Ok(Some(
+                Outcome::failed(format!("{refusal}; {target} was not changed"))
+                    .summary(self.summary.clone()),
+            ));
+        }
         if let Some(failure) = run_gates(self.ctx, gates, &variables, &mut self.summary).await {
             return Ok(Some(
                 Outcome::failed(format!("{failure}; {target} was not changed"))
@@ -376,6 +388,46 @@ impl Run<'_> {
         self.summary
             .push_str(&carried(&report, self.client.counts().requests));
         Ok(None)
+    }
+
+    /// Verifies the digest at the source against the path's `require-signature`; `Some` says
+    /// why it is refused. An unreadable registry is an error, not a refusal.
+    async fn check_signature(
+        &mut self,
+        wanted: &SignaturePolicy,
+    ) -> anyhow::Result<Option<String>> {
+        use gantry_sigstore::oci::{ImageError, verify_image};
+        let here = std::path::Path::new(".");
+        let signer = wanted.signer(here)?;
+        let root = wanted.root(here)?;
+        let at = self.plan.source.with_digest(self.plan.digest.clone());
+        self.summary.push_str("\n### Signature\n\n");
+        match verify_image(self.client, &at, &signer, &root).await {
+            Ok(verified) => {
+                let _ = writeln!(
+                    self.summary,
+                    "- ✅ signed by {} ({}, {})",
+                    verified
+                        .verified
+                        .identity
+                        .as_deref()
+                        .unwrap_or("the required key"),
+                    verified.format,
+                    verified.signature
+                );
+                Ok(None)
+            }
+            Err(ImageError::Registry(error)) => {
+                Err(anyhow::Error::new(error).context(format!("reading the signatures of {at}")))
+            }
+            Err(refusal) => {
+                let _ = writeln!(self.summary, "- ❌ {refusal}");
+                Ok(Some(format!(
+                    "{} -> {} requires a signature: {refusal}",
+                    self.args.source_env, self.args.target_env
+                )))
+            }
+        }
     }
 
     fn finish(&mut self, promoted: bool, deployment: Option<u64>) -> Outcome {

@@ -8,7 +8,7 @@ use gantry_oci::{
     Artifact, ArtifactLayer, Client, ClientOptions, Credential, Credentials, Digest, Reference,
 };
 use gantry_testkit::github::{GitHubFake, TOKEN};
-use gantry_testkit::peers::{self, Peers};
+use gantry_testkit::peers::{self, MockSigstore, Peers, SIGNER_IDENTITY};
 use gantry_testkit::{Auth, Registry};
 
 struct Env {
@@ -755,4 +755,91 @@ async fn as_a_container_action_inputs_come_from_the_runner_and_the_run_is_record
         env.digest_at("team/app:staging").await.as_ref(),
         Some(&digest)
     );
+}
+
+/// Signs `digest` in team/app keyless against the mock Sigstore services, as cosign v3 stores it.
+async fn sign_keyless(env: &Env, services: &MockSigstore, digest: &Digest) {
+    use gantry_sigstore::sign::{
+        COSIGN_SIGN_PREDICATE, Identity, Services, attach, image_statement, sign_statement,
+    };
+    let image = env.reference("team/app").with_digest(digest.clone());
+    let identity = Identity::Keyless {
+        token: gantry_secret::Secret::new(services.token.clone()),
+        services: Services::from_signing_config(&services.signing_config).expect("config"),
+    };
+    let statement = image_statement(&image.name(), digest, &std::collections::BTreeMap::new());
+    let bundle = sign_statement(&identity, &reqwest::Client::new(), &statement)
+        .await
+        .expect("sign");
+    attach(&env.client, &image, &bundle, COSIGN_SIGN_PREDICATE)
+        .await
+        .expect("attach");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_that_requires_a_signature_promotes_only_what_the_identity_signed() {
+    let Some(env) = setup() else { return };
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    // The trusted root beside the policy, named relative to it.
+    std::fs::copy(&services.trusted_root, env.dir.path().join("root.json")).expect("copy");
+    let policy = |identity: &str| {
+        env.write_policy(&format!(
+            "version: 1\npromotions:\n  - from: dev\n    to: staging\n    require-signature:\n      identity: {identity}\n      trusted-root: root.json\n  - from: staging\n    to: canary\n"
+        ))
+    };
+    let unsigned = push(&env, "dev", b"not signed").await;
+    let (output, json) = env.promote(
+        &unsigned,
+        "dev",
+        "staging",
+        &["--policy", &policy(SIGNER_IDENTITY)],
+    );
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    says(
+        &json,
+        "failure",
+        "dev -> staging requires a signature: no signatures found for",
+    );
+    assert_eq!(env.digest_at("team/app:staging").await, None);
+
+    let signed = push(&env, "dev", b"signed").await;
+    sign_keyless(&env, &services, &signed).await;
+    let someone = "https://github.com/acme/billing/.github/workflows/other.yml@refs/heads/main";
+    let (output, json) = env.promote(&signed, "dev", "staging", &["--policy", &policy(someone)]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    says(
+        &json,
+        "failure",
+        &format!("is signed by \"{SIGNER_IDENTITY}\""),
+    );
+    assert_eq!(env.digest_at("team/app:staging").await, None);
+
+    let (output, json) = env.promote(
+        &signed,
+        "dev",
+        "staging",
+        &["--policy", &policy(SIGNER_IDENTITY)],
+    );
+    assert_eq!(output.status.code(), Some(0), "{json}");
+    assert_eq!(
+        env.digest_at("team/app:staging").await.as_ref(),
+        Some(&signed)
+    );
+    says(&json, "summary", &format!("✅ signed by {SIGNER_IDENTITY}"));
+
+    // A requirement that cannot be checked is bad input, located in the file.
+    let both = env.write_policy(
+        "version: 1\npromotions:\n  - from: staging\n    to: canary\n    require-signature:\n      identity: someone\n      key: cosign.pub\n",
+    );
+    let (output, json) = env.promote(&signed, "staging", "canary", &["--policy", &both]);
+    assert_eq!(output.status.code(), Some(2), "{json}");
+    says(&json, "error", "policy.yml:3:");
+    says(
+        &json,
+        "error",
+        "give a key or a certificate identity, not both",
+    );
+    assert_eq!(env.digest_at("team/app:canary").await, None);
 }
