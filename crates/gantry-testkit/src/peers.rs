@@ -358,3 +358,25 @@ pub fn sigstore_js_verify(
             .expect("run node"),
     )
 }
+
+/// A key pair in cosign's format written by `cosign-key.mjs` (node's crypto and tweetnacl, not
+/// gantry's code): `(cosign.key encrypted under password, cosign.pub)` in `dir`, or `None` after a
+/// loud skip when the node packages are missing (a failure with `CI=true`).
+pub fn cosign_key_pair(dir: &Path, password: &str) -> Option<(PathBuf, PathBuf)> {
+    require_node("node_modules/tweetnacl", "tweetnacl")?;
+    let node = require("node", "apt-get install nodejs")?;
+    let output = Command::new(node)
+        .current_dir(node_dir())
+        .arg("cosign-key.mjs")
+        .arg("--out")
+        .arg(dir)
+        .args(["--password", password])
+        .output()
+        .expect("run node");
+    assert!(
+        output.status.success(),
+        "cosign-key.mjs: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some((dir.join("cosign.key"), dir.join("cosign.pub")))
+}

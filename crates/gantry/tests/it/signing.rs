@@ -10,7 +10,9 @@ use gantry_oci::{
     Client, ClientOptions, Credentials, ImageConfig, ImageFile, Reference, ScratchImage,
 };
 use gantry_testkit::component::require_python_module;
-use gantry_testkit::peers::{MockSigstore, SIGNER_IDENTITY, SIGNER_ISSUER, sigstore_js_verify};
+use gantry_testkit::peers::{
+    MockSigstore, SIGNER_IDENTITY, SIGNER_ISSUER, cosign_key_pair, sigstore_js_verify,
+};
 use gantry_testkit::{Auth, Registry};
 
 use crate::{gantry, json};
@@ -285,4 +287,70 @@ async fn gantry_s_bundles_verify_with_sigstore_js_and_sigstore_python_offline() 
         "sigstore-python accepted another digest: {}",
         text(&output)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cosign_encrypted_keys_sign_offline_or_logged_and_verify_with_the_public_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((key, public)) = cosign_key_pair(dir.path(), "correct horse") else {
+        return;
+    };
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    let Some(registry) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let host = registry.host();
+    let sign_with = |image: &Reference, password: &str, log: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+        command
+            .args(["sign-image", "--image", &image.to_string(), "--key"])
+            .arg(&key)
+            .args(["--insecure-registry", &host, "--json"])
+            .args(log)
+            .env("COSIGN_PASSWORD", password);
+        command.output().expect("gantry")
+    };
+    let verify_with = |image: &Reference, extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gantry"));
+        command
+            .args(["verify-image", "--image", &image.to_string(), "--key"])
+            .arg(&public)
+            .arg("--trusted-root")
+            .arg(&services.trusted_root)
+            .args(["--insecure-registry", &host, "--json"])
+            .args(extra);
+        command.output().expect("gantry")
+    };
+
+    // Offline: verifies only with the log waived.
+    let offline = push(&registry, "offline").await;
+    let output = sign_with(&offline, "wrong horse", &["--tlog-upload", "false"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("does not decrypt with the password given"),
+        "{}",
+        text(&output)
+    );
+    let output = sign_with(&offline, "correct horse", &["--tlog-upload", "false"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = verify_with(&offline, &["--insecure-ignore-tlog"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(json(&output)["outputs"]["log-index"], "");
+    let output = verify_with(&offline, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+
+    // Logged in the mock Rekor: verifies with the log required, and names its index.
+    let logged = push(&registry, "logged").await;
+    let output = sign_with(&logged, "correct horse", &["--rekor-url", &services.url]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let index = json(&output)["outputs"]["log-index"]
+        .as_str()
+        .expect("index")
+        .to_owned();
+    assert!(index.parse::<u64>().is_ok(), "{index:?}");
+    let output = verify_with(&logged, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(json(&output)["outputs"]["log-index"], index.as_str());
 }
