@@ -16,6 +16,8 @@ use gantry_sigstore::oci::{ImageError, ImageVerified, verify_image};
 use gantry_sigstore::policy::SignaturePolicy;
 use gantry_sigstore::{Signer, TrustedRoot};
 
+pub mod vulns;
+
 /// Verify that images carry Sigstore signatures from the expected identity or key.
 #[derive(Debug, Parser)]
 #[command(long_about = None)]
@@ -79,6 +81,29 @@ pub struct Args {
     #[arg(long)]
     pub insecure_ignore_tlog: bool,
 
+    /// Vulnerability reports (Trivy `--format json` or Grype `-o json`) to gate on. A report that
+    /// names the image's digest applies to that image; one that names none applies to every image.
+    #[arg(long = "vuln-report", value_name = "PATH")]
+    pub vuln_reports: Vec<PathBuf>,
+
+    /// Severities that fail the gate (comma-separated).
+    #[arg(long, value_name = "LIST", default_value = "CRITICAL,HIGH")]
+    pub severity: String,
+
+    /// Set aside findings that have no fix yet.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+
+    /// Findings to set aside, `.trivyignore` style: one ID per line, optionally `exp:YYYY-MM-DD`
+    /// after which the entry no longer applies.
+    #[arg(long, value_name = "PATH")]
+    pub ignore_file: Option<PathBuf>,
+
+    /// OpenVEX documents: `not_affected` and `fixed` statements for the image (or for every
+    /// product) set findings aside.
+    #[arg(long = "vex", value_name = "PATH")]
+    pub vex: Vec<PathBuf>,
+
     /// The trusted root (JSON); default the Sigstore public-good root built into gantry. Never
     /// fetched: verification makes no request beyond the registry.
     #[arg(long, value_name = "PATH")]
@@ -125,7 +150,7 @@ impl Tool for VerifyImage {
         outputs: &[
             OutputSpec {
                 name: "verified",
-                description: "`true` when every image (and with `recursive`, every platform) is proven signed.",
+                description: "`true` when every image (and with `recursive`, every platform) is proven signed and passes the vulnerability gate, if one was asked for.",
             },
             OutputSpec {
                 name: "digest",
@@ -149,7 +174,23 @@ impl Tool for VerifyImage {
             },
             OutputSpec {
                 name: "failed",
-                description: "How many images could not be proven signed.",
+                description: "How many checks failed: images not proven signed, and images the vulnerability gate refused.",
+            },
+            OutputSpec {
+                name: "critical",
+                description: "CRITICAL findings counted by the vulnerability gate, over every image (after what was set aside).",
+            },
+            OutputSpec {
+                name: "high",
+                description: "HIGH findings counted by the vulnerability gate.",
+            },
+            OutputSpec {
+                name: "medium",
+                description: "MEDIUM findings counted by the vulnerability gate.",
+            },
+            OutputSpec {
+                name: "low",
+                description: "LOW findings counted by the vulnerability gate.",
             },
         ],
         secret_inputs: &["github-token"],
@@ -174,6 +215,7 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
     let policy = args.policy();
     let signer = policy.signer(base)?;
     let root = policy.root(base)?;
+    let gate = gate(&args)?;
     let images = args
         .images
         .iter()
@@ -185,12 +227,150 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let client = args.registry.client(&images.iter().collect::<Vec<_>>())?;
     let mut checked = Vec::new();
+    let mut tops = Vec::new();
     for image in &images {
-        for target in targets(&client, image, args.recursive).await? {
+        let found = targets(&client, image, args.recursive).await?;
+        tops.push(found[0].clone());
+        for target in found {
             checked.push(check(&client, target, &signer, &root).await?);
         }
     }
-    Ok(report(&signer, &checked))
+    let judged: Vec<Judged> = match &gate {
+        Some((gate, reports)) => judge(gate, reports, &tops),
+        None => Vec::new(),
+    };
+    Ok(report(&signer, &checked, &judged))
+}
+
+/// The gate's inputs, all read before the registry is touched: bad input changes nothing.
+/// Each report with the file it came from.
+type Reports = Vec<(PathBuf, vulns::Report)>;
+
+fn gate(args: &Args) -> anyhow::Result<Option<(vulns::Gate, Reports)>> {
+    if args.vuln_reports.is_empty() {
+        if args.ignore_file.is_some() || !args.vex.is_empty() || args.ignore_unfixed {
+            anyhow::bail!(
+                "ignore-file, vex and ignore-unfixed shape the vulnerability gate; give the report to gate on with --vuln-report"
+            );
+        }
+        return Ok(None);
+    }
+    let fail_on = args
+        .severity
+        .split(',')
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if vulns::SEVERITIES.contains(&s.as_str()) {
+                Ok(s)
+            } else {
+                Err(anyhow::anyhow!(
+                    "--severity {s:?} is not one of {}",
+                    vulns::SEVERITIES.join(", ")
+                ))
+            }
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let reports = args
+        .vuln_reports
+        .iter()
+        .map(|path| vulns::read_report(path).map(|r| (path.clone(), r)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let gate = vulns::Gate {
+        fail_on,
+        ignore_unfixed: args.ignore_unfixed,
+        ignores: match &args.ignore_file {
+            Some(path) => vulns::read_ignores(path)?,
+            None => Vec::new(),
+        },
+        vex: args
+            .vex
+            .iter()
+            .map(|path| vulns::read_vex(path))
+            .collect::<anyhow::Result<Vec<_>>>()?
+            .concat(),
+        today: vulns::today(),
+    };
+    Ok(Some((gate, reports)))
+}
+
+/// The vulnerability gate's answer for one image (or a report that fits none).
+struct Judged {
+    image: Reference,
+    /// Counts and what was set aside, when a report applied.
+    verdict: Option<vulns::Verdict>,
+    /// Why the gate failed, if it did.
+    refusal: Option<String>,
+}
+
+/// Each image against the reports that name its digest (or name none).
+fn judge(
+    gate: &vulns::Gate,
+    reports: &[(PathBuf, vulns::Report)],
+    images: &[Reference],
+) -> Vec<Judged> {
+    let digest_of = |image: &Reference| image.digest().map(ToString::to_string).unwrap_or_default();
+    let mut out = Vec::new();
+    for (path, report) in reports {
+        if !report.digests.is_empty()
+            && !images
+                .iter()
+                .any(|i| report.digests.contains(&digest_of(i)))
+        {
+            out.push(Judged {
+                image: images[0].clone(),
+                verdict: None,
+                refusal: Some(format!(
+                    "vulnerability report {} ({}) is for {}, not for any image verified ({})",
+                    path.display(),
+                    report.scanner,
+                    report.digests.join(", "),
+                    images.iter().map(digest_of).collect::<Vec<_>>().join(", ")
+                )),
+            });
+        }
+    }
+    for image in images {
+        let digest = digest_of(image);
+        let applying: Vec<&vulns::Report> = reports
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.digests.is_empty() || r.digests.contains(&digest))
+            .collect();
+        if applying.is_empty() {
+            out.push(Judged {
+                image: image.clone(),
+                verdict: None,
+                refusal: Some(format!("no vulnerability report is for {digest}")),
+            });
+            continue;
+        }
+        let merged = vulns::Report {
+            scanner: applying[0].scanner,
+            digests: vec![digest.clone()],
+            findings: applying.iter().flat_map(|r| r.findings.clone()).collect(),
+        };
+        let verdict = gate.judge(&merged, &digest);
+        let refusal = (!verdict.blocking.is_empty()).then(|| {
+            format!(
+                "{} finding(s) at {} in {digest}: {}",
+                verdict.blocking.len(),
+                gate.fail_on.join(","),
+                verdict
+                    .blocking
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        });
+        out.push(Judged {
+            image: image.clone(),
+            verdict: Some(verdict),
+            refusal,
+        });
+    }
+    out
 }
 
 /// `image` by digest, and with `recursive` each platform manifest of an index.
@@ -229,7 +409,59 @@ async fn check(
     }
 }
 
-fn report(signer: &Signer, checked: &[Checked]) -> Outcome {
+/// The gate's table in the summary; its refusals join `refusals`; returns counts over every image.
+fn vulnerability_section(
+    judged: &[Judged],
+    summary: &mut String,
+    refusals: &mut Vec<String>,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut totals = std::collections::BTreeMap::new();
+    if !judged.is_empty() {
+        summary.push_str("\n### Vulnerabilities\n\n| image | CRITICAL | HIGH | MEDIUM | LOW | UNKNOWN | gate |\n|---|---|---|---|---|---|---|\n");
+    }
+    for entry in judged {
+        let counts = entry
+            .verdict
+            .as_ref()
+            .map(|v| v.counts.clone())
+            .unwrap_or_default();
+        for (severity, n) in &counts {
+            *totals.entry(severity.clone()).or_default() += n;
+        }
+        let cells: Vec<String> = vulns::SEVERITIES
+            .iter()
+            .map(|s| {
+                counts
+                    .get(*s)
+                    .map_or_else(|| "–".to_owned(), ToString::to_string)
+            })
+            .collect();
+        let _ = writeln!(
+            summary,
+            "| `{}` | {} | {} |",
+            entry.image,
+            cells.join(" | "),
+            entry
+                .refusal
+                .as_deref()
+                .map_or_else(|| "✅".to_owned(), |r| format!("❌ {r}"))
+        );
+        if let Some(refusal) = &entry.refusal {
+            refusals.push(refusal.clone());
+        }
+        if let Some(verdict) = &entry.verdict {
+            for aside in &verdict.set_aside {
+                let _ = writeln!(summary, "\n- set aside: {aside}");
+            }
+            for expired in &verdict.expired {
+                let _ = writeln!(summary, "\n- ignore entry no longer applies: {expired}");
+            }
+        }
+    }
+    totals
+}
+
+fn report(signer: &Signer, checked: &[Checked], judged: &[Judged]) -> Outcome {
     let mut summary = format!(
         "## gantry verify-image\n\nRequired: {}.\n\n| image | result |\n|---|---|\n",
         gantry_sigstore::oci::describe(signer)
@@ -253,8 +485,16 @@ fn report(signer: &Signer, checked: &[Checked]) -> Outcome {
             }
         }
     }
+    let totals = vulnerability_section(judged, &mut summary, &mut refusals);
     let lines = |f: &dyn Fn(&ImageVerified) -> String| {
         proven.iter().map(|v| f(v)).collect::<Vec<_>>().join("\n")
+    };
+    let count = |severity: &str| {
+        if judged.is_empty() {
+            String::new()
+        } else {
+            totals.get(severity).copied().unwrap_or(0).to_string()
+        }
     };
     let outcome = if refusals.is_empty() {
         Outcome::success()
@@ -283,5 +523,9 @@ fn report(signer: &Signer, checked: &[Checked]) -> Outcome {
             }),
         )
         .output("failed", refusals.len().to_string())
+        .output("critical", count("CRITICAL"))
+        .output("high", count("HIGH"))
+        .output("medium", count("MEDIUM"))
+        .output("low", count("LOW"))
         .summary(summary)
 }

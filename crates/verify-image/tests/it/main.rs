@@ -1,1 +1,288 @@
-//! placeholder
+//! verify-image, the real binary, against the real registry: signatures by a key, and the
+//! vulnerability gate over Trivy and Grype reports with an ignore file and OpenVEX statements.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use bytes::Bytes;
+use gantry_oci::manifest::OCI_LAYER_TAR;
+use gantry_oci::{Client, ClientOptions, Credentials, Reference};
+use gantry_sigstore::sign::{
+    COSIGN_SIGN_PREDICATE, Identity, SigningKey, attach, image_statement, sign_statement,
+};
+use gantry_testkit::{Auth, Registry};
+
+struct Env {
+    registry: Registry,
+    dir: tempfile::TempDir,
+    public: PathBuf,
+    image: Reference,
+    digest: String,
+}
+
+/// A registry with one image signed offline by a fresh key.
+async fn setup() -> Option<Env> {
+    let registry = Registry::start(Auth::Anonymous)?;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = Client::new(
+        ClientOptions {
+            plain_http: vec![registry.host()],
+            ..ClientOptions::default()
+        },
+        Credentials::anonymous(),
+    )
+    .expect("client");
+    let tag: Reference = format!("{}/acme/billing:dev", registry.host())
+        .parse()
+        .expect("reference");
+    let manifest = client
+        .push_image(
+            &tag,
+            &Bytes::from_static(b"{\"architecture\":\"amd64\",\"os\":\"linux\"}"),
+            &[(OCI_LAYER_TAR, &Bytes::from_static(b"billing"))],
+        )
+        .await
+        .expect("push");
+    let image = tag.with_digest(manifest.digest.clone());
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&key_path, SigningKey::generate_pem().expect("key").expose()).expect("write");
+    let key = SigningKey::from_file(&key_path, None).expect("key");
+    let public = dir.path().join("key.pub");
+    std::fs::write(&public, key.public_pem().expect("pem")).expect("write");
+    let statement = image_statement(&image.name(), &manifest.digest, &BTreeMap::new());
+    let identity = Identity::Key {
+        key: Box::new(key),
+        rekor: None,
+    };
+    let bundle = sign_statement(&identity, &reqwest::Client::new(), &statement)
+        .await
+        .expect("sign");
+    attach(&client, &image, &bundle, COSIGN_SIGN_PREDICATE)
+        .await
+        .expect("attach");
+    Some(Env {
+        registry,
+        dir,
+        public,
+        digest: manifest.digest.to_string(),
+        image,
+    })
+}
+
+impl Env {
+    /// A fixture with `DIGEST` replaced by `digest`, written beside the key.
+    fn fixture(&self, name: &str, digest: &str) -> PathBuf {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name),
+        )
+        .expect("fixture")
+        .replace("DIGEST", digest);
+        let path = self.dir.path().join(format!("{}-{name}", &digest[7..15]));
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn verify(&self, extra: &[&Path], flags: &[&str]) -> (Output, serde_json::Value) {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_verify-image"));
+        command
+            .args(["--image", &self.image.to_string(), "--key"])
+            .arg(&self.public)
+            .args([
+                "--insecure-ignore-tlog",
+                "--insecure-registry",
+                &self.registry.host(),
+                "--json",
+            ]);
+        let mut paths = extra.iter();
+        for flag in flags {
+            command.arg(flag);
+            if matches!(*flag, "--vuln-report" | "--vex" | "--ignore-file") {
+                command.arg(paths.next().expect("a path for each path flag"));
+            }
+        }
+        let output = command.output().expect("verify-image");
+        let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (output, json)
+    }
+}
+
+#[track_caller]
+fn contains(json: &serde_json::Value, key: &str, expected: &str) {
+    let text = json[key].as_str().unwrap_or_default();
+    assert!(
+        text.contains(expected),
+        "expected {key} to contain {expected:?}: {json}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gate_fails_on_critical_and_high_and_lists_every_finding() {
+    let Some(env) = setup().await else { return };
+    let trivy = env.fixture("trivy.json", &env.digest);
+    let (output, json) = env.verify(&[&trivy], &["--vuln-report"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(
+        &json,
+        "failure",
+        &format!("3 finding(s) at CRITICAL,HIGH in {}", env.digest),
+    );
+    for finding in [
+        "CVE-2024-0001 (CRITICAL, openssl 3.0.11-1, fixed in 3.0.13-1)",
+        "CVE-2024-0002 (HIGH, zlib1g 1:1.2.13, no fix)",
+        "CVE-2024-0003 (HIGH, libc6 2.36-9, fixed in 2.36-10)",
+    ] {
+        contains(&json, "failure", finding);
+    }
+    let outputs = &json["outputs"];
+    assert_eq!(
+        [
+            &outputs["critical"],
+            &outputs["high"],
+            &outputs["medium"],
+            &outputs["low"]
+        ],
+        ["1", "2", "1", "1"],
+        "{json}"
+    );
+    assert_eq!(outputs["verified"], "false");
+    assert_eq!(
+        outputs["signature-format"], "bundle",
+        "the signature itself verified"
+    );
+
+    // Only CRITICAL fails: the HIGH findings are counted, not blocking.
+    let (output, json) = env.verify(&[&trivy], &["--vuln-report", "--severity", "critical"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(&json, "failure", "1 finding(s) at CRITICAL in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vex_and_an_ignore_file_set_findings_aside_until_they_expire() {
+    let Some(env) = setup().await else { return };
+    let trivy = env.fixture("trivy.json", &env.digest);
+    let vex = env.fixture("openvex.json", &env.digest);
+    // CVE-2024-0002: not_affected for this image. CVE-2024-0003: its VEX is for another product,
+    // but the ignore file covers it until 2999. CVE-2024-0001: under investigation, and its
+    // ignore entry expired.
+    let ignore = env.write(
+        "trivyignore",
+        "# accepted risks\nCVE-2024-0003 exp:2999-12-31\nCVE-2024-0001 exp:2000-01-01  # lapsed\n",
+    );
+    let (output, json) = env.verify(
+        &[&trivy, &vex, &ignore],
+        &["--vuln-report", "--vex", "--ignore-file"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(&json, "failure", "1 finding(s) at CRITICAL,HIGH");
+    contains(&json, "failure", "CVE-2024-0001");
+    contains(
+        &json,
+        "summary",
+        "CVE-2024-0002: OpenVEX not_affected (vulnerable_code_not_in_execute_path)",
+    );
+    contains(
+        &json,
+        "summary",
+        "CVE-2024-0003: ignore file line 2, until 2999-12-31",
+    );
+    contains(
+        &json,
+        "summary",
+        "CVE-2024-0001 (expired 2000-01-01, line 3)",
+    );
+    assert_eq!(json["outputs"]["high"], "0", "{json}");
+
+    let ignore_all = env.write("trivyignore-all", "CVE-2024-0001\nCVE-2024-0003\n");
+    let (output, json) = env.verify(
+        &[&trivy, &vex, &ignore_all],
+        &["--vuln-report", "--vex", "--ignore-file"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{json}");
+    assert_eq!(json["outputs"]["verified"], "true");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grype_reports_and_unfixed_findings() {
+    let Some(env) = setup().await else { return };
+    let grype = env.fixture("grype.json", &env.digest);
+    let ignore = env.write("ignore", "CVE-2024-0001\n");
+    let (output, json) = env.verify(&[&grype, &ignore], &["--vuln-report", "--ignore-file"]);
+    assert_eq!(output.status.code(), Some(0), "{json}");
+    let outputs = &json["outputs"];
+    assert_eq!(
+        [&outputs["critical"], &outputs["medium"], &outputs["low"]],
+        ["0", "1", "1"],
+        "{json}"
+    );
+    let (output, json) = env.verify(
+        &[&grype, &ignore],
+        &["--vuln-report", "--ignore-file", "--ignore-unfixed"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{json}");
+    assert_eq!(
+        [&json["outputs"]["medium"], &json["outputs"]["low"]],
+        ["0", "0"],
+        "{json}"
+    );
+    contains(
+        &json,
+        "summary",
+        "CVE-2024-0005: no fix yet (ignore-unfixed)",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_for_another_image_or_gate_options_without_a_report_are_refused() {
+    let Some(env) = setup().await else { return };
+    let zeros = format!("sha256:{}", "0".repeat(64));
+    let other = env.fixture("trivy.json", &zeros);
+    let (output, json) = env.verify(&[&other], &["--vuln-report"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(
+        &json,
+        "failure",
+        &format!(
+            "is for {zeros}, not for any image verified ({})",
+            env.digest
+        ),
+    );
+    contains(
+        &json,
+        "failure",
+        &format!("no vulnerability report is for {}", env.digest),
+    );
+
+    let ignore = env.write("ignore", "CVE-2024-0001\n");
+    let (output, json) = env.verify(&[&ignore], &["--ignore-file"]);
+    assert_eq!(output.status.code(), Some(2), "{json}");
+    contains(
+        &json,
+        "error",
+        "give the report to gate on with --vuln-report",
+    );
+
+    let bad = env.write("bad-ignore", "CVE-2024-0001 until:tomorrow\n");
+    let trivy = env.fixture("trivy.json", &env.digest);
+    let (output, json) = env.verify(&[&trivy, &bad], &["--vuln-report", "--ignore-file"]);
+    assert_eq!(output.status.code(), Some(2), "{json}");
+    contains(
+        &json,
+        "error",
+        "bad-ignore:1: unexpected \"until:tomorrow\"",
+    );
+}

@@ -1,0 +1,354 @@
+//! The vulnerability gate: findings from a Trivy or Grype JSON report, less what an ignore file
+//! (with expiry dates) or OpenVEX statements set aside, counted by severity; the gate fails on the
+//! severities asked for and lists every finding that failed it, not just the first.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+/// Severities from most to least severe, as Trivy writes them (Grype's are title-case).
+pub const SEVERITIES: [&str; 5] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"];
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub id: String,
+    pub package: String,
+    pub version: String,
+    /// Empty when no fix is known.
+    pub fixed_in: String,
+    pub severity: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, {} {}",
+            self.id, self.severity, self.package, self.version
+        )?;
+        if self.fixed_in.is_empty() {
+            f.write_str(", no fix)")
+        } else {
+            write!(f, ", fixed in {})", self.fixed_in)
+        }
+    }
+}
+
+/// A scanner's report: which scanner, which image it names (if any), what it found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub scanner: &'static str,
+    /// Manifest digests the report says it scanned (`sha256:…`); empty when it names none.
+    pub digests: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+fn text(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn digest_of(repo_digest: &str) -> Option<String> {
+    repo_digest
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .or(Some(repo_digest))
+        .filter(|d| d.starts_with("sha256:"))
+        .map(str::to_owned)
+}
+
+/// Reads a Trivy (`--format json`) or Grype (`-o json`) report, told apart by its shape.
+pub fn read_report(path: &Path) -> anyhow::Result<Report> {
+    let what = path.display();
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("reading {what}"))?,
+    )
+    .with_context(|| format!("{what} is not JSON"))?;
+    // A clean image's Trivy report may have no Results, but always a SchemaVersion.
+    if json.get("Results").is_some() || json.get("SchemaVersion").is_some() {
+        let mut findings = Vec::new();
+        for result in json["Results"].as_array().into_iter().flatten() {
+            for v in result["Vulnerabilities"].as_array().into_iter().flatten() {
+                findings.push(Finding {
+                    id: text(v, "/VulnerabilityID"),
+                    package: text(v, "/PkgName"),
+                    version: text(v, "/InstalledVersion"),
+                    fixed_in: text(v, "/FixedVersion"),
+                    severity: text(v, "/Severity").to_ascii_uppercase(),
+                });
+            }
+        }
+        let digests = json
+            .pointer("/Metadata/RepoDigests")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(digest_of)
+            .collect();
+        return Ok(Report {
+            scanner: "Trivy",
+            digests,
+            findings,
+        });
+    }
+    if let Some(matches) = json.get("matches").and_then(Value::as_array) {
+        let findings = matches
+            .iter()
+            .map(|m| Finding {
+                id: text(m, "/vulnerability/id"),
+                package: text(m, "/artifact/name"),
+                version: text(m, "/artifact/version"),
+                fixed_in: m
+                    .pointer("/vulnerability/fix/versions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                severity: match text(m, "/vulnerability/severity").to_ascii_uppercase() {
+                    s if s == "NEGLIGIBLE" => "LOW".to_owned(),
+                    s if SEVERITIES.contains(&s.as_str()) => s,
+                    _ => "UNKNOWN".to_owned(),
+                },
+            })
+            .collect();
+        let target = json.pointer("/source/target").cloned().unwrap_or_default();
+        let mut digests: Vec<String> = target["repoDigests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter_map(digest_of)
+            .collect();
+        if let Some(manifest) = target["manifestDigest"].as_str().and_then(digest_of) {
+            digests.push(manifest);
+        }
+        return Ok(Report {
+            scanner: "Grype",
+            digests,
+            findings,
+        });
+    }
+    anyhow::bail!(
+        "{what} is neither a Trivy JSON report (Results) nor a Grype JSON report (matches)"
+    )
+}
+
+/// An ignore file entry: `.trivyignore` lines, `ID [exp:YYYY-MM-DD]`, `#` comments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignore {
+    pub id: String,
+    pub expires: Option<String>,
+    pub line: usize,
+}
+
+pub fn read_ignores(path: &Path) -> anyhow::Result<Vec<Ignore>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let id = words.next().unwrap_or_default().to_owned();
+        let mut expires = None;
+        for word in words {
+            let Some(date) = word.strip_prefix("exp:") else {
+                anyhow::bail!(
+                    "{}:{}: unexpected {word:?} (expected `ID` or `ID exp:YYYY-MM-DD`)",
+                    path.display(),
+                    index + 1
+                );
+            };
+            if !is_date(date) {
+                anyhow::bail!(
+                    "{}:{}: {date:?} is not a date (YYYY-MM-DD)",
+                    path.display(),
+                    index + 1
+                );
+            }
+            expires = Some(date.to_owned());
+        }
+        out.push(Ignore {
+            id,
+            expires,
+            line: index + 1,
+        });
+    }
+    Ok(out)
+}
+
+fn is_date(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 10
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit())
+}
+
+/// Today in UTC as `YYYY-MM-DD` (days since the epoch to a civil date).
+pub fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400);
+    let days = i64::try_from(days).unwrap_or(0) + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// OpenVEX statements that set a vulnerability aside for a product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VexStatement {
+    pub vulnerability: String,
+    pub status: String,
+    /// Product identifiers (`@id`, purls); empty: every product.
+    pub products: Vec<String>,
+    pub justification: String,
+}
+
+pub fn read_vex(path: &Path) -> anyhow::Result<Vec<VexStatement>> {
+    let what = path.display();
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("reading {what}"))?,
+    )
+    .with_context(|| format!("{what} is not JSON"))?;
+    let context = text(&json, "/@context");
+    if !context.starts_with("https://openvex.dev/ns") {
+        anyhow::bail!("{what} is not an OpenVEX document (@context is {context:?})");
+    }
+    let mut out = Vec::new();
+    for statement in json["statements"].as_array().into_iter().flatten() {
+        let vulnerability = statement
+            .pointer("/vulnerability/name")
+            .or_else(|| statement.pointer("/vulnerability/@id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let mut products = Vec::new();
+        for product in statement["products"].as_array().into_iter().flatten() {
+            products.extend(
+                [
+                    product.pointer("/@id"),
+                    product.pointer("/identifiers/purl"),
+                ]
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned),
+            );
+        }
+        out.push(VexStatement {
+            vulnerability,
+            status: text(statement, "/status"),
+            products,
+            justification: text(statement, "/justification"),
+        });
+    }
+    Ok(out)
+}
+
+/// What the gate asks.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// Upper-case severities that fail the gate.
+    pub fail_on: Vec<String>,
+    pub ignore_unfixed: bool,
+    pub ignores: Vec<Ignore>,
+    pub vex: Vec<VexStatement>,
+    pub today: String,
+}
+
+/// What the gate decided for one image.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    /// Counted findings by severity (after what was set aside).
+    pub counts: BTreeMap<String, usize>,
+    /// Findings at a failing severity.
+    pub blocking: Vec<Finding>,
+    /// Why findings were set aside: `ID: reason`.
+    pub set_aside: Vec<String>,
+    /// Ignore entries past their date (they set nothing aside).
+    pub expired: Vec<String>,
+}
+
+impl Gate {
+    /// Applies the gate to `report` for the image `digest`.
+    pub fn judge(&self, report: &Report, digest: &str) -> Verdict {
+        let mut verdict = Verdict::default();
+        for severity in SEVERITIES {
+            verdict.counts.insert(severity.to_owned(), 0);
+        }
+        for ignore in &self.ignores {
+            if let Some(date) = ignore.expires.as_ref().filter(|d| **d < self.today) {
+                verdict.expired.push(format!(
+                    "{} (expired {date}, line {})",
+                    ignore.id, ignore.line
+                ));
+            }
+        }
+        let hex = digest.trim_start_matches("sha256:");
+        for finding in &report.findings {
+            if let Some(reason) = self.set_aside(finding, hex) {
+                verdict.set_aside.push(format!("{}: {reason}", finding.id));
+                continue;
+            }
+            *verdict.counts.entry(finding.severity.clone()).or_default() += 1;
+            if self.fail_on.contains(&finding.severity) {
+                verdict.blocking.push(finding.clone());
+            }
+        }
+        verdict
+    }
+
+    fn set_aside(&self, finding: &Finding, hex: &str) -> Option<String> {
+        if self.ignore_unfixed && finding.fixed_in.is_empty() {
+            return Some("no fix yet (ignore-unfixed)".to_owned());
+        }
+        if let Some(ignore) = self
+            .ignores
+            .iter()
+            .find(|i| i.id == finding.id && i.expires.as_ref().is_none_or(|d| *d >= self.today))
+        {
+            return Some(match &ignore.expires {
+                Some(date) => format!("ignore file line {}, until {date}", ignore.line),
+                None => format!("ignore file line {}", ignore.line),
+            });
+        }
+        self.vex
+            .iter()
+            .find(|s| {
+                s.vulnerability == finding.id
+                    && matches!(s.status.as_str(), "not_affected" | "fixed")
+                    && (s.products.is_empty() || s.products.iter().any(|p| p.contains(hex)))
+            })
+            .map(|s| {
+                let mut reason = format!("OpenVEX {}", s.status);
+                if !s.justification.is_empty() {
+                    let _ = write!(reason, " ({})", s.justification);
+                }
+                reason
+            })
+    }
+}
