@@ -25,6 +25,13 @@ pub enum ImageError {
         image: String,
         looked_in: Vec<String>,
     },
+    #[error("no attestation of type {predicate_type} for {image} (found types: {}; looked in: {})", if found.is_empty() { "none".to_owned() } else { found.join(", ") }, looked_in.join(", "))]
+    NoAttestation {
+        image: String,
+        predicate_type: String,
+        found: Vec<String>,
+        looked_in: Vec<String>,
+    },
     #[error("{} signature(s) for {image}, none verified for {wanted}: {}", reasons.len(), reasons.join("; "))]
     NoneVerified {
         image: String,
@@ -39,6 +46,31 @@ pub struct FoundBundle {
     /// The referrer manifest that holds it.
     pub manifest: Digest,
     pub json: String,
+    /// The in-toto statement's `predicateType` for a DSSE bundle (read from the signed payload,
+    /// never from the unsigned manifest annotation); `None` for a message signature or when the
+    /// payload is not a statement.
+    pub predicate_type: Option<String>,
+}
+
+impl FoundBundle {
+    /// An image signature (cosign v3's sign predicate, or a message signature), not an
+    /// attestation.
+    pub fn is_signature(&self) -> bool {
+        self.predicate_type
+            .as_deref()
+            .is_none_or(|t| t == crate::sign::COSIGN_SIGN_PREDICATE)
+    }
+}
+
+/// The `predicateType` of the statement inside a DSSE bundle.
+fn statement_predicate_type(json: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bundle: serde_json::Value = serde_json::from_str(json).ok()?;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(bundle.pointer("/dsseEnvelope/payload")?.as_str()?)
+        .ok()?;
+    let statement: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    statement["predicateType"].as_str().map(str::to_owned)
 }
 
 /// One layer of a legacy `.sig` manifest: a simple-signing payload and its annotations.
@@ -111,9 +143,11 @@ pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, I
             }
             // The blob read refuses more than the limit, by Content-Length or while reading.
             let bytes = client.blob(&at, &layer.digest, BUNDLE_LIMIT).await?;
+            let json = String::from_utf8_lossy(&bytes).into_owned();
             discovery.bundles.push(FoundBundle {
                 manifest: descriptor.digest.clone(),
-                json: String::from_utf8_lossy(&bytes).into_owned(),
+                predicate_type: statement_predicate_type(&json),
+                json,
             });
         }
     }
@@ -164,20 +198,35 @@ pub async fn verify_image(
     root: &TrustedRoot,
 ) -> Result<ImageVerified, ImageError> {
     let discovery = discover(client, image).await?;
+    verify_signature(image, &discovery, signer, root)
+}
+
+/// [`verify_image`] on signatures already discovered (attestations among them are left out).
+pub fn verify_signature(
+    image: &Reference,
+    discovery: &Discovery,
+    signer: &Signer,
+    root: &TrustedRoot,
+) -> Result<ImageVerified, ImageError> {
     let digest = image
         .digest()
         .cloned()
         .ok_or_else(|| ImageError::NoDigest {
             image: image.to_string(),
         })?;
-    if discovery.bundles.is_empty() && discovery.legacy.is_empty() {
+    let signatures: Vec<&FoundBundle> = discovery
+        .bundles
+        .iter()
+        .filter(|b| b.is_signature())
+        .collect();
+    if signatures.is_empty() && discovery.legacy.is_empty() {
         return Err(ImageError::Unsigned {
             image: image.to_string(),
-            looked_in: discovery.looked_in,
+            looked_in: discovery.looked_in.clone(),
         });
     }
     let mut reasons = Vec::new();
-    let found_bundles = discovery.bundles.iter().map(|found| {
+    let found_bundles = signatures.iter().map(|found| {
         let outcome = crate::parse_bundle(&format!("bundle in {}", found.manifest), &found.json)
             .and_then(|bundle| crate::verify(&bundle, Subject::Sha256(digest.hex()), signer, root));
         (found.manifest.clone(), SignatureFormat::Bundle, outcome)
@@ -198,17 +247,102 @@ pub async fn verify_image(
                     signature: manifest,
                     format,
                     verified,
-                    looked_in: discovery.looked_in,
+                    looked_in: discovery.looked_in.clone(),
                 });
             }
-            Err(SigstoreError::IdentityMismatch { found: who, .. }) => {
-                reasons.push(format!("{manifest} ({format}) is signed by {who:?}"));
-            }
-            Err(other) => reasons.push(format!("{manifest} ({format}): {other}")),
+            Err(error) => reasons.push(reason(&manifest, &format.to_string(), error)),
         }
     }
     Err(ImageError::NoneVerified {
         image: image.to_string(),
+        wanted: describe(signer),
+        reasons,
+    })
+}
+
+fn reason(manifest: &Digest, format: &str, error: SigstoreError) -> String {
+    match error {
+        SigstoreError::IdentityMismatch { found: who, .. } => {
+            format!("{manifest} ({format}) is signed by {who:?}")
+        }
+        other => format!("{manifest} ({format}): {other}"),
+    }
+}
+
+/// An attestation that verified.
+#[derive(Debug, Clone)]
+pub struct AttestationVerified {
+    pub predicate_type: String,
+    /// The referrer that holds it.
+    pub manifest: Digest,
+    pub verified: Verified,
+    /// The in-toto statement (its predicate is what a policy may read next).
+    pub statement: serde_json::Value,
+}
+
+/// The first attestation of `predicate_type` for `image`, signed by `signer`, among the bundles
+/// discovered (cosign v3 attestations stored as referrers).
+pub fn verify_attestation(
+    image: &Reference,
+    discovery: &Discovery,
+    predicate_type: &str,
+    signer: &Signer,
+    root: &TrustedRoot,
+) -> Result<AttestationVerified, ImageError> {
+    let digest = image
+        .digest()
+        .cloned()
+        .ok_or_else(|| ImageError::NoDigest {
+            image: image.to_string(),
+        })?;
+    let candidates: Vec<&FoundBundle> = discovery
+        .bundles
+        .iter()
+        .filter(|b| b.predicate_type.as_deref() == Some(predicate_type))
+        .collect();
+    if candidates.is_empty() {
+        let mut found: Vec<String> = discovery
+            .bundles
+            .iter()
+            .filter(|b| !b.is_signature())
+            .filter_map(|b| b.predicate_type.clone())
+            .collect();
+        found.sort();
+        found.dedup();
+        return Err(ImageError::NoAttestation {
+            image: image.to_string(),
+            predicate_type: predicate_type.to_owned(),
+            found,
+            looked_in: discovery.looked_in.clone(),
+        });
+    }
+    let mut reasons = Vec::new();
+    for found in candidates {
+        let outcome = crate::parse_bundle(&format!("bundle in {}", found.manifest), &found.json)
+            .and_then(|bundle| {
+                crate::verify(&bundle, Subject::Sha256(digest.hex()), signer, root)
+                    .map(|v| (bundle, v))
+            });
+        match outcome {
+            Ok((bundle, verified)) => {
+                let statement = match &bundle.content {
+                    sigstore_verify::types::SignatureContent::DsseEnvelope(envelope) => {
+                        serde_json::from_slice(envelope.payload.as_bytes()).unwrap_or_default()
+                    }
+                    _ => serde_json::Value::Null,
+                };
+                return Ok(AttestationVerified {
+                    predicate_type: predicate_type.to_owned(),
+                    manifest: found.manifest.clone(),
+                    verified,
+                    statement,
+                });
+            }
+            Err(error) => reasons.push(reason(&found.manifest, "attestation", error)),
+        }
+    }
+    Err(ImageError::NoneVerified {
+        image: format!("{image} (attestations of type {predicate_type})"),
         wanted: describe(signer),
         reasons,
     })

@@ -12,7 +12,9 @@ use anyhow::Context as _;
 use clap::Parser;
 use gantry_actions::{Branding, Context, Outcome, OutputSpec, Tool, ToolSpec};
 use gantry_oci::{Client, Reference, RegistryArgs};
-use gantry_sigstore::oci::{ImageError, ImageVerified, verify_image};
+use gantry_sigstore::oci::{
+    ImageError, ImageVerified, discover, verify_attestation, verify_signature,
+};
 use gantry_sigstore::policy::SignaturePolicy;
 use gantry_sigstore::{Signer, TrustedRoot};
 
@@ -80,6 +82,11 @@ pub struct Args {
     /// `tlog-upload: false`).
     #[arg(long)]
     pub insecure_ignore_tlog: bool,
+
+    /// Attestations the image must carry, signed by the same identity or key: a predicate type
+    /// URI, or `slsaprovenance`, `cyclonedx`, `spdx`, `vuln`, `openvex`.
+    #[arg(long = "require-attestation", value_name = "TYPE")]
+    pub require_attestations: Vec<String>,
 
     /// Vulnerability reports (Trivy `--format json` or Grype `-o json`) to gate on. A report that
     /// names the image's digest applies to that image; one that names none applies to every image.
@@ -207,6 +214,8 @@ impl Tool for VerifyImage {
 /// What verifying one image (or platform) found.
 enum Checked {
     Proven(Reference, Box<ImageVerified>),
+    /// An attestation of this predicate type verified, held by this referrer.
+    Attested(Reference, String, gantry_oci::Digest),
     Refused(Reference, String),
 }
 
@@ -216,6 +225,11 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
     let signer = policy.signer(base)?;
     let root = policy.root(base)?;
     let gate = gate(&args)?;
+    let attestations: Vec<String> = args
+        .require_attestations
+        .iter()
+        .map(|kind| predicate_type(kind))
+        .collect();
     let images = args
         .images
         .iter()
@@ -232,7 +246,7 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
         let found = targets(&client, image, args.recursive).await?;
         tops.push(found[0].clone());
         for target in found {
-            checked.push(check(&client, target, &signer, &root).await?);
+            checked.extend(check(&client, target, &signer, &root, &attestations).await?);
         }
     }
     let judged: Vec<Judged> = match &gate {
@@ -394,19 +408,50 @@ async fn targets(
 }
 
 /// A refusal is a result; a registry that cannot be read is an error (exit 2).
+/// Predicate types by their usual short names; anything else is taken as a predicate type URI.
+fn predicate_type(kind: &str) -> String {
+    match kind {
+        "slsaprovenance" | "slsa" => "https://slsa.dev/provenance/v1",
+        "cyclonedx" => "https://cyclonedx.org/bom",
+        "spdx" | "spdxjson" => "https://spdx.dev/Document",
+        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "openvex" => "https://openvex.dev/ns",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// The signature, then each required attestation. A refusal is a result; a registry that cannot
+/// be read is an error (exit 2).
 async fn check(
     client: &Client,
     image: Reference,
     signer: &Signer,
     root: &TrustedRoot,
-) -> anyhow::Result<Checked> {
-    match verify_image(client, &image, signer, root).await {
-        Ok(verified) => Ok(Checked::Proven(image, Box::new(verified))),
+    attestations: &[String],
+) -> anyhow::Result<Vec<Checked>> {
+    let discovery = match discover(client, &image).await {
+        Ok(discovery) => discovery,
         Err(ImageError::Registry(error)) => {
-            Err(anyhow::Error::new(error).context(format!("reading the signatures of {image}")))
+            return Err(
+                anyhow::Error::new(error).context(format!("reading the signatures of {image}"))
+            );
         }
-        Err(refusal) => Ok(Checked::Refused(image, refusal.to_string())),
+        Err(refusal) => return Ok(vec![Checked::Refused(image, refusal.to_string())]),
+    };
+    let mut out = vec![match verify_signature(&image, &discovery, signer, root) {
+        Ok(verified) => Checked::Proven(image.clone(), Box::new(verified)),
+        Err(refusal) => Checked::Refused(image.clone(), refusal.to_string()),
+    }];
+    for kind in attestations {
+        out.push(
+            match verify_attestation(&image, &discovery, kind, signer, root) {
+                Ok(attested) => Checked::Attested(image.clone(), kind.clone(), attested.manifest),
+                Err(refusal) => Checked::Refused(image.clone(), refusal.to_string()),
+            },
+        );
     }
+    Ok(out)
 }
 
 /// The gate's table in the summary; its refusals join `refusals`; returns counts over every image.
@@ -478,6 +523,12 @@ fn report(signer: &Signer, checked: &[Checked], judged: &[Judged]) -> Outcome {
                     verified.format, verified.signature
                 );
                 proven.push(verified.as_ref());
+            }
+            Checked::Attested(image, kind, manifest) => {
+                let _ = writeln!(
+                    summary,
+                    "| `{image}` | ✅ attestation {kind} ({manifest}) |"
+                );
             }
             Checked::Refused(image, why) => {
                 let _ = writeln!(summary, "| `{image}` | ❌ {why} |");

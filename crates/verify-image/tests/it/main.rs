@@ -15,6 +15,8 @@ use gantry_testkit::{Auth, Registry};
 
 struct Env {
     registry: Registry,
+    client: Client,
+    key: PathBuf,
     dir: tempfile::TempDir,
     public: PathBuf,
     image: Reference,
@@ -63,6 +65,8 @@ async fn setup() -> Option<Env> {
         .expect("attach");
     Some(Env {
         registry,
+        client,
+        key: key_path,
         dir,
         public,
         digest: manifest.digest.to_string(),
@@ -71,6 +75,31 @@ async fn setup() -> Option<Env> {
 }
 
 impl Env {
+    /// Signs an in-toto statement of `predicate_type` for `image` with the key and attaches it.
+    async fn attest(&self, image: &Reference, predicate_type: &str) {
+        let digest = image.digest().expect("digest");
+        let statement = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": image.name(), "digest": {"sha256": digest.hex()}}],
+            "predicateType": predicate_type,
+            "predicate": {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []},
+        });
+        let identity = Identity::Key {
+            key: Box::new(SigningKey::from_file(&self.key, None).expect("key")),
+            rekor: None,
+        };
+        let bundle = sign_statement(
+            &identity,
+            &reqwest::Client::new(),
+            statement.to_string().as_bytes(),
+        )
+        .await
+        .expect("sign");
+        attach(&self.client, image, &bundle, predicate_type)
+            .await
+            .expect("attach");
+    }
+
     /// A fixture with `DIGEST` replaced by `digest`, written beside the key.
     fn fixture(&self, name: &str, digest: &str) -> PathBuf {
         let text = std::fs::read_to_string(
@@ -285,4 +314,54 @@ async fn a_report_for_another_image_or_gate_options_without_a_report_are_refused
         "error",
         "bad-ignore:1: unexpected \"until:tomorrow\"",
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn required_attestations_are_found_by_predicate_type_and_are_not_signatures() {
+    let Some(env) = setup().await else { return };
+    env.attest(&env.image, "https://cyclonedx.org/bom").await;
+    let (output, json) = env.verify(&[], &["--require-attestation", "cyclonedx"]);
+    assert_eq!(output.status.code(), Some(0), "{json}");
+    contains(&json, "summary", "✅ attestation https://cyclonedx.org/bom");
+
+    let (output, json) = env.verify(&[], &["--require-attestation", "slsaprovenance"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(
+        &json,
+        "failure",
+        "no attestation of type https://slsa.dev/provenance/v1 for",
+    );
+    contains(&json, "failure", "(found types: https://cyclonedx.org/bom;");
+
+    // An image that carries only an attestation is not signed.
+    let tag: Reference = format!("{}/acme/ledger:dev", env.registry.host())
+        .parse()
+        .expect("reference");
+    let pushed = env
+        .client
+        .push_image(
+            &tag,
+            &Bytes::from_static(b"{\"architecture\":\"amd64\",\"os\":\"linux\"}"),
+            &[(OCI_LAYER_TAR, &Bytes::from_static(b"ledger"))],
+        )
+        .await
+        .expect("push");
+    let attested_only = tag.with_digest(pushed.digest.clone());
+    env.attest(&attested_only, "https://cyclonedx.org/bom")
+        .await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_verify-image"));
+    let output = command
+        .args(["--image", &attested_only.to_string(), "--key"])
+        .arg(&env.public)
+        .args([
+            "--insecure-ignore-tlog",
+            "--insecure-registry",
+            &env.registry.host(),
+            "--json",
+        ])
+        .output()
+        .expect("verify-image");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(&json, "failure", "no signatures found for");
 }
