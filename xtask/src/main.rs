@@ -38,7 +38,7 @@ enum Task {
     Demo,
     /// Run a benchmark against its peer (criterion) and write the ratios into BENCHMARKS.md.
     Bench {
-        /// Which benchmark: promote.
+        /// Which benchmark: promote or verify.
         name: String,
     },
     /// Build the static binary, then run the whole test suite against it (the README's command).
