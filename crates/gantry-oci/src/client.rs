@@ -275,6 +275,20 @@ impl Client {
         })
     }
 
+    /// `image` pinned to the digest it names now (read once, checked), and with `platforms` the
+    /// manifests of an index as well: what a tool signs or verifies "by digest".
+    pub async fn pinned(&self, image: &Reference, platforms: bool) -> Result<Vec<Reference>> {
+        let manifest = self.manifest(image).await?;
+        let top = image.with_digest(manifest.digest.clone());
+        let mut out = vec![top.clone()];
+        if platforms {
+            for child in manifest.fields()?.manifests {
+                out.push(top.with_digest(child.digest.clone()));
+            }
+        }
+        Ok(out)
+    }
+
     /// What a tag or digest points at, by HEAD (GET when the registry sends no digest header).
     pub async fn resolve(&self, reference: &Reference) -> Result<Descriptor> {
         match self.head_manifest(reference).await? {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use gantry_actions::{Branding, Context, Outcome, OutputSpec, Secret, Tool, ToolSpec};
-use gantry_oci::{Client, Digest, Reference, RegistryArgs};
+use gantry_oci::{Digest, Reference, RegistryArgs};
 use gantry_sigstore::sign::{COSIGN_SIGN_PREDICATE, Identity, Services, SigningKey};
 
 /// Rekor v1 of the public-good instance, where key-based signatures are logged by default.
@@ -208,7 +208,11 @@ async fn sign(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     // Resolve everything first: a missing image fails before any signature is made.
     let mut targets = Vec::new();
     for image in &images {
-        for target in resolve(&client, image, args.recursive).await? {
+        for target in client
+            .pinned(image, args.recursive)
+            .await
+            .with_context(|| format!("reading {image}"))?
+        {
             if !targets.contains(&target) {
                 targets.push(target);
             }
@@ -246,31 +250,6 @@ async fn sign(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         });
     }
     Ok(report(&identity, &signed))
-}
-
-/// `image` by digest, and with `recursive` each platform manifest of an index.
-async fn resolve(
-    client: &Client,
-    image: &Reference,
-    recursive: bool,
-) -> anyhow::Result<Vec<Reference>> {
-    let manifest = client
-        .manifest(image)
-        .await
-        .with_context(|| format!("reading {image}"))?;
-    if let Some(pinned) = image.digest()
-        && *pinned != manifest.digest
-    {
-        anyhow::bail!("{image} answered with {}", manifest.digest);
-    }
-    let top = image.with_digest(manifest.digest.clone());
-    let mut out = vec![top.clone()];
-    if recursive {
-        for child in manifest.fields()?.manifests {
-            out.push(top.with_digest(child.digest.clone()));
-        }
-    }
-    Ok(out)
 }
 
 fn report(identity: &Identity, signed: &[Signed]) -> Outcome {

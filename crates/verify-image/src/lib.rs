@@ -243,7 +243,10 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
     let mut checked = Vec::new();
     let mut tops = Vec::new();
     for image in &images {
-        let found = targets(&client, image, args.recursive).await?;
+        let found = client
+            .pinned(image, args.recursive)
+            .await
+            .with_context(|| format!("reading {image}"))?;
         tops.push(found[0].clone());
         for target in found {
             checked.extend(check(&client, target, &signer, &root, &attestations).await?);
@@ -385,26 +388,6 @@ fn judge(
         });
     }
     out
-}
-
-/// `image` by digest, and with `recursive` each platform manifest of an index.
-async fn targets(
-    client: &Client,
-    image: &Reference,
-    recursive: bool,
-) -> anyhow::Result<Vec<Reference>> {
-    let manifest = client
-        .manifest(image)
-        .await
-        .with_context(|| format!("reading {image}"))?;
-    let top = image.with_digest(manifest.digest.clone());
-    let mut out = vec![top.clone()];
-    if recursive {
-        for child in manifest.fields()?.manifests {
-            out.push(top.with_digest(child.digest.clone()));
-        }
-    }
-    Ok(out)
 }
 
 /// A refusal is a result; a registry that cannot be read is an error (exit 2).

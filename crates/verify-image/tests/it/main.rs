@@ -75,6 +75,22 @@ async fn setup() -> Option<Env> {
 }
 
 impl Env {
+    /// Signs `image` (cosign v3 signature) with the key, offline.
+    async fn sign(&self, image: &Reference) {
+        let digest = image.digest().expect("digest");
+        let statement = image_statement(&image.name(), digest, &BTreeMap::new());
+        let identity = Identity::Key {
+            key: Box::new(SigningKey::from_file(&self.key, None).expect("key")),
+            rekor: None,
+        };
+        let bundle = sign_statement(&identity, &reqwest::Client::new(), &statement)
+            .await
+            .expect("sign");
+        attach(&self.client, image, &bundle, COSIGN_SIGN_PREDICATE)
+            .await
+            .expect("attach");
+    }
+
     /// Signs an in-toto statement of `predicate_type` for `image` with the key and attaches it.
     async fn attest(&self, image: &Reference, predicate_type: &str) {
         let digest = image.digest().expect("digest");
@@ -364,4 +380,84 @@ async fn required_attestations_are_found_by_predicate_type_and_are_not_signature
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(output.status.code(), Some(1), "{json}");
     contains(&json, "failure", "no signatures found for");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recursive_verification_requires_every_platform_signed() {
+    let Some(env) = setup().await else { return };
+    let mut platforms = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let tag: Reference = format!("{}/acme/multi:{arch}", env.registry.host())
+            .parse()
+            .expect("reference");
+        let config = format!("{{\"architecture\":\"{arch}\",\"os\":\"linux\"}}");
+        let manifest = env
+            .client
+            .push_image(
+                &tag,
+                &Bytes::from(config),
+                &[(OCI_LAYER_TAR, &Bytes::from(arch))],
+            )
+            .await
+            .expect("push");
+        platforms.push((arch, manifest));
+    }
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": platforms.iter().map(|(arch, m)| serde_json::json!({
+            "mediaType": m.media_type, "digest": m.digest, "size": m.bytes.len(),
+            "platform": {"architecture": arch, "os": "linux"},
+        })).collect::<Vec<_>>(),
+    });
+    let index = gantry_oci::Manifest::from_json(&index, "application/vnd.oci.image.index.v1+json");
+    let tag: Reference = format!("{}/acme/multi:dev", env.registry.host())
+        .parse()
+        .expect("ref");
+    env.client.put_manifest(&tag, &index).await.expect("index");
+    let pinned = tag.with_digest(index.digest.clone());
+    env.sign(&pinned).await;
+
+    let run = |recursive: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_verify-image"));
+        command
+            .args(["--image", &tag.to_string(), "--key"])
+            .arg(&env.public)
+            .args([
+                "--insecure-ignore-tlog",
+                "--insecure-registry",
+                &env.registry.host(),
+                "--json",
+            ]);
+        if recursive {
+            command.arg("--recursive");
+        }
+        let output = command.output().expect("verify-image");
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        (output.status.code(), json)
+    };
+    let (code, json) = run(false);
+    assert_eq!(code, Some(0), "the index alone is signed: {json}");
+    assert_eq!(json["outputs"]["digest"], index.digest.as_str());
+    let (code, json) = run(true);
+    assert_eq!(code, Some(1), "{json}");
+    assert_eq!(json["outputs"]["failed"], "2", "{json}");
+    for (_, manifest) in &platforms {
+        contains(
+            &json,
+            "failure",
+            &format!(
+                "no signatures found for {}",
+                tag.with_digest(manifest.digest.clone())
+            ),
+        );
+    }
+
+    for (_, manifest) in &platforms {
+        env.sign(&tag.with_digest(manifest.digest.clone())).await;
+    }
+    let (code, json) = run(true);
+    assert_eq!(code, Some(0), "{json}");
+    let digests = json["outputs"]["digest"].as_str().unwrap_or_default();
+    assert_eq!(digests.lines().count(), 3, "{json}");
 }
