@@ -90,6 +90,20 @@ pub struct Discovery {
     /// cosign's legacy signatures (before v3), from the `.sig` tag.
     pub legacy: Vec<LegacySignature>,
     pub looked_in: Vec<String>,
+    /// Referrers or layers that could not be read as signatures (too large, not matching their
+    /// digest, not a manifest): each is a refusal with its reason, never a registry error.
+    pub unusable: Vec<String>,
+}
+
+/// Content a registry served that cannot be what it claims: the signer's (or an attacker's)
+/// problem, so a refusal; a registry that cannot be reached or refuses us stays an error.
+fn is_bad_content(error: &gantry_oci::OciError) -> bool {
+    matches!(
+        error,
+        gantry_oci::OciError::TooLarge { .. }
+            | gantry_oci::OciError::DigestMismatch { .. }
+            | gantry_oci::OciError::InvalidManifest { .. }
+    )
 }
 
 /// How the signature that verified was stored.
@@ -135,14 +149,31 @@ pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, I
             continue;
         }
         let at = image.with_digest(descriptor.digest.clone());
-        let manifest = client.manifest(&at).await?;
-        let fields = manifest.fields()?;
+        let fields = match client.manifest(&at).await.and_then(|m| m.fields()) {
+            Ok(fields) => fields,
+            Err(e) if is_bad_content(&e) => {
+                discovery
+                    .unusable
+                    .push(format!("{} (referrer): {e}", descriptor.digest));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         for layer in &fields.layers {
             if !layer.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
                 continue;
             }
             // The blob read refuses more than the limit, by Content-Length or while reading.
-            let bytes = client.blob(&at, &layer.digest, BUNDLE_LIMIT).await?;
+            let bytes = match client.blob(&at, &layer.digest, BUNDLE_LIMIT).await {
+                Ok(bytes) => bytes,
+                Err(e) if is_bad_content(&e) => {
+                    discovery
+                        .unusable
+                        .push(format!("{} (bundle): {e}", descriptor.digest));
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let json = String::from_utf8_lossy(&bytes).into_owned();
             discovery.bundles.push(FoundBundle {
                 manifest: descriptor.digest.clone(),
@@ -166,7 +197,16 @@ pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, I
         if layer.media_type != crate::legacy::SIMPLE_SIGNING {
             continue;
         }
-        let payload = client.blob(&sig, &layer.digest, BUNDLE_LIMIT).await?;
+        let payload = match client.blob(&sig, &layer.digest, BUNDLE_LIMIT).await {
+            Ok(payload) => payload,
+            Err(e) if is_bad_content(&e) => {
+                discovery
+                    .unusable
+                    .push(format!("{} (legacy-sig): {e}", manifest.digest));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         discovery.legacy.push(LegacySignature {
             manifest: manifest.digest.clone(),
             layer: layer.digest.clone(),
@@ -219,13 +259,13 @@ pub fn verify_signature(
         .iter()
         .filter(|b| b.is_signature())
         .collect();
-    if signatures.is_empty() && discovery.legacy.is_empty() {
+    if signatures.is_empty() && discovery.legacy.is_empty() && discovery.unusable.is_empty() {
         return Err(ImageError::Unsigned {
             image: image.to_string(),
             looked_in: discovery.looked_in.clone(),
         });
     }
-    let mut reasons = Vec::new();
+    let mut reasons = discovery.unusable.clone();
     let found_bundles = signatures.iter().map(|found| {
         let outcome = crate::parse_bundle(&format!("bundle in {}", found.manifest), &found.json)
             .and_then(|bundle| crate::verify(&bundle, Subject::Sha256(digest.hex()), signer, root));

@@ -262,3 +262,35 @@ async fn a_legacy_sig_signature_verifies_and_must_name_the_image() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_bundle_is_refused_unread_not_an_infrastructure_error() {
+    let Some(registry) = Registry::start_on(Backend::Gantry, Auth::Anonymous) else {
+        return;
+    };
+    let client = client(&registry);
+    let image = push_image(&client, &registry, b"oversized").await;
+    let Some(signed) = sign(&image) else { return };
+    let subject = client.resolve(&image).await.expect("resolve");
+    let artifact = gantry_oci::Artifact {
+        artifact_type: "application/vnd.dev.sigstore.bundle.v0.3+json".to_owned(),
+        layers: vec![gantry_oci::ArtifactLayer {
+            media_type: "application/vnd.dev.sigstore.bundle.v0.3+json".to_owned(),
+            bytes: Bytes::from(vec![b' '; 2 * 1024 * 1024]),
+            annotations: BTreeMap::new(),
+        }],
+        subject: Some(subject),
+        annotations: BTreeMap::new(),
+    };
+    let pushed = client.push_artifact(&image, &artifact).await.expect("push");
+    let err = verify_image(&client, &image, &signer(SIGNER_IDENTITY), &root(&signed))
+        .await
+        .expect_err("oversized");
+    assert!(matches!(err, ImageError::NoneVerified { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("{} (bundle): ", pushed.digest))
+            && text.contains("larger than the limit of 1048576 bytes"),
+        "{text}"
+    );
+}

@@ -173,6 +173,18 @@ fn every_tampering_fails_with_its_own_message() {
             },
             "verification failed",
         ),
+        refused(
+            &signed,
+            &json,
+            "missing SET",
+            |v| {
+                let entry = v["verificationMaterial"]["tlogEntries"][0]
+                    .as_object_mut()
+                    .expect("entry");
+                entry.remove("inclusionPromise");
+            },
+            "verification failed",
+        ),
     ];
     // The other digest: the untouched bundle over a different subject.
     let other_digest = "00".repeat(32);
