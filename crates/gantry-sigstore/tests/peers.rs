@@ -123,19 +123,12 @@ fn refused(
     text
 }
 
-#[test]
-fn every_tampering_fails_with_its_own_message() {
-    let Some((signed, json)) = sign_digest("{}") else {
-        return;
-    };
-    let Some((other, other_json)) = sign_digest("{}") else {
-        return;
-    };
-    let other_value: Value = serde_json::from_str(&other_json).expect("json");
-    let mut messages = vec![
+/// Each change to the bundle itself, refused with its message.
+fn tampered(signed: &Signed, json: &str, other_value: &Value) -> Vec<String> {
+    vec![
         refused(
-            &signed,
-            &json,
+            signed,
+            json,
             "payload changed",
             |v| {
                 let payload = v["dsseEnvelope"]["payload"]
@@ -150,8 +143,8 @@ fn every_tampering_fails_with_its_own_message() {
             "verification failed",
         ),
         refused(
-            &signed,
-            &json,
+            signed,
+            json,
             "certificate swapped",
             |v| {
                 v["verificationMaterial"]["certificate"] =
@@ -160,8 +153,8 @@ fn every_tampering_fails_with_its_own_message() {
             "verification failed",
         ),
         refused(
-            &signed,
-            &json,
+            signed,
+            json,
             "broken inclusion proof",
             |v| {
                 let hashes =
@@ -174,8 +167,8 @@ fn every_tampering_fails_with_its_own_message() {
             "verification failed",
         ),
         refused(
-            &signed,
-            &json,
+            signed,
+            json,
             "missing SET",
             |v| {
                 let entry = v["verificationMaterial"]["tlogEntries"][0]
@@ -185,7 +178,19 @@ fn every_tampering_fails_with_its_own_message() {
             },
             "verification failed",
         ),
-    ];
+    ]
+}
+
+#[test]
+fn every_tampering_fails_with_its_own_message() {
+    let Some((signed, json)) = sign_digest("{}") else {
+        return;
+    };
+    let Some((other, other_json)) = sign_digest("{}") else {
+        return;
+    };
+    let other_value: Value = serde_json::from_str(&other_json).expect("json");
+    let mut messages = tampered(&signed, &json, &other_value);
     // The other digest: the untouched bundle over a different subject.
     let other_digest = "00".repeat(32);
     let err = verify_json(&json, &signed, Subject::Sha256(&other_digest), &signer())
