@@ -48,29 +48,57 @@ pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>> {
 }
 
 /// The Sigstore bundle equivalent to one legacy signature layer: `payload` with the layer's
-/// `annotations`. Keyless signatures only (a certificate is required).
+/// `annotations`. Keyless layers carry a certificate (and chain); key-based layers carry none and
+/// verify only with the key. The Rekor bundle annotation, when present, becomes the log entry
+/// with its SET.
 pub fn bundle_json(
     what: &str,
     payload: &[u8],
     annotations: &std::collections::BTreeMap<String, String>,
 ) -> Result<String> {
-    let get = |key: &str| {
-        annotations
-            .get(key)
-            .ok_or_else(|| invalid(what, format!("no {key} annotation")))
+    let signature = annotations
+        .get(SIGNATURE)
+        .ok_or_else(|| invalid(what, format!("no {SIGNATURE} annotation")))?;
+    let mut material = match annotations.get(CERTIFICATE) {
+        Some(pem) => {
+            let mut certificates = pem_certificates(pem)?;
+            if certificates.is_empty() {
+                return Err(invalid(
+                    what,
+                    "the certificate annotation holds no certificate",
+                ));
+            }
+            if let Some(chain) = annotations.get(CHAIN) {
+                certificates.extend(pem_certificates(chain)?);
+            }
+            let encode = |der: &Vec<u8>| json!({"rawBytes": base64::engine::general_purpose::STANDARD.encode(der)});
+            json!({"x509CertificateChain": {"certificates": certificates.iter().map(encode).collect::<Vec<_>>()}})
+        }
+        // A key-based signature: the verifier holds the key; the hint only names it.
+        None => json!({"publicKey": {"hint": ""}}),
     };
-    let signature = get(SIGNATURE)?;
-    let mut certificates = pem_certificates(get(CERTIFICATE)?)?;
-    if certificates.is_empty() {
-        return Err(invalid(
-            what,
-            "the certificate annotation holds no certificate",
-        ));
-    }
-    if let Some(chain) = annotations.get(CHAIN) {
-        certificates.extend(pem_certificates(chain)?);
-    }
-    let rekor: Value = serde_json::from_str(get(REKOR_BUNDLE)?)
+    material["tlogEntries"] = match annotations.get(REKOR_BUNDLE) {
+        Some(text) => json!([tlog_entry(what, text)?]),
+        None => json!([]),
+    };
+    let digest = {
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(payload))
+    };
+    let bundle = json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": material,
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": digest},
+            "signature": signature,
+        },
+    });
+    Ok(bundle.to_string())
+}
+
+/// cosign's Rekor bundle annotation as a bundle's log entry.
+fn tlog_entry(what: &str, text: &str) -> Result<Value> {
+    let rekor: Value = serde_json::from_str(text)
         .map_err(|e| invalid(what, format!("the Rekor bundle is not JSON: {e}")))?;
     let entry = &rekor["Payload"];
     let body = entry["body"]
@@ -84,31 +112,157 @@ pub fn bundle_json(
     let log_id = hex_to_base64(entry["logID"].as_str().unwrap_or_default())
         .ok_or_else(|| invalid(what, "the Rekor bundle's logID is not hex"))?;
     let number = |v: &Value| v.as_i64().map(|n| n.to_string());
-    let digest = {
-        use sha2::Digest as _;
-        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(payload))
+    Ok(json!({
+        "logIndex": number(&entry["logIndex"]).ok_or_else(|| invalid(what, "no logIndex"))?,
+        "logId": {"keyId": log_id},
+        "kindVersion": {"kind": decoded["kind"], "version": decoded["apiVersion"]},
+        "integratedTime": number(&entry["integratedTime"]).ok_or_else(|| invalid(what, "no integratedTime"))?,
+        "inclusionPromise": {"signedEntryTimestamp": rekor["SignedEntryTimestamp"]},
+        "canonicalizedBody": body,
+    }))
+}
+
+/// The simple-signing payload cosign signs for `image` at `digest`.
+pub fn payload(image: &gantry_oci::Reference, digest: &gantry_oci::Digest) -> Vec<u8> {
+    json!({
+        "critical": {
+            "identity": {"docker-reference": image.name()},
+            "image": {"docker-manifest-digest": digest.as_str()},
+            "type": "cosign container image signature",
+        },
+        "optional": null,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Adds a legacy signature layer (`payload` with `annotations`) to `image`'s `.sig` tag, keeping
+/// the layers already there, as cosign does.
+pub async fn attach(
+    client: &gantry_oci::Client,
+    image: &gantry_oci::Reference,
+    payload: &[u8],
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> std::result::Result<gantry_oci::Manifest, gantry_oci::OciError> {
+    use gantry_oci::manifest::OCI_MANIFEST;
+    let digest = image
+        .digest()
+        .cloned()
+        .ok_or_else(|| gantry_oci::OciError::Protocol(format!("{image} has no digest")))?;
+    let tag = image
+        .with_tag(&format!("{}-{}.sig", digest.algorithm(), digest.hex()))
+        .map_err(|e| gantry_oci::OciError::Protocol(e.to_string()))?;
+    let payload = bytes::Bytes::copy_from_slice(payload);
+    let payload_digest = gantry_oci::Digest::sha256(&payload);
+    let mut layers: Vec<Value> = match client.manifest(&tag).await {
+        Ok(existing) => serde_json::from_slice::<Value>(&existing.bytes)
+            .ok()
+            .and_then(|m| m["layers"].as_array().cloned())
+            .unwrap_or_default(),
+        Err(gantry_oci::OciError::NotFound { .. }) => Vec::new(),
+        Err(other) => return Err(other),
     };
-    let encode =
-        |der: &Vec<u8>| json!({"rawBytes": base64::engine::general_purpose::STANDARD.encode(der)});
-    let bundle = json!({
-        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
-        "verificationMaterial": {
-            "x509CertificateChain": {"certificates": certificates.iter().map(encode).collect::<Vec<_>>()},
-            "tlogEntries": [{
-                "logIndex": number(&entry["logIndex"]).ok_or_else(|| invalid(what, "no logIndex"))?,
-                "logId": {"keyId": log_id},
-                "kindVersion": {"kind": decoded["kind"], "version": decoded["apiVersion"]},
-                "integratedTime": number(&entry["integratedTime"]).ok_or_else(|| invalid(what, "no integratedTime"))?,
-                "inclusionPromise": {"signedEntryTimestamp": rekor["SignedEntryTimestamp"]},
-                "canonicalizedBody": body,
-            }],
-        },
-        "messageSignature": {
-            "messageDigest": {"algorithm": "SHA2_256", "digest": digest},
-            "signature": signature,
-        },
+    let layer = json!({
+        "mediaType": SIMPLE_SIGNING,
+        "digest": payload_digest,
+        "size": payload.len(),
+        "annotations": annotations,
     });
-    Ok(bundle.to_string())
+    if !layers.contains(&layer) {
+        layers.push(layer);
+    }
+    let diff_ids: Vec<Value> = layers.iter().map(|l| l["digest"].clone()).collect();
+    let config = bytes::Bytes::from(
+        json!({"architecture": "", "os": "", "config": {}, "rootfs": {"type": "layers", "diff_ids": diff_ids}})
+            .to_string(),
+    );
+    let manifest = gantry_oci::Manifest::from_json(
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": gantry_oci::Digest::sha256(&config), "size": config.len()},
+            "layers": layers,
+        }),
+        OCI_MANIFEST,
+    );
+    client
+        .push_blobs_then_manifest(&tag, &[&config, &payload], &manifest)
+        .await?;
+    Ok(manifest)
+}
+
+/// The layer annotations equivalent to a message-signature bundle over a payload: the inverse of
+/// [`bundle_json`].
+pub fn annotations(
+    bundle: &sigstore_verify::types::Bundle,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    use sigstore_verify::types::SignatureContent;
+    use sigstore_verify::types::bundle::VerificationMaterialContent;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let what = "the bundle";
+    let SignatureContent::MessageSignature(message) = &bundle.content else {
+        return Err(invalid(
+            what,
+            "a legacy signature is a message signature, not DSSE",
+        ));
+    };
+    let mut out = std::collections::BTreeMap::new();
+    out.insert(
+        SIGNATURE.to_owned(),
+        b64.encode(message.signature.as_bytes()),
+    );
+    match &bundle.verification_material.content {
+        VerificationMaterialContent::Certificate(certificate) => {
+            out.insert(CERTIFICATE.to_owned(), certificate.raw_bytes.to_pem());
+        }
+        VerificationMaterialContent::X509CertificateChain { certificates } => {
+            let pems: Vec<String> = certificates.iter().map(|c| c.raw_bytes.to_pem()).collect();
+            if let Some((leaf, chain)) = pems.split_first() {
+                out.insert(CERTIFICATE.to_owned(), leaf.clone());
+                if !chain.is_empty() {
+                    out.insert(CHAIN.to_owned(), chain.concat());
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(entry) = bundle.verification_material.tlog_entries.first() {
+        let value = serde_json::to_value(entry)
+            .map_err(|e| invalid(what, format!("its log entry: {e}")))?;
+        let set = value
+            .pointer("/inclusionPromise/signedEntryTimestamp")
+            .cloned()
+            .ok_or_else(|| invalid(what, "its log entry has no SET, which old verifiers need"))?;
+        let log_id = b64
+            .decode(
+                value
+                    .pointer("/logId/keyId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            )
+            .map_err(|e| invalid(what, format!("its log ID: {e}")))?;
+        let number = |pointer: &str| {
+            value
+                .pointer(pointer)
+                .and_then(|v| {
+                    v.as_str()
+                        .and_then(|s| s.parse::<i64>().ok())
+                        .or_else(|| v.as_i64())
+                })
+                .ok_or_else(|| invalid(what, format!("its log entry has no {pointer}")))
+        };
+        let rekor = json!({
+            "SignedEntryTimestamp": set,
+            "Payload": {
+                "body": value["canonicalizedBody"],
+                "integratedTime": number("/integratedTime")?,
+                "logIndex": number("/logIndex")?,
+                "logID": crate::hex(&log_id),
+            },
+        });
+        out.insert(REKOR_BUNDLE.to_owned(), rekor.to_string());
+    }
+    Ok(out)
 }
 
 /// The image digest a simple-signing payload vouches for.

@@ -322,6 +322,87 @@ pub async fn sign_statement(
     }
 }
 
+/// Signs `message` as cosign's legacy `.sig` does: a message-signature bundle (hashedrekord in
+/// Rekor v1), which [`crate::legacy::annotations`] turns into the layer annotations.
+pub async fn sign_message(
+    identity: &Identity,
+    http: &reqwest::Client,
+    message: &[u8],
+) -> Result<Bundle> {
+    let failed = |service: &str, e: &dyn std::fmt::Display| {
+        SigstoreError::Signing(format!("{service}: {e}"))
+    };
+    match identity {
+        Identity::Keyless { token, services } => {
+            if services.rekor_v2 {
+                return Err(SigstoreError::Signing(
+                    "a legacy .sig signature needs a Rekor v1 entry (old verifiers read its SET); give a Rekor v1 URL".to_owned(),
+                ));
+            }
+            let token = IdentityToken::from_jwt(token.expose())
+                .map_err(|e| invalid("the identity token", "OIDC token (JWT)", e))?;
+            SigningContext::new(services.signing())
+                .with_http_client(http.clone())
+                .signer(token)
+                .sign(message)
+                .await
+                .map_err(|e| failed("keyless signing", &e))
+        }
+        Identity::Key { key, rekor } => {
+            let signature = key
+                .pair
+                .sign(message)
+                .map_err(|e| failed("signing with the key", &e))?;
+            let hash = sigstore_sign::types::Sha256Hash::from_hex(&{
+                use sha2::Digest as _;
+                crate::hex(&sha2::Sha256::digest(message))
+            })
+            .map_err(|e| failed("hashing the message", &e))?;
+            let mut bundle = BundleV03::new(
+                VerificationMaterialV03::PublicKey {
+                    hint: key.hint.clone(),
+                },
+                SignatureContent::MessageSignature(
+                    sigstore_sign::types::bundle::MessageSignature::new(signature.clone())
+                        .with_message_digest(sigstore_sign::types::bundle::MessageDigest::new(
+                            sigstore_sign::types::HashAlgorithm::Sha2256,
+                            hash.into(),
+                        )),
+                ),
+            );
+            if let Some(url) = rekor {
+                let b64 = base64::engine::general_purpose::STANDARD;
+                let entry: sigstore_sign::rekor::HashedRekord = serde_json::from_value(json!({
+                    "apiVersion": "0.0.1",
+                    "kind": "hashedrekord",
+                    "spec": {
+                        "data": {"hash": {"algorithm": "sha256", "value": hash.to_hex()}},
+                        "signature": {
+                            "content": b64.encode(signature.as_bytes()),
+                            "publicKey": {"content": b64.encode(key.public_pem()?)},
+                        },
+                    },
+                }))
+                .map_err(|e| SigstoreError::Signing(e.to_string()))?;
+                let rekor = RekorClient::builder(url)
+                    .with_http_client(http.clone())
+                    .build()
+                    .map_err(|e| failed(&format!("Rekor {url}"), &e))?;
+                let logged = rekor
+                    .create_entry(entry)
+                    .await
+                    .map_err(|e| failed(&format!("Rekor {url}"), &e))?;
+                bundle = bundle.with_tlog_entry(
+                    logged
+                        .to_bundle_entry(KindVersion::HashedRekordV001)
+                        .map_err(|e| failed(&format!("Rekor {url}'s answer"), &e))?,
+                );
+            }
+            Ok(bundle.into_bundle())
+        }
+    }
+}
+
 /// A Rekor v1 `dsse` entry whose verifier is a public key (sigstore-rekor builds them only for
 /// certificates).
 fn key_dsse_entry(envelope: &DsseEnvelope, public_pem: &str) -> Result<DsseEntry> {

@@ -227,3 +227,102 @@ fn private_keys_that_cannot_be_used_say_why() {
     assert!(err.to_string().contains("give its password"), "{err}");
     drop(dir);
 }
+
+/// Signs `image` the legacy way only (a `.sig` layer, no bundle referrer).
+async fn sign_legacy(client: &Client, image: &Reference, identity: &Identity) {
+    let digest = image.digest().expect("digest");
+    let payload = gantry_sigstore::legacy::payload(image, digest);
+    let bundle = gantry_sigstore::sign::sign_message(identity, &http(), &payload)
+        .await
+        .expect("sign");
+    let annotations = gantry_sigstore::legacy::annotations(&bundle).expect("annotations");
+    gantry_sigstore::legacy::attach(client, image, &payload, &annotations)
+        .await
+        .expect("attach");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_sig_signatures_gantry_writes_verify_keyless_and_with_a_key() {
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    let root = gantry_sigstore::trusted_root(&RootSource::File(services.trusted_root.clone()))
+        .expect("root");
+    let Some(registry) = Registry::start_on(Backend::Distribution, Auth::Anonymous) else {
+        return;
+    };
+    let client = client(&registry);
+
+    // Keyless: certificate, signature and Rekor bundle in cosign's annotations.
+    let image = push_image(&client, &registry, b"legacy keyless").await;
+    let keyless = Identity::Keyless {
+        token: gantry_secret::Secret::new(services.token.clone()),
+        services: Services::from_signing_config(&services.signing_config).expect("config"),
+    };
+    sign_legacy(&client, &image, &keyless).await;
+    let verified = verify_image(&client, &image, &identity_signer(), &root)
+        .await
+        .expect("keyless legacy");
+    assert_eq!(verified.format, SignatureFormat::LegacySig);
+    assert_eq!(verified.verified.identity.as_deref(), Some(SIGNER_IDENTITY));
+    assert!(verified.verified.log_index.is_some());
+
+    // A second signature is added to the same .sig manifest, not replacing the first.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some((private, public)) = openssl_key(dir.path()) else {
+        return;
+    };
+    let key = Identity::Key {
+        key: Box::new(SigningKey::from_file(&private, None).expect("key")),
+        rekor: Some(services.url.clone()),
+    };
+    sign_legacy(&client, &image, &key).await;
+    let digest = image.digest().expect("digest");
+    let sig = image
+        .with_tag(&format!("sha256-{}.sig", digest.hex()))
+        .expect("tag");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&client.manifest(&sig).await.expect(".sig").bytes).expect("json");
+    assert_eq!(
+        manifest["layers"].as_array().map(Vec::len),
+        Some(2),
+        "{manifest}"
+    );
+    let Signer::Key {
+        key: public_key, ..
+    } = Signer::key_file(&public).expect("public")
+    else {
+        unreachable!("a key file is a key")
+    };
+    let with_key = Signer::Key {
+        key: public_key.clone(),
+        tlog: true,
+    };
+    let verified = verify_image(&client, &image, &with_key, &root)
+        .await
+        .expect("key legacy, logged");
+    assert_eq!(verified.format, SignatureFormat::LegacySig);
+    assert!(verified.verified.log_index.is_some());
+
+    // Offline key signature: only with the log waived.
+    let offline = push_image(&client, &registry, b"legacy offline").await;
+    let key = Identity::Key {
+        key: Box::new(SigningKey::from_file(&private, None).expect("key")),
+        rekor: None,
+    };
+    sign_legacy(&client, &offline, &key).await;
+    verify_image(&client, &offline, &with_key, &root)
+        .await
+        .expect_err("no log entry");
+    verify_image(
+        &client,
+        &offline,
+        &Signer::Key {
+            key: public_key,
+            tlog: false,
+        },
+        &root,
+    )
+    .await
+    .expect("waived");
+}

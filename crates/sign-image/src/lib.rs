@@ -75,6 +75,11 @@ pub struct Args {
     #[arg(long = "annotation", value_name = "KEY=VALUE")]
     pub annotations: Vec<String>,
 
+    /// Also write cosign's legacy `.sig` signature (simple-signing payload, signature, certificate
+    /// and Rekor bundle in annotations) for verifiers older than cosign v3. Needs Rekor v1.
+    #[arg(long)]
+    pub legacy_sig: bool,
+
     /// Also write each bundle here (a directory; one `<hex>.sigstore.json` per digest).
     #[arg(long, value_name = "DIR")]
     pub bundle_dir: Option<PathBuf>,
@@ -238,6 +243,16 @@ async fn sign(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             gantry_sigstore::sign::attach(&client, &target, &bundle, COSIGN_SIGN_PREDICATE)
                 .await
                 .with_context(|| format!("attaching the signature to {target}"))?;
+        if args.legacy_sig {
+            let payload = gantry_sigstore::legacy::payload(&target, &digest);
+            let legacy = gantry_sigstore::sign::sign_message(&identity, &http, &payload)
+                .await
+                .with_context(|| format!("signing {target} for the legacy .sig"))?;
+            let annotations = gantry_sigstore::legacy::annotations(&legacy)?;
+            gantry_sigstore::legacy::attach(&client, &target, &payload, &annotations)
+                .await
+                .with_context(|| format!("writing the legacy .sig of {target}"))?;
+        }
         let log_index = bundle
             .verification_material
             .tlog_entries
@@ -249,10 +264,10 @@ async fn sign(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             log_index,
         });
     }
-    Ok(report(&identity, &signed))
+    Ok(report(&identity, &signed, args.legacy_sig))
 }
 
-fn report(identity: &Identity, signed: &[Signed]) -> Outcome {
+fn report(identity: &Identity, signed: &[Signed], legacy: bool) -> Outcome {
     let who = match identity {
         Identity::Keyless { services, .. } => format!("keyless (Fulcio {})", services.fulcio),
         Identity::Key { rekor: Some(_), .. } => "the given key".to_owned(),
@@ -261,7 +276,12 @@ fn report(identity: &Identity, signed: &[Signed]) -> Outcome {
         }
     };
     let mut summary = format!(
-        "## gantry sign-image\n\nSigned with {who}.\n\n| image | signature | log index |\n|---|---|---|\n"
+        "## gantry sign-image\n\nSigned with {who}{}.\n\n| image | signature | log index |\n|---|---|---|\n",
+        if legacy {
+            "; a legacy `.sig` signature written as well"
+        } else {
+            ""
+        }
     );
     for s in signed {
         let _ = writeln!(

@@ -46,11 +46,18 @@ async fn push(registry: &Registry, name: &str) -> Reference {
     tag
 }
 
-fn sign(registry: &Registry, services: &MockSigstore, image: &Reference, bundles: &Path) -> Output {
-    gantry(&[
+fn sign(
+    registry: &Registry,
+    services: &MockSigstore,
+    image: &Reference,
+    bundles: &Path,
+    extra: &[&str],
+) -> Output {
+    let (image, host) = (image.to_string(), registry.host());
+    let mut args = vec![
         "sign-image",
         "--image",
-        &image.to_string(),
+        &image,
         "--identity-token",
         &services.token,
         "--signing-config",
@@ -58,9 +65,11 @@ fn sign(registry: &Registry, services: &MockSigstore, image: &Reference, bundles
         "--bundle-dir",
         bundles.to_str().expect("utf-8"),
         "--insecure-registry",
-        &registry.host(),
+        &host,
         "--json",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    gantry(&args)
 }
 
 fn verify(
@@ -110,7 +119,13 @@ async fn gantry_signs_keyless_and_verifies_and_refuses_with_reasons() {
     let signed = push(&registry, "billing").await;
     let unsigned = push(&registry, "ledger").await;
 
-    let output = sign(&registry, &services, &signed, bundles.path());
+    let output = sign(
+        &registry,
+        &services,
+        &signed,
+        bundles.path(),
+        &["--legacy-sig"],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let outputs = json(&output)["outputs"].clone();
     let digest = outputs["digest"].as_str().expect("digest").to_owned();
@@ -199,7 +214,7 @@ async fn gantry_s_bundles_verify_with_sigstore_js_and_sigstore_python_offline() 
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let image = push(&registry, "payments").await;
-    let output = sign(&registry, &services, &image, dir.path());
+    let output = sign(&registry, &services, &image, dir.path(), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let digest = json(&output)["outputs"]["digest"]
         .as_str()
