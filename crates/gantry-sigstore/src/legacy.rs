@@ -59,24 +59,7 @@ pub fn bundle_json(
     let signature = annotations
         .get(SIGNATURE)
         .ok_or_else(|| invalid(what, format!("no {SIGNATURE} annotation")))?;
-    let mut material = match annotations.get(CERTIFICATE) {
-        Some(pem) => {
-            let mut certificates = pem_certificates(pem)?;
-            if certificates.is_empty() {
-                return Err(invalid(
-                    what,
-                    "the certificate annotation holds no certificate",
-                ));
-            }
-            if let Some(chain) = annotations.get(CHAIN) {
-                certificates.extend(pem_certificates(chain)?);
-            }
-            let encode = |der: &Vec<u8>| json!({"rawBytes": base64::engine::general_purpose::STANDARD.encode(der)});
-            json!({"x509CertificateChain": {"certificates": certificates.iter().map(encode).collect::<Vec<_>>()}})
-        }
-        // A key-based signature: the verifier holds the key; the hint only names it.
-        None => json!({"publicKey": {"hint": ""}}),
-    };
+    let mut material = verification_material(what, annotations)?;
     material["tlogEntries"] = match annotations.get(REKOR_BUNDLE) {
         Some(text) => json!([tlog_entry(what, text)?]),
         None => json!([]),
@@ -94,6 +77,59 @@ pub fn bundle_json(
         },
     });
     Ok(bundle.to_string())
+}
+
+/// The Sigstore bundle equivalent to one legacy attestation layer (a DSSE envelope with cosign's
+/// annotations), and the predicate type of the statement inside the signed envelope.
+pub fn attestation_bundle_json(
+    what: &str,
+    envelope: &[u8],
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Result<(String, Option<String>)> {
+    let envelope: Value = serde_json::from_slice(envelope)
+        .map_err(|e| invalid(what, format!("the layer is not a DSSE envelope: {e}")))?;
+    let predicate_type = envelope["payload"]
+        .as_str()
+        .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok())
+        .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+        .and_then(|statement| statement["predicateType"].as_str().map(str::to_owned));
+    let mut material = verification_material(what, annotations)?;
+    material["tlogEntries"] = match annotations.get(REKOR_BUNDLE) {
+        Some(text) => json!([tlog_entry(what, text)?]),
+        None => json!([]),
+    };
+    let bundle = json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": material,
+        "dsseEnvelope": envelope,
+    });
+    Ok((bundle.to_string(), predicate_type))
+}
+
+/// The certificate chain of a keyless layer, or a key hint for a key-based one.
+fn verification_material(
+    what: &str,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Result<Value> {
+    let Some(pem) = annotations.get(CERTIFICATE) else {
+        // A key-based signature: the verifier holds the key; the hint only names it.
+        return Ok(json!({"publicKey": {"hint": ""}}));
+    };
+    let mut certificates = pem_certificates(pem)?;
+    if certificates.is_empty() {
+        return Err(invalid(
+            what,
+            "the certificate annotation holds no certificate",
+        ));
+    }
+    if let Some(chain) = annotations.get(CHAIN) {
+        certificates.extend(pem_certificates(chain)?);
+    }
+    let encode =
+        |der: &Vec<u8>| json!({"rawBytes": base64::engine::general_purpose::STANDARD.encode(der)});
+    Ok(
+        json!({"x509CertificateChain": {"certificates": certificates.iter().map(encode).collect::<Vec<_>>()}}),
+    )
 }
 
 /// cosign's Rekor bundle annotation as a bundle's log entry.
@@ -144,13 +180,43 @@ pub async fn attach(
     payload: &[u8],
     annotations: &std::collections::BTreeMap<String, String>,
 ) -> std::result::Result<gantry_oci::Manifest, gantry_oci::OciError> {
+    attach_layer(client, image, "sig", SIMPLE_SIGNING, payload, annotations).await
+}
+
+/// Adds a legacy attestation layer (a DSSE envelope's JSON with `annotations`) to `image`'s
+/// `.att` tag, keeping the layers already there.
+pub async fn attach_attestation(
+    client: &gantry_oci::Client,
+    image: &gantry_oci::Reference,
+    envelope: &[u8],
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> std::result::Result<gantry_oci::Manifest, gantry_oci::OciError> {
+    attach_layer(
+        client,
+        image,
+        "att",
+        crate::oci::DSSE_ENVELOPE,
+        envelope,
+        annotations,
+    )
+    .await
+}
+
+async fn attach_layer(
+    client: &gantry_oci::Client,
+    image: &gantry_oci::Reference,
+    suffix: &str,
+    media_type: &str,
+    payload: &[u8],
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> std::result::Result<gantry_oci::Manifest, gantry_oci::OciError> {
     use gantry_oci::manifest::OCI_MANIFEST;
     let digest = image
         .digest()
         .cloned()
         .ok_or_else(|| gantry_oci::OciError::Protocol(format!("{image} has no digest")))?;
     let tag = image
-        .with_tag(&format!("{}-{}.sig", digest.algorithm(), digest.hex()))
+        .with_tag(&format!("{}-{}.{suffix}", digest.algorithm(), digest.hex()))
         .map_err(|e| gantry_oci::OciError::Protocol(e.to_string()))?;
     let payload = bytes::Bytes::copy_from_slice(payload);
     let payload_digest = gantry_oci::Digest::sha256(&payload);
@@ -163,7 +229,7 @@ pub async fn attach(
         Err(other) => return Err(other),
     };
     let layer = json!({
-        "mediaType": SIMPLE_SIGNING,
+        "mediaType": media_type,
         "digest": payload_digest,
         "size": payload.len(),
         "annotations": annotations,
@@ -191,8 +257,9 @@ pub async fn attach(
     Ok(manifest)
 }
 
-/// The layer annotations equivalent to a message-signature bundle over a payload: the inverse of
-/// [`bundle_json`].
+/// The layer annotations equivalent to a bundle: a message signature over a `.sig` payload (the
+/// inverse of [`bundle_json`]), or a DSSE attestation for an `.att` layer (whose blob is the
+/// envelope).
 pub fn annotations(
     bundle: &sigstore_verify::types::Bundle,
 ) -> Result<std::collections::BTreeMap<String, String>> {
@@ -200,17 +267,31 @@ pub fn annotations(
     use sigstore_verify::types::bundle::VerificationMaterialContent;
     let b64 = base64::engine::general_purpose::STANDARD;
     let what = "the bundle";
-    let SignatureContent::MessageSignature(message) = &bundle.content else {
-        return Err(invalid(
-            what,
-            "a legacy signature is a message signature, not DSSE",
-        ));
-    };
     let mut out = std::collections::BTreeMap::new();
-    out.insert(
-        SIGNATURE.to_owned(),
-        b64.encode(message.signature.as_bytes()),
-    );
+    match &bundle.content {
+        SignatureContent::MessageSignature(message) => {
+            out.insert(
+                SIGNATURE.to_owned(),
+                b64.encode(message.signature.as_bytes()),
+            );
+        }
+        // An attestation layer: the signature is inside the envelope (the layer's blob).
+        SignatureContent::DsseEnvelope(envelope) => {
+            out.insert(SIGNATURE.to_owned(), String::new());
+            if let Some(kind) = serde_json::from_slice::<Value>(envelope.payload.as_bytes())
+                .ok()
+                .and_then(|s| s["predicateType"].as_str().map(str::to_owned))
+            {
+                out.insert("predicateType".to_owned(), kind);
+            }
+        }
+        _ => {
+            return Err(invalid(
+                what,
+                "neither a message signature nor a DSSE envelope",
+            ));
+        }
+    }
     match &bundle.verification_material.content {
         VerificationMaterialContent::Certificate(certificate) => {
             out.insert(CERTIFICATE.to_owned(), certificate.raw_bytes.to_pem());

@@ -89,6 +89,9 @@ pub struct Discovery {
     pub bundles: Vec<FoundBundle>,
     /// cosign's legacy signatures (before v3), from the `.sig` tag.
     pub legacy: Vec<LegacySignature>,
+    /// cosign's legacy attestations, from the `.att` tag: each layer's blob is a DSSE envelope.
+    /// Read only when asked for ([`add_legacy_attestations`]).
+    pub legacy_attestations: Vec<LegacySignature>,
     pub looked_in: Vec<String>,
     /// Referrers or layers that could not be read as signatures (too large, not matching their
     /// digest, not a manifest): each is a refusal with its reason, never a registry error.
@@ -182,39 +185,82 @@ pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, I
             });
         }
     }
-    let sig_tag = format!("{}-{}.sig", digest.algorithm(), digest.hex());
-    discovery.looked_in.push(format!(".sig tag {sig_tag}"));
-    let sig = image
-        .with_tag(&sig_tag)
+    discovery.legacy = read_legacy_tag(
+        client,
+        image,
+        &digest,
+        "sig",
+        crate::legacy::SIMPLE_SIGNING,
+        &mut discovery,
+    )
+    .await?;
+    Ok(discovery)
+}
+
+/// Adds cosign's legacy attestations (the `.att` tag) to `discovery`: one more request, made only
+/// when attestations are asked for.
+pub async fn add_legacy_attestations(
+    client: &Client,
+    image: &Reference,
+    discovery: &mut Discovery,
+) -> Result<(), ImageError> {
+    let digest = image
+        .digest()
+        .cloned()
+        .ok_or_else(|| ImageError::NoDigest {
+            image: image.to_string(),
+        })?;
+    discovery.legacy_attestations =
+        read_legacy_tag(client, image, &digest, "att", DSSE_ENVELOPE, discovery).await?;
+    Ok(())
+}
+
+/// The media type of a legacy attestation layer.
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+
+/// The layers of `media_type` in cosign's `sha256-<hex>.<suffix>` tag, read in one GET of the
+/// manifest (a missing tag is the usual case, not an error) and one per layer.
+async fn read_legacy_tag(
+    client: &Client,
+    image: &Reference,
+    digest: &Digest,
+    suffix: &str,
+    media_type: &str,
+    discovery: &mut Discovery,
+) -> Result<Vec<LegacySignature>, ImageError> {
+    let tag = format!("{}-{}.{suffix}", digest.algorithm(), digest.hex());
+    discovery.looked_in.push(format!(".{suffix} tag {tag}"));
+    let at = image
+        .with_tag(&tag)
         .map_err(|e| gantry_oci::OciError::Protocol(e.to_string()))?;
-    // One GET: a missing `.sig` tag is the usual case, not an error.
-    let manifest = match client.manifest(&sig).await {
+    let manifest = match client.manifest(&at).await {
         Ok(manifest) => manifest,
-        Err(gantry_oci::OciError::NotFound { .. }) => return Ok(discovery),
+        Err(gantry_oci::OciError::NotFound { .. }) => return Ok(Vec::new()),
         Err(other) => return Err(other.into()),
     };
+    let mut out = Vec::new();
     for layer in manifest.fields()?.layers {
-        if layer.media_type != crate::legacy::SIMPLE_SIGNING {
+        if layer.media_type != media_type {
             continue;
         }
-        let payload = match client.blob(&sig, &layer.digest, BUNDLE_LIMIT).await {
+        let payload = match client.blob(&at, &layer.digest, BUNDLE_LIMIT).await {
             Ok(payload) => payload,
             Err(e) if is_bad_content(&e) => {
                 discovery
                     .unusable
-                    .push(format!("{} (legacy-sig): {e}", manifest.digest));
+                    .push(format!("{} (legacy-{suffix}): {e}", manifest.digest));
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        discovery.legacy.push(LegacySignature {
+        out.push(LegacySignature {
             manifest: manifest.digest.clone(),
             layer: layer.digest.clone(),
             payload: payload.to_vec(),
             annotations: layer.annotations.clone().unwrap_or_default(),
         });
     }
-    Ok(discovery)
+    Ok(out)
 }
 
 /// What verifying an image proved.
@@ -335,12 +381,24 @@ pub fn verify_attestation(
         .ok_or_else(|| ImageError::NoDigest {
             image: image.to_string(),
         })?;
-    let candidates: Vec<&FoundBundle> = discovery
+    let mut candidates: Vec<(Digest, &'static str, String)> = discovery
         .bundles
         .iter()
         .filter(|b| b.predicate_type.as_deref() == Some(predicate_type))
+        .map(|b| (b.manifest.clone(), "attestation", b.json.clone()))
         .collect();
-    if candidates.is_empty() {
+    let mut reasons = Vec::new();
+    for legacy in &discovery.legacy_attestations {
+        let what = format!("layer {} of {}", legacy.layer, legacy.manifest);
+        match crate::legacy::attestation_bundle_json(&what, &legacy.payload, &legacy.annotations) {
+            Ok((json, kind)) if kind.as_deref() == Some(predicate_type) => {
+                candidates.push((legacy.manifest.clone(), "legacy-att", json));
+            }
+            Ok(_) => {}
+            Err(error) => reasons.push(reason(&legacy.manifest, "legacy-att", error)),
+        }
+    }
+    if candidates.is_empty() && reasons.is_empty() {
         let mut found: Vec<String> = discovery
             .bundles
             .iter()
@@ -356,10 +414,9 @@ pub fn verify_attestation(
             looked_in: discovery.looked_in.clone(),
         });
     }
-    let mut reasons = Vec::new();
-    for found in candidates {
-        let outcome = crate::parse_bundle(&format!("bundle in {}", found.manifest), &found.json)
-            .and_then(|bundle| {
+    for (manifest, format, json) in candidates {
+        let outcome =
+            crate::parse_bundle(&format!("bundle in {manifest}"), &json).and_then(|bundle| {
                 crate::verify(&bundle, Subject::Sha256(digest.hex()), signer, root)
                     .map(|v| (bundle, v))
             });
@@ -373,12 +430,12 @@ pub fn verify_attestation(
                 };
                 return Ok(AttestationVerified {
                     predicate_type: predicate_type.to_owned(),
-                    manifest: found.manifest.clone(),
+                    manifest,
                     verified,
                     statement,
                 });
             }
-            Err(error) => reasons.push(reason(&found.manifest, "attestation", error)),
+            Err(error) => reasons.push(reason(&manifest, format, error)),
         }
     }
     Err(ImageError::NoneVerified {

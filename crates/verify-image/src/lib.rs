@@ -13,7 +13,8 @@ use clap::Parser;
 use gantry_actions::{Branding, Context, Outcome, OutputSpec, Tool, ToolSpec};
 use gantry_oci::{Client, Reference, RegistryArgs};
 use gantry_sigstore::oci::{
-    ImageError, ImageVerified, discover, verify_attestation, verify_signature,
+    ImageError, ImageVerified, add_legacy_attestations, discover, verify_attestation,
+    verify_signature,
 };
 use gantry_sigstore::policy::SignaturePolicy;
 use gantry_sigstore::{Signer, TrustedRoot};
@@ -413,7 +414,15 @@ async fn check(
     root: &TrustedRoot,
     attestations: &[String],
 ) -> anyhow::Result<Vec<Checked>> {
-    let discovery = match discover(client, &image).await {
+    let found = match discover(client, &image).await {
+        Ok(mut discovery) if !attestations.is_empty() => {
+            add_legacy_attestations(client, &image, &mut discovery)
+                .await
+                .map(|()| discovery)
+        }
+        other => other,
+    };
+    let discovery = match found {
         Ok(discovery) => discovery,
         Err(ImageError::Registry(error)) => {
             return Err(

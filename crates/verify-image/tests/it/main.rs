@@ -461,3 +461,62 @@ async fn recursive_verification_requires_every_platform_signed() {
     let digests = json["outputs"]["digest"].as_str().unwrap_or_default();
     assert_eq!(digests.lines().count(), 3, "{json}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_att_attestations_count_when_their_signed_statement_matches() {
+    let Some(env) = setup().await else { return };
+    let digest = env.image.digest().expect("digest");
+    let statement = |hex: &str| {
+        serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": env.image.name(), "digest": {"sha256": hex}}],
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {"buildDefinition": {"buildType": "https://example.com/build/v1"}},
+        })
+        .to_string()
+    };
+    let identity = Identity::Key {
+        key: Box::new(SigningKey::from_file(&env.key, None).expect("key")),
+        rekor: None,
+    };
+    // A legacy attestation for another digest first: refused for what it names.
+    for hex in ["0".repeat(64), digest.hex().to_owned()] {
+        let bundle = sign_statement(
+            &identity,
+            &reqwest::Client::new(),
+            statement(&hex).as_bytes(),
+        )
+        .await
+        .expect("sign");
+        let annotations = gantry_sigstore::legacy::annotations(&bundle).expect("annotations");
+        let sigstore_verify::types::SignatureContent::DsseEnvelope(envelope) = &bundle.content
+        else {
+            unreachable!("an attestation is DSSE")
+        };
+        let envelope = serde_json::to_vec(envelope).expect("envelope");
+        gantry_sigstore::legacy::attach_attestation(
+            &env.client,
+            &env.image,
+            &envelope,
+            &annotations,
+        )
+        .await
+        .expect("attach");
+        let (output, json) = env.verify(&[], &["--require-attestation", "slsaprovenance"]);
+        if hex == digest.hex() {
+            assert_eq!(output.status.code(), Some(0), "{json}");
+            contains(
+                &json,
+                "summary",
+                "✅ attestation https://slsa.dev/provenance/v1",
+            );
+        } else {
+            assert_eq!(output.status.code(), Some(1), "{json}");
+            contains(
+                &json,
+                "failure",
+                "(legacy-att): the signature is for sha256:0000",
+            );
+        }
+    }
+}
