@@ -82,6 +82,19 @@ pub struct Context {
 }
 
 impl Context {
+    /// An OIDC token for `audience` from GitHub Actions, masked in the runner's log before it
+    /// is used (in action mode: nothing else in the process knows to mask it).
+    pub async fn id_token(
+        &self,
+        audience: &str,
+    ) -> Result<gantry_secret::Secret, crate::OidcError> {
+        let token = self.github.request_id_token(audience).await?;
+        if self.mode == Mode::Action {
+            crate::Commands::add_mask(token.expose());
+        }
+        Ok(token)
+    }
+
     /// A collapsible `::group::` in action mode; nothing on a plain command line, where stdout
     /// belongs to the tool's output (`--json`).
     pub fn group(&self, name: &str) -> Option<crate::commands::Group> {

@@ -177,8 +177,7 @@ async fn identity(args: &Args, ctx: &Context) -> anyhow::Result<Identity> {
     let token = match &args.identity_token {
         Some(token) => token.clone(),
         None => ctx
-            .github
-            .request_id_token("sigstore")
+            .id_token("sigstore")
             .await
             .context("keyless signing needs an identity token")?,
     };

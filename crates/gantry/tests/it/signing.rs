@@ -369,3 +369,97 @@ async fn cosign_encrypted_keys_sign_offline_or_logged_and_verify_with_the_public
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(json(&output)["outputs"]["log-index"], index.as_str());
 }
+
+/// GitHub Actions' OIDC token endpoint, for one request: answers `{"value": token}` when asked
+/// with the runner's bearer token for audience `sigstore`, 403 otherwise.
+fn oidc_endpoint(token: String) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/_apis/token?api-version=2.0",
+        listener.local_addr().expect("addr")
+    );
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read");
+            if line.trim().is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let lower = head.to_ascii_lowercase();
+        let good = lower.contains("audience=sigstore")
+            && lower.contains("authorization: bearer runner-request-token");
+        let (status, body) = if good {
+            ("200 OK", serde_json::json!({"value": token}).to_string())
+        } else {
+            ("403 Forbidden", "{}".to_owned())
+        };
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write");
+        head
+    });
+    (url, handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_an_action_sign_image_signs_with_the_job_s_oidc_identity_and_masks_it() {
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    let Some(registry) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let image = push(&registry, "from-actions").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output_file = dir.path().join("github_output");
+    std::fs::write(&output_file, "").expect("output file");
+    let (url, endpoint) = oidc_endpoint(services.token.clone());
+    let output = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["sign-image", "--action"])
+        .env("INPUT_IMAGE", image.to_string())
+        .env("INPUT_SIGNING-CONFIG", &services.signing_config)
+        .env("INPUT_INSECURE-REGISTRY", registry.host())
+        .env("INPUT_IDENTITY-TOKEN", "")
+        .env("INPUT_KEY", "")
+        .env("INPUT_GITHUB-TOKEN", "")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output_file)
+        .env("GITHUB_STEP_SUMMARY", dir.path().join("summary"))
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", &url)
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "runner-request-token")
+        .env("DOCKER_CONFIG", dir.path())
+        .output()
+        .expect("run the action");
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    let head = endpoint.join().expect("endpoint");
+    assert!(
+        head.starts_with("GET /_apis/token?api-version=2.0&audience=sigstore "),
+        "{head}"
+    );
+    assert!(
+        said.contains(&format!("::add-mask::{}", services.token)),
+        "the OIDC token is masked: {said}"
+    );
+    let outputs = gantry_actions::files::parse_outputs(
+        &std::fs::read_to_string(&output_file).expect("outputs"),
+    )
+    .expect("well-formed outputs");
+    let digest = outputs["digest"].clone();
+    assert!(digest.starts_with("sha256:"), "{outputs:?}");
+
+    // What the job signed verifies for the job's identity.
+    let signed = image.with_digest(digest.parse().expect("digest"));
+    let output = verify(&registry, &services, &[&signed], SIGNER_IDENTITY);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+}
