@@ -157,6 +157,17 @@ fn services(args: &Args) -> anyhow::Result<Services> {
 
 async fn identity(args: &Args, ctx: &Context) -> anyhow::Result<Identity> {
     if let Some(path) = &args.key {
+        let keyless_only = [
+            ("--identity-token", args.identity_token.is_some()),
+            ("--signing-config", args.signing_config.is_some()),
+            ("--fulcio-url", args.fulcio_url.is_some()),
+            ("--tsa-url", args.tsa_url.is_some()),
+        ];
+        if let Some((flag, _)) = keyless_only.iter().find(|(_, given)| *given) {
+            anyhow::bail!(
+                "{flag} applies to keyless signing; with --key it would be ignored, so gantry refuses to guess which was meant"
+            );
+        }
         let key = SigningKey::from_file(path, args.key_password.as_ref())?;
         let rekor = args.tlog_upload.then(|| {
             args.rekor_url
