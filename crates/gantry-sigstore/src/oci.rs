@@ -98,6 +98,30 @@ pub struct Discovery {
     pub unusable: Vec<String>,
 }
 
+/// The digest `image` is pinned to: signatures are verified for a digest, never a tag that can move.
+fn pinned_digest(image: &Reference) -> Result<Digest, ImageError> {
+    image.digest().cloned().ok_or_else(|| ImageError::NoDigest {
+        image: image.to_string(),
+    })
+}
+
+/// `read`'s value; bad content noted in `unusable` (as `what: error`) and `None`; other errors
+/// passed on.
+fn usable<T>(
+    read: gantry_oci::Result<T>,
+    unusable: &mut Vec<String>,
+    what: impl FnOnce() -> String,
+) -> Result<Option<T>, ImageError> {
+    match read {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if is_bad_content(&e) => {
+            unusable.push(format!("{}: {e}", what()));
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Content a registry served that cannot be what it claims: the signer's (or an attacker's)
 /// problem, so a refusal; a registry that cannot be reached or refuses us stays an error.
 fn is_bad_content(error: &gantry_oci::OciError) -> bool {
@@ -129,12 +153,7 @@ impl std::fmt::Display for SignatureFormat {
 
 /// Finds the Sigstore bundles that refer to `image` (which must carry a digest).
 pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, ImageError> {
-    let digest = image
-        .digest()
-        .cloned()
-        .ok_or_else(|| ImageError::NoDigest {
-            image: image.to_string(),
-        })?;
+    let digest = pinned_digest(image)?;
     let referrers = client.referrers(image, None).await?;
     let mut discovery = Discovery {
         looked_in: vec![match referrers.source {
@@ -152,30 +171,24 @@ pub async fn discover(client: &Client, image: &Reference) -> Result<Discovery, I
             continue;
         }
         let at = image.with_digest(descriptor.digest.clone());
-        let fields = match client.manifest(&at).await.and_then(|m| m.fields()) {
-            Ok(fields) => fields,
-            Err(e) if is_bad_content(&e) => {
-                discovery
-                    .unusable
-                    .push(format!("{} (referrer): {e}", descriptor.digest));
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+        let read = client.manifest(&at).await.and_then(|m| m.fields());
+        let Some(fields) = usable(read, &mut discovery.unusable, || {
+            format!("{} (referrer)", descriptor.digest)
+        })?
+        else {
+            continue;
         };
         for layer in &fields.layers {
             if !layer.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
                 continue;
             }
             // The blob read refuses more than the limit, by Content-Length or while reading.
-            let bytes = match client.blob(&at, &layer.digest, BUNDLE_LIMIT).await {
-                Ok(bytes) => bytes,
-                Err(e) if is_bad_content(&e) => {
-                    discovery
-                        .unusable
-                        .push(format!("{} (bundle): {e}", descriptor.digest));
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+            let read = client.blob(&at, &layer.digest, BUNDLE_LIMIT).await;
+            let Some(bytes) = usable(read, &mut discovery.unusable, || {
+                format!("{} (bundle)", descriptor.digest)
+            })?
+            else {
+                continue;
             };
             let json = String::from_utf8_lossy(&bytes).into_owned();
             discovery.bundles.push(FoundBundle {
@@ -204,12 +217,7 @@ pub async fn add_legacy_attestations(
     image: &Reference,
     discovery: &mut Discovery,
 ) -> Result<(), ImageError> {
-    let digest = image
-        .digest()
-        .cloned()
-        .ok_or_else(|| ImageError::NoDigest {
-            image: image.to_string(),
-        })?;
+    let digest = pinned_digest(image)?;
     discovery.legacy_attestations =
         read_legacy_tag(client, image, &digest, "att", DSSE_ENVELOPE, discovery).await?;
     Ok(())
@@ -243,15 +251,12 @@ async fn read_legacy_tag(
         if layer.media_type != media_type {
             continue;
         }
-        let payload = match client.blob(&at, &layer.digest, BUNDLE_LIMIT).await {
-            Ok(payload) => payload,
-            Err(e) if is_bad_content(&e) => {
-                discovery
-                    .unusable
-                    .push(format!("{} (legacy-{suffix}): {e}", manifest.digest));
-                continue;
-            }
-            Err(e) => return Err(e.into()),
+        let read = client.blob(&at, &layer.digest, BUNDLE_LIMIT).await;
+        let Some(payload) = usable(read, &mut discovery.unusable, || {
+            format!("{} (legacy-{suffix})", manifest.digest)
+        })?
+        else {
+            continue;
         };
         out.push(LegacySignature {
             manifest: manifest.digest.clone(),
@@ -294,12 +299,7 @@ pub fn verify_signature(
     signer: &Signer,
     root: &TrustedRoot,
 ) -> Result<ImageVerified, ImageError> {
-    let digest = image
-        .digest()
-        .cloned()
-        .ok_or_else(|| ImageError::NoDigest {
-            image: image.to_string(),
-        })?;
+    let digest = pinned_digest(image)?;
     let signatures: Vec<&FoundBundle> = discovery
         .bundles
         .iter()
@@ -375,12 +375,7 @@ pub fn verify_attestation(
     signer: &Signer,
     root: &TrustedRoot,
 ) -> Result<AttestationVerified, ImageError> {
-    let digest = image
-        .digest()
-        .cloned()
-        .ok_or_else(|| ImageError::NoDigest {
-            image: image.to_string(),
-        })?;
+    let digest = pinned_digest(image)?;
     let mut candidates: Vec<(Digest, &'static str, String)> = discovery
         .bundles
         .iter()
