@@ -15,6 +15,16 @@ mod server;
 pub mod token;
 
 pub use component::{in_ci, require, shout};
+
+/// Where criterion benchmarks write (`<target>/criterion`), for `cargo xtask bench` to read.
+pub fn criterion_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+            std::path::PathBuf::from,
+        )
+        .join("criterion")
+}
 pub use github::GitHubFake;
 pub use pki::TestCa;
 pub use proxy::{Fault, FaultyProxy};

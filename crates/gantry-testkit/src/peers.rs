@@ -245,6 +245,8 @@ pub struct MockSigstore {
     pub url: String,
     pub trusted_root: PathBuf,
     pub signing_config: PathBuf,
+    /// Both in a client trust config, the form sigstore-python takes (`--trust-config`).
+    pub trust_config: PathBuf,
     /// An identity token (unsigned JWT) the mock Fulcio accepts.
     pub token: String,
     child: std::process::Child,
@@ -308,10 +310,22 @@ impl MockSigstore {
                 std::fs::read_to_string(dir.path().join("services.log")).unwrap_or_default()
             ));
         }
+        let read = |name: &str| -> serde_json::Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).expect("read"))
+                .expect("json")
+        };
+        let trust_config = dir.path().join("trust_config.json");
+        let config = json!({
+            "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
+            "trustedRoot": read("trusted_root.json"),
+            "signingConfig": read("signing_config.json"),
+        });
+        std::fs::write(&trust_config, config.to_string()).expect("write");
         Ok(Self {
             url: line.trim().to_owned(),
             trusted_root: dir.path().join("trusted_root.json"),
             signing_config: dir.path().join("signing_config.json"),
+            trust_config,
             token: std::fs::read_to_string(dir.path().join("token")).expect("token"),
             child,
             _dir: dir,

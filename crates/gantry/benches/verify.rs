@@ -11,7 +11,7 @@
 //! Everything goes to `<target>/criterion/verify-report.json` for `cargo xtask bench verify`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -34,7 +34,6 @@ struct Bench {
     services: MockSigstore,
     bundle: PathBuf,
     digest: String,
-    trust_config: PathBuf,
     python: PathBuf,
     requests_per_image: f64,
     _registry: gantry_registry::Running,
@@ -98,7 +97,6 @@ impl Bench {
         });
         let bundle = dir.path().join("bundle.json");
         std::fs::write(&bundle, first_bundle).expect("write");
-        let trust_config = trust_config(&services, dir.path());
         let digest = images[0].digest().expect("digest").to_string();
         let mut bench = Self {
             host,
@@ -106,7 +104,6 @@ impl Bench {
             services,
             bundle,
             digest,
-            trust_config,
             python,
             requests_per_image: 0.0,
             _registry: registry,
@@ -174,7 +171,7 @@ impl Bench {
     fn python_bundle(&self) {
         let output = Command::new(&self.python)
             .args(["-m", "sigstore", "--trust-config"])
-            .arg(&self.trust_config)
+            .arg(&self.services.trust_config)
             .args(["verify", "identity", "--offline", "--bundle"])
             .arg(&self.bundle)
             .args([
@@ -199,33 +196,9 @@ fn check(output: &std::process::Output, what: &str) {
     );
 }
 
-/// sigstore-python takes its trusted root inside a client trust config.
-fn trust_config(services: &MockSigstore, dir: &Path) -> PathBuf {
-    let read = |path: &Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
-    };
-    let path = dir.join("trust_config.json");
-    let config = serde_json::json!({
-        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
-        "trustedRoot": read(&services.trusted_root),
-        "signingConfig": read(&services.signing_config),
-    });
-    std::fs::write(&path, config.to_string()).expect("write");
-    path
-}
-
-fn output_directory() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-            PathBuf::from,
-        )
-        .join("criterion")
-}
-
 fn main() {
     let Some(bench) = Bench::start() else { return };
-    let out = output_directory();
+    let out = gantry_testkit::criterion_dir();
     let mut criterion = Criterion::default()
         .output_directory(&out)
         .sample_size(10)

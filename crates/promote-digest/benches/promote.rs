@@ -277,18 +277,9 @@ fn accounting(bench: &Bench) -> serde_json::Value {
     serde_json::Value::Object(rows)
 }
 
-fn output_directory() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-            PathBuf::from,
-        )
-        .join("criterion")
-}
-
 fn main() {
     let Some(bench) = Bench::start() else { return };
-    let out = output_directory();
+    let out = gantry_testkit::criterion_dir();
     let mut criterion = Criterion::default()
         .output_directory(&out)
         .sample_size(10)

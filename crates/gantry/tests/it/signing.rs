@@ -186,21 +186,6 @@ async fn gantry_signs_keyless_and_verifies_and_refuses_with_reasons() {
     );
 }
 
-/// sigstore-python takes its trusted root inside a client trust config.
-fn trust_config(services: &MockSigstore, dir: &Path) -> std::path::PathBuf {
-    let read = |path: &Path| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
-    };
-    let path = dir.join("trust_config.json");
-    let config = serde_json::json!({
-        "mediaType": "application/vnd.dev.sigstore.clienttrustconfig.v0.1+json",
-        "trustedRoot": read(&services.trusted_root),
-        "signingConfig": read(&services.signing_config),
-    });
-    std::fs::write(&path, config.to_string()).expect("write");
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gantry_s_bundles_verify_with_sigstore_js_and_sigstore_python_offline() {
     let Some(python) = require_python_module("sigstore", "pip install sigstore==4.5.1") else {
@@ -224,7 +209,6 @@ async fn gantry_s_bundles_verify_with_sigstore_js_and_sigstore_python_offline() 
         "{}.sigstore.json",
         digest.trim_start_matches("sha256:")
     ));
-    let trust_config = trust_config(&services, dir.path());
     // sigstore-js, offline against the same root.
     let Some(output) = sigstore_js_verify(
         &bundle,
@@ -267,7 +251,7 @@ async fn gantry_s_bundles_verify_with_sigstore_js_and_sigstore_python_offline() 
     let python_verify = |identity: &str, subject: &str| {
         Command::new(&python)
             .args(["-m", "sigstore", "--trust-config"])
-            .arg(&trust_config)
+            .arg(&services.trust_config)
             .args(["verify", "identity", "--offline", "--bundle"])
             .arg(&bundle)
             .args([
