@@ -26,7 +26,7 @@ pub const PUBLIC_REKOR: &str = "https://rekor.sigstore.dev";
 pub struct Args {
     /// Images to sign, by digest or by tag (a tag is resolved once and its digest signed).
     #[arg(long = "image", required = true, value_name = "IMAGE")]
-    pub images: Vec<String>,
+    pub images: Vec<Reference>,
 
     /// For an image index, also sign each platform's manifest.
     #[arg(long)]
@@ -204,15 +204,7 @@ struct Signed {
 
 async fn sign(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let annotations = annotations(&args)?;
-    let images = args
-        .images
-        .iter()
-        .map(|image| {
-            image
-                .parse::<Reference>()
-                .with_context(|| format!("--image {image}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let images = &args.images;
     if let Some(dir) = &args.bundle_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -222,7 +214,7 @@ async fn sign(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let http = gantry_http::client(&roots, Duration::from_mins(1))?;
     // Resolve everything first: a missing image fails before any signature is made.
     let mut targets = Vec::new();
-    for image in &images {
+    for image in images {
         for target in client
             .pinned(image, args.recursive)
             .await

@@ -27,7 +27,7 @@ pub mod vulns;
 pub struct Args {
     /// Images to verify, by digest or by tag (a tag is resolved once; its digest is verified).
     #[arg(long = "image", required = true, value_name = "IMAGE")]
-    pub images: Vec<String>,
+    pub images: Vec<Reference>,
 
     /// For an image index, also verify each platform's manifest (each must be signed too).
     #[arg(long)]
@@ -231,19 +231,11 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
         .iter()
         .map(|kind| predicate_type(kind))
         .collect();
-    let images = args
-        .images
-        .iter()
-        .map(|image| {
-            image
-                .parse::<Reference>()
-                .with_context(|| format!("--image {image}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let images = &args.images;
     let client = args.registry.client(&images.iter().collect::<Vec<_>>())?;
     let mut checked = Vec::new();
     let mut tops = Vec::new();
-    for image in &images {
+    for image in images {
         let found = client
             .pinned(image, args.recursive)
             .await
