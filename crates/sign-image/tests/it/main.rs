@@ -25,6 +25,14 @@ fn sign_image(args: &[&str]) -> (Output, serde_json::Value) {
     (output, json)
 }
 
+/// A fresh unencrypted PKCS#8 key in `dir`.
+fn key_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let key = dir.join("key.pem");
+    let pem = gantry_sigstore::sign::SigningKey::generate_pem().expect("key");
+    std::fs::write(&key, pem.expose()).expect("write");
+    key
+}
+
 #[track_caller]
 fn refused(args: &[&str], expected: &str) {
     let (output, json) = sign_image(args);
@@ -36,14 +44,7 @@ fn refused(args: &[&str], expected: &str) {
 #[test]
 fn inputs_that_cannot_mean_what_they_say_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = dir.path().join("key.pem");
-    std::fs::write(
-        &key,
-        gantry_sigstore::sign::SigningKey::generate_pem()
-            .expect("key")
-            .expose(),
-    )
-    .expect("write");
+    let key = key_file(dir.path());
     let key = key.to_str().expect("utf-8");
     let image = "127.0.0.1:1/acme/app:dev";
     refused(
@@ -81,14 +82,7 @@ fn an_image_that_is_not_there_fails_before_anything_is_signed() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = dir.path().join("key.pem");
-    std::fs::write(
-        &key,
-        gantry_sigstore::sign::SigningKey::generate_pem()
-            .expect("key")
-            .expose(),
-    )
-    .expect("write");
+    let key = key_file(dir.path());
     let host = registry.host();
     let missing = format!("{host}/acme/missing:dev");
     let (output, json) = sign_image(&[

@@ -23,6 +23,21 @@ struct Env {
     digest: String,
 }
 
+/// Pushes a one-layer image for `arch` as `acme/<name>` and returns it pinned to its digest.
+async fn push(client: &Client, host: &str, name: &str, arch: &str) -> Reference {
+    let tag: Reference = format!("{host}/acme/{name}").parse().expect("reference");
+    let config = format!("{{\"architecture\":\"{arch}\",\"os\":\"linux\"}}");
+    let manifest = client
+        .push_image(
+            &tag,
+            &Bytes::from(config),
+            &[(OCI_LAYER_TAR, &Bytes::from(format!("{name} {arch}")))],
+        )
+        .await
+        .expect("push");
+    tag.with_digest(manifest.digest)
+}
+
 /// A registry with one image signed offline by a fresh key.
 async fn setup() -> Option<Env> {
     let registry = Registry::start(Auth::Anonymous)?;
@@ -35,60 +50,50 @@ async fn setup() -> Option<Env> {
         Credentials::anonymous(),
     )
     .expect("client");
-    let tag: Reference = format!("{}/acme/billing:dev", registry.host())
-        .parse()
-        .expect("reference");
-    let manifest = client
-        .push_image(
-            &tag,
-            &Bytes::from_static(b"{\"architecture\":\"amd64\",\"os\":\"linux\"}"),
-            &[(OCI_LAYER_TAR, &Bytes::from_static(b"billing"))],
-        )
-        .await
-        .expect("push");
-    let image = tag.with_digest(manifest.digest.clone());
+    let image = push(&client, &registry.host(), "billing:dev", "amd64").await;
     let key_path = dir.path().join("key.pem");
     std::fs::write(&key_path, SigningKey::generate_pem().expect("key").expose()).expect("write");
-    let key = SigningKey::from_file(&key_path, None).expect("key");
     let public = dir.path().join("key.pub");
+    let key = SigningKey::from_file(&key_path, None).expect("key");
     std::fs::write(&public, key.public_pem().expect("pem")).expect("write");
-    let statement = image_statement(&image.name(), &manifest.digest, &BTreeMap::new());
-    let identity = Identity::Key {
-        key: Box::new(key),
-        rekor: None,
-    };
-    let bundle = sign_statement(&identity, &reqwest::Client::new(), &statement)
-        .await
-        .expect("sign");
-    attach(&client, &image, &bundle, COSIGN_SIGN_PREDICATE)
-        .await
-        .expect("attach");
-    Some(Env {
+    let env = Env {
         registry,
         client,
         key: key_path,
         dir,
         public,
-        digest: manifest.digest.to_string(),
+        digest: image.digest().expect("digest").to_string(),
         image,
-    })
+    };
+    env.sign(&env.image).await;
+    Some(env)
 }
 
 impl Env {
+    /// The key, signing offline.
+    fn identity(&self) -> Identity {
+        Identity::Key {
+            key: Box::new(SigningKey::from_file(&self.key, None).expect("key")),
+            rekor: None,
+        }
+    }
+
+    /// Signs `statement` with the key and attaches it to `image` as a referrer.
+    async fn attach_signed(&self, image: &Reference, statement: &[u8], predicate_type: &str) {
+        let bundle = sign_statement(&self.identity(), &reqwest::Client::new(), statement)
+            .await
+            .expect("sign");
+        attach(&self.client, image, &bundle, predicate_type)
+            .await
+            .expect("attach");
+    }
+
     /// Signs `image` (cosign v3 signature) with the key, offline.
     async fn sign(&self, image: &Reference) {
         let digest = image.digest().expect("digest");
         let statement = image_statement(&image.name(), digest, &BTreeMap::new());
-        let identity = Identity::Key {
-            key: Box::new(SigningKey::from_file(&self.key, None).expect("key")),
-            rekor: None,
-        };
-        let bundle = sign_statement(&identity, &reqwest::Client::new(), &statement)
-            .await
-            .expect("sign");
-        attach(&self.client, image, &bundle, COSIGN_SIGN_PREDICATE)
-            .await
-            .expect("attach");
+        self.attach_signed(image, &statement, COSIGN_SIGN_PREDICATE)
+            .await;
     }
 
     /// Signs an in-toto statement of `predicate_type` for `image` with the key and attaches it.
@@ -100,20 +105,8 @@ impl Env {
             "predicateType": predicate_type,
             "predicate": {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": []},
         });
-        let identity = Identity::Key {
-            key: Box::new(SigningKey::from_file(&self.key, None).expect("key")),
-            rekor: None,
-        };
-        let bundle = sign_statement(
-            &identity,
-            &reqwest::Client::new(),
-            statement.to_string().as_bytes(),
-        )
-        .await
-        .expect("sign");
-        attach(&self.client, image, &bundle, predicate_type)
-            .await
-            .expect("attach");
+        self.attach_signed(image, statement.to_string().as_bytes(), predicate_type)
+            .await;
     }
 
     /// A fixture with `DIGEST` replaced by `digest`, written beside the key.
@@ -137,9 +130,20 @@ impl Env {
     }
 
     fn verify(&self, extra: &[&Path], flags: &[&str]) -> (Output, serde_json::Value) {
+        self.verify_image(&self.image, extra, flags)
+    }
+
+    /// verify-image for `image` with the key (log waived); `flags` that take a path take the
+    /// next of `extra`.
+    fn verify_image(
+        &self,
+        image: &Reference,
+        extra: &[&Path],
+        flags: &[&str],
+    ) -> (Output, serde_json::Value) {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_verify-image"));
         command
-            .args(["--image", &self.image.to_string(), "--key"])
+            .args(["--image", &image.to_string(), "--key"])
             .arg(&self.public)
             .args([
                 "--insecure-ignore-tlog",
@@ -350,34 +354,10 @@ async fn required_attestations_are_found_by_predicate_type_and_are_not_signature
     contains(&json, "failure", "(found types: https://cyclonedx.org/bom;");
 
     // An image that carries only an attestation is not signed.
-    let tag: Reference = format!("{}/acme/ledger:dev", env.registry.host())
-        .parse()
-        .expect("reference");
-    let pushed = env
-        .client
-        .push_image(
-            &tag,
-            &Bytes::from_static(b"{\"architecture\":\"amd64\",\"os\":\"linux\"}"),
-            &[(OCI_LAYER_TAR, &Bytes::from_static(b"ledger"))],
-        )
-        .await
-        .expect("push");
-    let attested_only = tag.with_digest(pushed.digest.clone());
+    let attested_only = push(&env.client, &env.registry.host(), "ledger:dev", "amd64").await;
     env.attest(&attested_only, "https://cyclonedx.org/bom")
         .await;
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_verify-image"));
-    let output = command
-        .args(["--image", &attested_only.to_string(), "--key"])
-        .arg(&env.public)
-        .args([
-            "--insecure-ignore-tlog",
-            "--insecure-registry",
-            &env.registry.host(),
-            "--json",
-        ])
-        .output()
-        .expect("verify-image");
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let (output, json) = env.verify_image(&attested_only, &[], &[]);
     assert_eq!(output.status.code(), Some(1), "{json}");
     contains(&json, "failure", "no signatures found for");
 }
@@ -387,19 +367,14 @@ async fn recursive_verification_requires_every_platform_signed() {
     let Some(env) = setup().await else { return };
     let mut platforms = Vec::new();
     for arch in ["amd64", "arm64"] {
-        let tag: Reference = format!("{}/acme/multi:{arch}", env.registry.host())
-            .parse()
-            .expect("reference");
-        let config = format!("{{\"architecture\":\"{arch}\",\"os\":\"linux\"}}");
-        let manifest = env
-            .client
-            .push_image(
-                &tag,
-                &Bytes::from(config),
-                &[(OCI_LAYER_TAR, &Bytes::from(arch))],
-            )
-            .await
-            .expect("push");
+        let image = push(
+            &env.client,
+            &env.registry.host(),
+            &format!("multi:{arch}"),
+            arch,
+        )
+        .await;
+        let manifest = env.client.manifest(&image).await.expect("manifest");
         platforms.push((arch, manifest));
     }
     let index = serde_json::json!({
@@ -419,21 +394,8 @@ async fn recursive_verification_requires_every_platform_signed() {
     env.sign(&pinned).await;
 
     let run = |recursive: bool| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_verify-image"));
-        command
-            .args(["--image", &tag.to_string(), "--key"])
-            .arg(&env.public)
-            .args([
-                "--insecure-ignore-tlog",
-                "--insecure-registry",
-                &env.registry.host(),
-                "--json",
-            ]);
-        if recursive {
-            command.arg("--recursive");
-        }
-        let output = command.output().expect("verify-image");
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        let flags: &[&str] = if recursive { &["--recursive"] } else { &[] };
+        let (output, json) = env.verify_image(&tag, &[], flags);
         (output.status.code(), json)
     };
     let (code, json) = run(false);
@@ -475,10 +437,7 @@ async fn legacy_att_attestations_count_when_their_signed_statement_matches() {
         })
         .to_string()
     };
-    let identity = Identity::Key {
-        key: Box::new(SigningKey::from_file(&env.key, None).expect("key")),
-        rekor: None,
-    };
+    let identity = env.identity();
     // A legacy attestation for another digest first: refused for what it names.
     for hex in ["0".repeat(64), digest.hex().to_owned()] {
         let bundle = sign_statement(
