@@ -61,12 +61,16 @@ fn package(name: &str) -> &'static str {
     }
 }
 
+/// `<criterion dir>/<name>-report.json`, what a benchmark wrote beside criterion's estimates.
+fn read_report(dir: &Path, name: &str) -> anyhow::Result<Value> {
+    let path = dir.join(format!("{name}-report.json"));
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
 fn verify_section(dir: &Path) -> anyhow::Result<String> {
-    let report_path = dir.join("verify-report.json");
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&report_path)
-            .with_context(|| format!("reading {}", report_path.display()))?,
-    )?;
+    let report = read_report(dir, "verify")?;
     let images = report["images"].as_u64().unwrap_or(0);
     let all = median_seconds(dir, "images", "gantry verify-image")?;
     let gantry = median_seconds(dir, "bundle", "gantry")?;
@@ -118,11 +122,7 @@ pub fn splice(existing: &str, name: &str, section: &str) -> String {
 }
 
 fn promote_section(dir: &Path) -> anyhow::Result<String> {
-    let report_path = dir.join("promote-report.json");
-    let report: Value = serde_json::from_str(
-        &std::fs::read_to_string(&report_path)
-            .with_context(|| format!("reading {}", report_path.display()))?,
-    )?;
+    let report = read_report(dir, "promote")?;
     let accounting = &report["accounting"];
     let count = |row: &str, field: &str| accounting[row][field].as_u64().unwrap_or(0);
     let mut out = String::new();

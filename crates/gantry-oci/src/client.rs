@@ -157,6 +157,18 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Client {
+    /// An anonymous client speaking plain HTTP to `host`: a loopback registry (the demo's
+    /// embedded one, test and benchmark registries).
+    pub fn plain_http(host: &str) -> Result<Self> {
+        Self::new(
+            ClientOptions {
+                plain_http: vec![host.to_owned()],
+                ..ClientOptions::default()
+            },
+            Credentials::anonymous(),
+        )
+    }
+
     pub fn new(options: ClientOptions, credentials: Credentials) -> Result<Self> {
         let roots = gantry_http::roots(&options.ca_files)?;
         let http = gantry_http::client_builder(&roots, options.timeout)

@@ -304,17 +304,7 @@ pub async fn sign_statement(
             );
             if let Some(url) = rekor {
                 let entry = key_dsse_entry(&envelope, &key.public_pem()?)?;
-                let rekor = RekorClient::builder(url)
-                    .with_http_client(http.clone())
-                    .build()
-                    .map_err(|e| failed(&format!("Rekor {url}"), &e))?;
-                let logged = rekor
-                    .create_dsse_entry(entry)
-                    .await
-                    .map_err(|e| failed(&format!("Rekor {url}"), &e))?;
-                let entry = logged
-                    .to_bundle_entry(KindVersion::DsseV001)
-                    .map_err(|e| failed(&format!("Rekor {url}'s answer"), &e))?;
+                let entry = log(url, http, KeyEntry::Dsse(entry)).await?;
                 bundle = bundle.with_tlog_entry(entry);
             }
             Ok(bundle.into_bundle())
@@ -384,23 +374,44 @@ pub async fn sign_message(
                     },
                 }))
                 .map_err(|e| SigstoreError::Signing(e.to_string()))?;
-                let rekor = RekorClient::builder(url)
-                    .with_http_client(http.clone())
-                    .build()
-                    .map_err(|e| failed(&format!("Rekor {url}"), &e))?;
-                let logged = rekor
-                    .create_entry(entry)
-                    .await
-                    .map_err(|e| failed(&format!("Rekor {url}"), &e))?;
-                bundle = bundle.with_tlog_entry(
-                    logged
-                        .to_bundle_entry(KindVersion::HashedRekordV001)
-                        .map_err(|e| failed(&format!("Rekor {url}'s answer"), &e))?,
-                );
+                bundle =
+                    bundle.with_tlog_entry(log(url, http, KeyEntry::HashedRekord(entry)).await?);
             }
             Ok(bundle.into_bundle())
         }
     }
+}
+
+/// A key-based entry for Rekor v1.
+enum KeyEntry {
+    Dsse(DsseEntry),
+    HashedRekord(sigstore_sign::rekor::HashedRekord),
+}
+
+/// Logs `entry` in the Rekor v1 at `url`; the bundle's log entry for it.
+async fn log(
+    url: &str,
+    http: &reqwest::Client,
+    entry: KeyEntry,
+) -> Result<sigstore_sign::types::TransparencyLogEntry> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        SigstoreError::Signing(format!("Rekor {url}{what}: {e}"))
+    };
+    let rekor = RekorClient::builder(url)
+        .with_http_client(http.clone())
+        .build()
+        .map_err(|e| failed("", &e))?;
+    let (logged, kind) = match entry {
+        KeyEntry::Dsse(entry) => (rekor.create_dsse_entry(entry).await, KindVersion::DsseV001),
+        KeyEntry::HashedRekord(entry) => (
+            rekor.create_entry(entry).await,
+            KindVersion::HashedRekordV001,
+        ),
+    };
+    logged
+        .map_err(|e| failed("", &e))?
+        .to_bundle_entry(kind)
+        .map_err(|e| failed("'s answer", &e))
 }
 
 /// A Rekor v1 `dsse` entry whose verifier is a public key (sigstore-rekor builds them only for

@@ -18,7 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::Criterion;
 use gantry_oci::manifest::OCI_LAYER_TAR;
-use gantry_oci::{Client, ClientOptions, Credentials, Reference};
+use gantry_oci::{Client, Reference};
 use gantry_sigstore::sign::{
     COSIGN_SIGN_PREDICATE, Identity, Services, attach, image_statement, sign_statement,
 };
@@ -42,14 +42,7 @@ struct Bench {
 }
 
 fn client(host: &str) -> Client {
-    Client::new(
-        ClientOptions {
-            plain_http: vec![host.to_owned()],
-            ..ClientOptions::default()
-        },
-        Credentials::anonymous(),
-    )
-    .expect("client")
+    Client::plain_http(host).expect("client")
 }
 
 impl Bench {

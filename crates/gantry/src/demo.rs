@@ -18,9 +18,7 @@ use clap::{Args, Parser as _};
 use gantry_actions::context::GitHubContext;
 use gantry_actions::tool::{Context, Mode};
 use gantry_actions::{ExitStatus, Outcome, Tool as _};
-use gantry_oci::{
-    Client, ClientOptions, Credentials, ImageConfig, ImageFile, Reference, ScratchImage,
-};
+use gantry_oci::{Client, ImageConfig, ImageFile, Reference, ScratchImage};
 use gantry_sigstore::sign::SigningKey;
 use promote_digest::PromoteDigest;
 use sign_image::SignImage;
@@ -84,13 +82,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
         SigningKey::from_file(&key, None)?.public_pem()?,
     )?;
     let mut demo = Demo {
-        client: Client::new(
-            ClientOptions {
-                plain_http: vec![host.clone()],
-                ..ClientOptions::default()
-            },
-            Credentials::anonymous(),
-        )?,
+        client: Client::plain_http(&host)?,
         repository: format!("{host}/demo/app"),
         host,
         digest: image.digest().to_string(),

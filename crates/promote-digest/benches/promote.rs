@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::Criterion;
 use gantry_oci::manifest::OCI_LAYER_TAR;
-use gantry_oci::{Client, ClientOptions, CopyOptions, Credentials, Digest, Reference};
+use gantry_oci::{Client, CopyOptions, Digest, Reference};
 use gantry_testkit::{Auth, FaultyProxy, Registry, require};
 
 const LAYERS: usize = 4;
@@ -34,14 +34,7 @@ struct Bench {
 }
 
 fn client(host: &str) -> Client {
-    Client::new(
-        ClientOptions {
-            plain_http: vec![host.to_owned()],
-            ..ClientOptions::default()
-        },
-        Credentials::anonymous(),
-    )
-    .expect("client")
+    Client::plain_http(host).expect("client")
 }
 
 /// A deterministic pseudo-random (incompressible) layer.

@@ -1,5 +1,5 @@
 use gantry_oci::manifest::OCI_MANIFEST;
-use gantry_oci::{Client, ClientOptions, Credentials, Digest, Reference};
+use gantry_oci::{Client, Digest, Reference};
 use gantry_registry::{Config, ServeError};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -214,14 +214,7 @@ async fn mounts_link_blobs_and_fall_back_to_an_upload() {
 async fn tags_are_paginated_with_link_headers() {
     let registry = start().await;
     let host = registry.host();
-    let client = Client::new(
-        ClientOptions {
-            plain_http: vec![host.clone()],
-            ..Default::default()
-        },
-        Credentials::anonymous(),
-    )
-    .expect("client");
+    let client = Client::plain_http(&host).expect("client");
     let repo: Reference = format!("{host}/team/app").parse().expect("reference");
     let config = bytes::Bytes::from_static(b"{}");
     let config_digest = Digest::sha256(&config);
@@ -303,14 +296,7 @@ async fn referrers_are_paged_and_the_client_follows_every_page() {
     .await
     .expect("start");
     let host = registry.host();
-    let client = Client::new(
-        ClientOptions {
-            plain_http: vec![host.clone()],
-            ..Default::default()
-        },
-        Credentials::anonymous(),
-    )
-    .expect("client");
+    let client = Client::plain_http(&host).expect("client");
     let repo: Reference = format!("{host}/team/app").parse().expect("reference");
     let subject = client
         .push_artifact(

@@ -6,9 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use bytes::Bytes;
-use gantry_oci::{
-    Client, ClientOptions, Credentials, ImageConfig, ImageFile, Reference, ScratchImage,
-};
+use gantry_oci::{Client, ImageConfig, ImageFile, Reference, ScratchImage};
 use gantry_testkit::component::require_python_module;
 use gantry_testkit::peers::{
     MockSigstore, SIGNER_IDENTITY, SIGNER_ISSUER, cosign_key_pair, sigstore_js_verify,
@@ -19,14 +17,7 @@ use crate::{gantry, json};
 
 /// Pushes a one-file image and returns its tag.
 async fn push(registry: &Registry, name: &str) -> Reference {
-    let client = Client::new(
-        ClientOptions {
-            plain_http: vec![registry.host()],
-            ..ClientOptions::default()
-        },
-        Credentials::anonymous(),
-    )
-    .expect("client");
+    let client = Client::plain_http(&registry.host()).expect("client");
     let image = ScratchImage::build(
         &[ImageFile {
             path: "/app".into(),

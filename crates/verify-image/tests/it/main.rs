@@ -7,7 +7,7 @@ use std::process::Output;
 
 use bytes::Bytes;
 use gantry_oci::manifest::OCI_LAYER_TAR;
-use gantry_oci::{Client, ClientOptions, Credentials, Reference};
+use gantry_oci::{Client, Reference};
 use gantry_sigstore::sign::{
     COSIGN_SIGN_PREDICATE, Identity, SigningKey, attach, image_statement, sign_statement,
 };
@@ -42,14 +42,7 @@ async fn push(client: &Client, host: &str, name: &str, arch: &str) -> Reference 
 async fn setup() -> Option<Env> {
     let registry = Registry::start(Auth::Anonymous)?;
     let dir = tempfile::tempdir().expect("tempdir");
-    let client = Client::new(
-        ClientOptions {
-            plain_http: vec![registry.host()],
-            ..ClientOptions::default()
-        },
-        Credentials::anonymous(),
-    )
-    .expect("client");
+    let client = Client::plain_http(&registry.host()).expect("client");
     let image = push(&client, &registry.host(), "billing:dev", "amd64").await;
     let key_path = dir.path().join("key.pem");
     std::fs::write(&key_path, SigningKey::generate_pem().expect("key").expose()).expect("write");
