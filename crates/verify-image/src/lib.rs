@@ -206,8 +206,7 @@ impl Tool for VerifyImage {
         publish_action: true,
     };
 
-    async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
-        let _ = ctx;
+    async fn run(args: Args, _ctx: &Context) -> anyhow::Result<Outcome> {
         verify(args).await
     }
 }
