@@ -2,8 +2,9 @@
 //! `sigstore-trust-root`), which pass the sigstore-conformance suite.
 //!
 //! The one decision: the trusted root is always explicit. It comes from a file (no network at
-//! all) or from the production root compiled into sigstore-trust-root; nothing here reaches the
-//! network, so "offline" means offline. Identity policy is exact or a regular expression, for both
+//! all), from the production root compiled into sigstore-trust-root, or from a TUF repository
+//! when the caller names one ([`tuf`]); nothing else here reaches the network, so "offline" means
+//! offline. Identity policy is exact or a regular expression, for both
 //! the identity (the certificate's SAN) and the issuer, and a mismatch names what was found.
 //!
 //! The OCI side (finding bundles and cosign's legacy signatures in a registry) builds on this.
@@ -13,6 +14,7 @@ pub mod legacy;
 pub mod oci;
 pub mod policy;
 pub mod sign;
+pub mod tuf;
 
 use std::path::{Path, PathBuf};
 
@@ -35,6 +37,8 @@ pub enum SigstoreError {
         expected: &'static str,
         reason: String,
     },
+    #[error("TUF repository {url}: {reason}")]
+    Tuf { url: String, reason: String },
     #[error("{0:?} is not a valid regular expression: {1}")]
     Regex(String, String),
     #[error("signing failed: {0}")]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sigstore_verify::trust_root::TrustedRoot;
 
+use crate::tuf::Tuf;
 use crate::{ClaimPolicy, Matcher, RootSource, Signer, SigstoreError};
 
 /// GitHub Actions' OIDC issuer, the default when an identity is given without one.
@@ -33,6 +34,21 @@ pub struct SignaturePolicy {
     pub insecure_ignore_tlog: bool,
     /// A trusted root file; default the public-good root compiled into gantry.
     pub trusted_root: Option<PathBuf>,
+    /// Fetch the trusted root from this TUF repository instead.
+    pub tuf_url: Option<String>,
+    /// The TUF `root.json` to start from (required unless `tuf-url` is a well-known instance's).
+    pub tuf_root: Option<PathBuf>,
+    /// Where TUF metadata is cached between runs.
+    pub tuf_cache: Option<PathBuf>,
+    /// Use the verified TUF cache only, with no request.
+    #[serde(default)]
+    pub tuf_offline: bool,
+}
+
+/// Where a policy's trusted root comes from.
+enum RootFrom {
+    Tuf(Tuf),
+    Local(RootSource),
 }
 
 fn conflict(message: &str) -> SigstoreError {
@@ -99,12 +115,47 @@ impl SignaturePolicy {
         }
     }
 
-    /// The trusted root: the file named, or the embedded public-good root.
-    pub fn root(&self, base: &Path) -> Result<TrustedRoot, SigstoreError> {
-        crate::trusted_root(&match &self.trusted_root {
-            Some(path) => RootSource::File(base.join(path)),
-            None => RootSource::Production,
-        })
+    /// Where the trusted root comes from: the TUF repository named, else the file named, else
+    /// the embedded public-good root.
+    fn root_source(&self, base: &Path) -> Result<RootFrom, SigstoreError> {
+        let tuf_options = self.tuf_root.is_some() || self.tuf_cache.is_some() || self.tuf_offline;
+        match (&self.tuf_url, &self.trusted_root) {
+            (Some(_), Some(_)) => Err(conflict(
+                "give a trusted root file or a TUF repository to fetch it from, not both",
+            )),
+            (Some(url), None) => Ok(RootFrom::Tuf(Tuf {
+                url: url.clone(),
+                root: self.tuf_root.as_ref().map(|p| base.join(p)),
+                cache: self.tuf_cache.as_ref().map(|p| base.join(p)),
+                offline: self.tuf_offline,
+            })),
+            (None, _) if tuf_options => Err(conflict(
+                "tuf-root, tuf-cache and tuf-offline apply to a TUF repository; name it with tuf-url",
+            )),
+            (None, Some(path)) => Ok(RootFrom::Local(RootSource::File(base.join(path)))),
+            (None, None) => Ok(RootFrom::Local(RootSource::Production)),
+        }
+    }
+
+    /// Checks the trusted root's source without fetching anything: a file root is loaded, a TUF
+    /// repository's URL and `root.json` are checked.
+    pub fn check_root(&self, base: &Path) -> Result<(), SigstoreError> {
+        match self.root_source(base)? {
+            RootFrom::Tuf(tuf) => tuf.check(),
+            RootFrom::Local(source) => crate::trusted_root(&source).map(drop),
+        }
+    }
+
+    /// The trusted root. Only a TUF repository makes a request, with `http`.
+    pub async fn root(
+        &self,
+        base: &Path,
+        http: &reqwest::Client,
+    ) -> Result<TrustedRoot, SigstoreError> {
+        match self.root_source(base)? {
+            RootFrom::Tuf(tuf) => tuf.trusted_root(http).await,
+            RootFrom::Local(source) => crate::trusted_root(&source),
+        }
     }
 }
 
@@ -118,5 +169,95 @@ fn matcher(
         (Some(text), None) => Ok(Some(Matcher::exact(text))),
         (None, Some(pattern)) => Matcher::regex(pattern).map(Some),
         (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyless() -> SignaturePolicy {
+        SignaturePolicy {
+            identity: Some(
+                "https://github.com/acme/billing/.github/workflows/release.yml@refs/heads/main"
+                    .to_owned(),
+            ),
+            ..SignaturePolicy::default()
+        }
+    }
+
+    #[track_caller]
+    fn refused(policy: &SignaturePolicy, expected: &str) {
+        let error = policy
+            .check_root(Path::new("."))
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains(expected), "{error}");
+    }
+
+    #[test]
+    fn the_root_comes_from_one_place_and_tuf_options_need_a_repository() {
+        assert!(keyless().check_root(Path::new(".")).is_ok());
+        refused(
+            &SignaturePolicy {
+                trusted_root: Some("root.json".into()),
+                tuf_url: Some("https://tuf-repo-cdn.sigstore.dev".to_owned()),
+                ..keyless()
+            },
+            "not both",
+        );
+        for stray in [
+            SignaturePolicy {
+                tuf_root: Some("root.json".into()),
+                ..keyless()
+            },
+            SignaturePolicy {
+                tuf_offline: true,
+                ..keyless()
+            },
+        ] {
+            refused(&stray, "name it with tuf-url");
+        }
+    }
+
+    #[test]
+    fn a_tuf_repository_is_checked_without_a_request() {
+        // A well-known instance: its root is built in.
+        for url in [
+            "https://tuf-repo-cdn.sigstore.dev",
+            "https://tuf-repo-cdn.sigstore.dev/",
+            "https://tuf-repo.github.com",
+        ] {
+            let policy = SignaturePolicy {
+                tuf_url: Some(url.to_owned()),
+                ..keyless()
+            };
+            assert!(policy.check_root(Path::new(".")).is_ok(), "{url}");
+        }
+        refused(
+            &SignaturePolicy {
+                tuf_url: Some("https://tuf.example.com".to_owned()),
+                ..keyless()
+            },
+            "give the root.json to trust for this one (tuf-root)",
+        );
+        refused(
+            &SignaturePolicy {
+                tuf_url: Some("file:///etc/tuf".to_owned()),
+                tuf_root: Some("root.json".into()),
+                ..keyless()
+            },
+            "expected an http(s) URL",
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("root.json"), "not json").expect("write");
+        refused(
+            &SignaturePolicy {
+                tuf_url: Some("https://tuf.example.com".to_owned()),
+                tuf_root: Some(dir.path().join("root.json")),
+                ..keyless()
+            },
+            "is not a valid TUF root.json",
+        );
     }
 }

@@ -94,6 +94,40 @@ pub fn shout(message: &str) {
     let _ = std::io::stderr().lock().write_all(framed.as_bytes());
 }
 
+/// Starts a server that prints its URL (`http://…`) as the first line of stdout, its stderr going
+/// to `log`: the child and the URL, or what went wrong (no URL within 20 s, with the log).
+pub fn spawn_announced(
+    mut command: std::process::Command,
+    log: &Path,
+) -> Result<(std::process::Child, String), String> {
+    use std::io::BufRead as _;
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .map_err(|e| format!("starting {command:?}: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = sender.send(line);
+    });
+    let line = receiver
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_default();
+    if !line.starts_with("http://") {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "first line {line:?}; stderr: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        ));
+    }
+    Ok((child, line.trim().to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::require_in;

@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod registry;
 mod server;
 pub mod token;
+pub mod tuf;
 
 pub use component::{in_ci, require, shout};
 

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::component::{node_dir, require, require_node};
+use crate::component::{node_dir, require, require_node, spawn_announced};
 use crate::registry::Registry;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -278,38 +278,15 @@ impl MockSigstore {
     }
 
     fn try_start(node: &Path, identity: &str, claims: &str) -> Result<Self, String> {
-        use std::io::BufRead as _;
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = std::fs::File::create(dir.path().join("services.log")).expect("log");
-        let mut child = Command::new(node)
+        let mut command = Command::new(node);
+        command
             .current_dir(node_dir())
             .arg("sigstore-services.mjs")
             .arg("--out")
             .arg(dir.path())
-            .args(["--identity", identity, "--claims", claims])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start sigstore-services.mjs");
-        let stdout = child.stdout.take().expect("stdout");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-            let _ = sender.send(line);
-        });
-        let line = receiver
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .unwrap_or_default();
-        if !line.starts_with("http://") {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "first line {line:?}; stderr: {}",
-                std::fs::read_to_string(dir.path().join("services.log")).unwrap_or_default()
-            ));
-        }
+            .args(["--identity", identity, "--claims", claims]);
+        let (child, line) = spawn_announced(command, &dir.path().join("services.log"))?;
         let read = |name: &str| -> serde_json::Value {
             serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).expect("read"))
                 .expect("json")
@@ -322,7 +299,7 @@ impl MockSigstore {
         });
         std::fs::write(&trust_config, config.to_string()).expect("write");
         Ok(Self {
-            url: line.trim().to_owned(),
+            url: line,
             trusted_root: dir.path().join("trusted_root.json"),
             signing_config: dir.path().join("signing_config.json"),
             trust_config,

@@ -24,7 +24,9 @@
 //!       issuer: https://token.actions.githubusercontent.com   # the default
 //!       # or identity-regexp / issuer-regexp, repository, ref, workflow, trigger, sha,
 //!       # runner-environment; or key: cosign.pub (insecure-ignore-tlog: true for offline keys);
-//!       # trusted-root: root.json (default: the public-good root). Paths are relative to this file.
+//!       # trusted-root: root.json (default: the public-good root), or tuf-url: a TUF repository
+//!       # to fetch it from (tuf-root: its root.json, tuf-cache: a folder, tuf-offline: true).
+//!       # Paths are relative to this file.
 //! ```
 
 use std::path::Path;
@@ -502,9 +504,14 @@ fn promotion_of(
         None => None,
         Some(mut wanted) => {
             let base = Path::new(at.file).parent().unwrap_or(Path::new("."));
-            for path in [&mut wanted.key, &mut wanted.trusted_root]
-                .into_iter()
-                .flatten()
+            for path in [
+                &mut wanted.key,
+                &mut wanted.trusted_root,
+                &mut wanted.tuf_root,
+                &mut wanted.tuf_cache,
+            ]
+            .into_iter()
+            .flatten()
             {
                 *path = base.join(&*path);
             }
@@ -512,13 +519,19 @@ fn promotion_of(
             wanted.signer(Path::new(".")).map_err(|e| {
                 at.error(
                     promotion.from.span(),
-                    format!("require-signature of {from} -> {to}: {e}"),
+                    format!(
+                        "require-signature of {from} -> {to}: {:#}",
+                        anyhow::Error::new(e)
+                    ),
                 )
             })?;
-            wanted.root(Path::new(".")).map_err(|e| {
+            wanted.check_root(Path::new(".")).map_err(|e| {
                 at.error(
                     promotion.from.span(),
-                    format!("require-signature of {from} -> {to}: {e}"),
+                    format!(
+                        "require-signature of {from} -> {to}: {:#}",
+                        anyhow::Error::new(e)
+                    ),
                 )
             })?;
             Some(wanted)

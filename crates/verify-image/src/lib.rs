@@ -112,13 +112,38 @@ pub struct Args {
     #[arg(long = "vex", value_name = "PATH")]
     pub vex: Vec<PathBuf>,
 
-    /// The trusted root (JSON); default the Sigstore public-good root built into gantry. Never
-    /// fetched: verification makes no request beyond the registry.
-    #[arg(long, value_name = "PATH")]
-    pub trusted_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub root: RootArgs,
 
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// Where the trusted root comes from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RootArgs {
+    /// The trusted root (JSON); default the Sigstore public-good root built into gantry. Never
+    /// fetched: verification makes no request beyond the registry (unless `tuf-url` is given).
+    #[arg(long, value_name = "PATH", conflicts_with = "tuf_url")]
+    pub trusted_root: Option<PathBuf>,
+
+    /// Fetch the trusted root from this TUF repository, e.g. Sigstore's
+    /// `https://tuf-repo-cdn.sigstore.dev` or a private mirror.
+    #[arg(long, value_name = "URL")]
+    pub tuf_url: Option<String>,
+
+    /// The TUF `root.json` to start trusting from; required unless `tuf-url` is Sigstore's
+    /// public-good, staging or GitHub's repository, whose roots are built in.
+    #[arg(long, value_name = "PATH", requires = "tuf_url")]
+    pub tuf_root: Option<PathBuf>,
+
+    /// Where verified TUF metadata is kept between runs; default the user's cache folder.
+    #[arg(long, value_name = "PATH", requires = "tuf_url")]
+    pub tuf_cache: Option<PathBuf>,
+
+    /// Use only the TUF cache (verified again from the root), with no request.
+    #[arg(long, requires = "tuf_url")]
+    pub tuf_offline: bool,
 }
 
 impl Args {
@@ -136,7 +161,11 @@ impl Args {
             runner_environment: self.runner_environment.clone(),
             key: self.key.clone(),
             insecure_ignore_tlog: self.insecure_ignore_tlog,
-            trusted_root: self.trusted_root.clone(),
+            trusted_root: self.root.trusted_root.clone(),
+            tuf_url: self.root.tuf_url.clone(),
+            tuf_root: self.root.tuf_root.clone(),
+            tuf_cache: self.root.tuf_cache.clone(),
+            tuf_offline: self.root.tuf_offline,
         }
     }
 }
@@ -223,8 +252,12 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
     let base = std::path::Path::new(".");
     let policy = args.policy();
     let signer = policy.signer(base)?;
-    let root = policy.root(base)?;
     let gate = gate(&args)?;
+    let http = gantry_http::client(
+        &gantry_http::roots(&args.registry.ca_files)?,
+        std::time::Duration::from_mins(1),
+    )?;
+    let root = policy.root(base, &http).await?;
     let attestations: Vec<String> = args
         .require_attestations
         .iter()

@@ -2,6 +2,7 @@
 
 mod conformance;
 mod signing;
+mod tuf;
 
 use std::process::{Command, Output};
 

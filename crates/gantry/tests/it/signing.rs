@@ -16,7 +16,7 @@ use gantry_testkit::{Auth, Registry};
 use crate::{gantry, json};
 
 /// Pushes a one-file image and returns its tag.
-async fn push(registry: &Registry, name: &str) -> Reference {
+pub(crate) async fn push(registry: &Registry, name: &str) -> Reference {
     let client = Client::plain_http(&registry.host()).expect("client");
     let image = ScratchImage::build(
         &[ImageFile {
@@ -37,7 +37,7 @@ async fn push(registry: &Registry, name: &str) -> Reference {
     tag
 }
 
-fn sign(
+pub(crate) fn sign(
     registry: &Registry,
     services: &MockSigstore,
     image: &Reference,
@@ -90,7 +90,7 @@ fn verify(
     gantry(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

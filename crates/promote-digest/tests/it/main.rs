@@ -843,3 +843,54 @@ async fn a_path_that_requires_a_signature_promotes_only_what_the_identity_signed
     );
     assert_eq!(env.digest_at("team/app:canary").await, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_requirement_can_take_its_trusted_root_from_a_tuf_repository() {
+    let Some(env) = setup() else { return };
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    let Some(repository) = gantry_testkit::tuf::TufRepository::serve(&[&services.trusted_root], 7)
+    else {
+        return;
+    };
+    // The TUF root beside the policy, named relative to it, as is the cache.
+    std::fs::copy(&repository.root, env.dir.path().join("tuf-root.json")).expect("copy");
+    let policy = |root: &str| {
+        env.write_policy(&format!(
+            "version: 1\npromotions:\n  - from: dev\n    to: staging\n    require-signature:\n      identity: {SIGNER_IDENTITY}\n      tuf-url: {}\n      tuf-root: {root}\n      tuf-cache: tuf-cache\n",
+            repository.url
+        ))
+    };
+    let signed = push(&env, "dev", b"signed").await;
+    sign_keyless(&env, &services, &signed).await;
+
+    // A root file that is not there: bad input, located in the policy, before anything moves.
+    let (output, json) = env.promote(
+        &signed,
+        "dev",
+        "staging",
+        &["--policy", &policy("missing.json")],
+    );
+    assert_eq!(output.status.code(), Some(2), "{json}");
+    says(&json, "error", "policy.yml:3:");
+    says(&json, "error", "missing.json: No such file");
+    assert_eq!(env.digest_at("team/app:staging").await, None);
+
+    let (output, json) = env.promote(
+        &signed,
+        "dev",
+        "staging",
+        &["--policy", &policy("tuf-root.json")],
+    );
+    assert_eq!(output.status.code(), Some(0), "{json}");
+    assert_eq!(
+        env.digest_at("team/app:staging").await.as_ref(),
+        Some(&signed)
+    );
+    says(&json, "summary", &format!("✅ signed by {SIGNER_IDENTITY}"));
+    assert!(
+        env.dir.path().join("tuf-cache/timestamp.json").is_file(),
+        "the cache is beside the policy"
+    );
+}
