@@ -367,7 +367,7 @@ pub struct AttestationVerified {
 }
 
 /// The first attestation of `predicate_type` for `image`, signed by `signer`, among the bundles
-/// discovered (cosign v3 attestations stored as referrers).
+/// discovered (cosign v3 attestations stored as referrers, and legacy `.att` layers).
 pub fn verify_attestation(
     image: &Reference,
     discovery: &Discovery,
@@ -375,6 +375,19 @@ pub fn verify_attestation(
     signer: &Signer,
     root: &TrustedRoot,
 ) -> Result<AttestationVerified, ImageError> {
+    verify_attestations(image, discovery, predicate_type, signer, root)
+        .map(|mut all| all.swap_remove(0))
+}
+
+/// Every attestation of `predicate_type` for `image` signed by `signer` (at least one), in the
+/// order discovered; an error when none verifies, with each candidate's reason.
+pub fn verify_attestations(
+    image: &Reference,
+    discovery: &Discovery,
+    predicate_type: &str,
+    signer: &Signer,
+    root: &TrustedRoot,
+) -> Result<Vec<AttestationVerified>, ImageError> {
     let digest = pinned_digest(image)?;
     let mut candidates: Vec<(Digest, &'static str, String)> = discovery
         .bundles
@@ -409,6 +422,7 @@ pub fn verify_attestation(
             looked_in: discovery.looked_in.clone(),
         });
     }
+    let mut proven = Vec::new();
     for (manifest, format, json) in candidates {
         let outcome =
             crate::parse_bundle(&format!("bundle in {manifest}"), &json).and_then(|bundle| {
@@ -423,7 +437,7 @@ pub fn verify_attestation(
                     }
                     _ => serde_json::Value::Null,
                 };
-                return Ok(AttestationVerified {
+                proven.push(AttestationVerified {
                     predicate_type: predicate_type.to_owned(),
                     manifest,
                     verified,
@@ -432,6 +446,9 @@ pub fn verify_attestation(
             }
             Err(error) => reasons.push(reason(&manifest, format, error)),
         }
+    }
+    if !proven.is_empty() {
+        return Ok(proven);
     }
     Err(ImageError::NoneVerified {
         image: format!("{image} (attestations of type {predicate_type})"),

@@ -13,8 +13,8 @@ use clap::Parser;
 use gantry_actions::{Branding, Context, Outcome, OutputSpec, Tool, ToolSpec};
 use gantry_oci::{Client, Reference, RegistryArgs};
 use gantry_sigstore::oci::{
-    ImageError, ImageVerified, add_legacy_attestations, discover, verify_attestation,
-    verify_signature,
+    AttestationVerified, ImageError, ImageVerified, add_legacy_attestations, discover,
+    verify_attestations, verify_signature,
 };
 use gantry_sigstore::policy::SignaturePolicy;
 use gantry_sigstore::{Signer, TrustedRoot};
@@ -89,10 +89,34 @@ pub struct Args {
     #[arg(long = "require-attestation", value_name = "TYPE")]
     pub require_attestations: Vec<String>,
 
+    #[command(flatten)]
+    pub gate: GateArgs,
+
+    #[command(flatten)]
+    pub root: RootArgs,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// The vulnerability gate: what it reads and what fails it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GateArgs {
     /// Vulnerability reports (Trivy `--format json` or Grype `-o json`) to gate on. A report that
     /// names the image's digest applies to that image; one that names none applies to every image.
     #[arg(long = "vuln-report", value_name = "PATH")]
     pub vuln_reports: Vec<PathBuf>,
+
+    /// Gate on the image's signed vulnerability attestation (cosign's `vuln` predicate, as
+    /// `trivy --format cosign-vuln` writes it), verified for the same identity or key; the
+    /// newest scan counts. With `vuln-report` too, both sets of findings count.
+    #[arg(long)]
+    pub vuln_attestation: bool,
+
+    /// A scan older than this fails the gate, as does one that does not say when it ran:
+    /// minutes, hours or days, e.g. `24h`, `7d`.
+    #[arg(long, value_name = "AGE")]
+    pub vuln_max_age: Option<String>,
 
     /// Severities that fail the gate (comma-separated).
     #[arg(long, value_name = "LIST", default_value = "CRITICAL,HIGH")]
@@ -111,12 +135,6 @@ pub struct Args {
     /// product) set findings aside.
     #[arg(long = "vex", value_name = "PATH")]
     pub vex: Vec<PathBuf>,
-
-    #[command(flatten)]
-    pub root: RootArgs,
-
-    #[command(flatten)]
-    pub registry: RegistryArgs,
 }
 
 /// Where the trusted root comes from.
@@ -243,8 +261,8 @@ impl Tool for VerifyImage {
 /// What verifying one image (or platform) found.
 enum Checked {
     Proven(Reference, Box<ImageVerified>),
-    /// An attestation of this predicate type verified, held by this referrer.
-    Attested(Reference, String, gantry_oci::Digest),
+    /// Attestations of this predicate type verified (at least one).
+    Attested(Reference, String, Vec<AttestationVerified>),
     Refused(Reference, String),
 }
 
@@ -252,7 +270,7 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
     let base = std::path::Path::new(".");
     let policy = args.policy();
     let signer = policy.signer(base)?;
-    let gate = gate(&args)?;
+    let gate = gate(&args.gate)?;
     let http = gantry_http::client(
         &gantry_http::roots(&args.registry.ca_files)?,
         std::time::Duration::from_mins(1),
@@ -263,6 +281,11 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
         .iter()
         .map(|kind| predicate_type(kind))
         .collect();
+    // The gate reads the attestations of the images named, not of each platform.
+    let mut top_attestations = attestations.clone();
+    if args.gate.vuln_attestation && !attestations.iter().any(|a| a == vulns::VULN_PREDICATE) {
+        top_attestations.push(vulns::VULN_PREDICATE.to_owned());
+    }
     let images = &args.images;
     let client = args.registry.client(&images.iter().collect::<Vec<_>>())?;
     let mut checked = Vec::new();
@@ -273,26 +296,40 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
             .await
             .with_context(|| format!("reading {image}"))?;
         tops.push(found[0].clone());
-        for target in found {
-            checked.extend(check(&client, target, &signer, &root, &attestations).await?);
+        for (i, target) in found.into_iter().enumerate() {
+            let wanted = if i == 0 {
+                &top_attestations
+            } else {
+                &attestations
+            };
+            checked.extend(check(&client, target, &signer, &root, wanted).await?);
         }
     }
     let judged: Vec<Judged> = match &gate {
-        Some((gate, reports)) => judge(gate, reports, &tops),
+        Some(gate) => judge(gate, &tops, &checked),
         None => Vec::new(),
     };
     Ok(report(&signer, &checked, &judged))
 }
 
 /// The gate's inputs, all read before the registry is touched: bad input changes nothing.
-/// Each report with the file it came from.
-type Reports = Vec<(PathBuf, vulns::Report)>;
+struct GateInputs {
+    gate: vulns::Gate,
+    /// Each report file with its path.
+    reports: Vec<(String, vulns::Report)>,
+    /// Read each image's signed vulnerability attestation too.
+    attestation: bool,
+}
 
-fn gate(args: &Args) -> anyhow::Result<Option<(vulns::Gate, Reports)>> {
-    if args.vuln_reports.is_empty() {
-        if args.ignore_file.is_some() || !args.vex.is_empty() || args.ignore_unfixed {
+fn gate(args: &GateArgs) -> anyhow::Result<Option<GateInputs>> {
+    if args.vuln_reports.is_empty() && !args.vuln_attestation {
+        if args.ignore_file.is_some()
+            || !args.vex.is_empty()
+            || args.ignore_unfixed
+            || args.vuln_max_age.is_some()
+        {
             anyhow::bail!(
-                "ignore-file, vex and ignore-unfixed shape the vulnerability gate; give the report to gate on with --vuln-report"
+                "ignore-file, vex, ignore-unfixed and vuln-max-age shape the vulnerability gate; give what to gate on with --vuln-report or --vuln-attestation"
             );
         }
         return Ok(None);
@@ -316,7 +353,7 @@ fn gate(args: &Args) -> anyhow::Result<Option<(vulns::Gate, Reports)>> {
     let reports = args
         .vuln_reports
         .iter()
-        .map(|path| vulns::read_report(path).map(|r| (path.clone(), r)))
+        .map(|path| vulns::read_report(path).map(|r| (path.display().to_string(), r)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let gate = vulns::Gate {
         fail_on,
@@ -332,8 +369,18 @@ fn gate(args: &Args) -> anyhow::Result<Option<(vulns::Gate, Reports)>> {
             .collect::<anyhow::Result<Vec<_>>>()?
             .concat(),
         today: vulns::today(),
+        max_age: args
+            .vuln_max_age
+            .as_deref()
+            .map(vulns::parse_max_age)
+            .transpose()?,
+        now: jiff::Timestamp::now(),
     };
-    Ok(Some((gate, reports)))
+    Ok(Some(GateInputs {
+        gate,
+        reports,
+        attestation: args.vuln_attestation,
+    }))
 }
 
 /// The vulnerability gate's answer for one image (or a report that fits none).
@@ -345,15 +392,42 @@ struct Judged {
     refusal: Option<String>,
 }
 
-/// Each image against the reports that name its digest (or name none).
-fn judge(
-    gate: &vulns::Gate,
-    reports: &[(PathBuf, vulns::Report)],
-    images: &[Reference],
-) -> Vec<Judged> {
+/// The report in `image`'s newest verified vulnerability attestation (by the scan's time), with
+/// where it came from; `None` when none verified (that refusal is reported with the signatures).
+fn attested(
+    image: &Reference,
+    checked: &[Checked],
+) -> Option<Result<(String, vulns::Report), String>> {
+    let found = checked.iter().find_map(|entry| match entry {
+        Checked::Attested(at, kind, found) if at == image && kind == vulns::VULN_PREDICATE => {
+            Some(found)
+        }
+        _ => None,
+    })?;
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for attestation in found {
+        let what = format!("the vulnerability attestation {}", attestation.manifest);
+        match vulns::attested_report(&what, &attestation.statement) {
+            Ok(report) => reports.push((what, report)),
+            Err(error) => errors.push(format!("{error:#}")),
+        }
+    }
+    Some(
+        reports
+            .into_iter()
+            .max_by_key(|(_, report)| report.scanned_at)
+            .ok_or_else(|| errors.join("; ")),
+    )
+}
+
+/// Each image against the report files that name its digest (or name none), and its signed
+/// vulnerability attestation when asked.
+fn judge(inputs: &GateInputs, images: &[Reference], checked: &[Checked]) -> Vec<Judged> {
+    let gate = &inputs.gate;
     let digest_of = |image: &Reference| image.digest().map(ToString::to_string).unwrap_or_default();
     let mut out = Vec::new();
-    for (path, report) in reports {
+    for (path, report) in &inputs.reports {
         if !report.digests.is_empty()
             && !images
                 .iter()
@@ -363,8 +437,7 @@ fn judge(
                 image: images[0].clone(),
                 verdict: None,
                 refusal: Some(format!(
-                    "vulnerability report {} ({}) is for {}, not for any image verified ({})",
-                    path.display(),
+                    "vulnerability report {path} ({}) is for {}, not for any image verified ({})",
                     report.scanner,
                     report.digests.join(", "),
                     images.iter().map(digest_of).collect::<Vec<_>>().join(", ")
@@ -374,27 +447,60 @@ fn judge(
     }
     for image in images {
         let digest = digest_of(image);
-        let applying: Vec<&vulns::Report> = reports
+        let mut refusals = Vec::new();
+        let mut applying: Vec<(&str, &vulns::Report)> = inputs
+            .reports
             .iter()
-            .map(|(_, r)| r)
-            .filter(|r| r.digests.is_empty() || r.digests.contains(&digest))
+            .filter(|(_, r)| r.digests.is_empty() || r.digests.contains(&digest))
+            .map(|(path, r)| (path.as_str(), r))
             .collect();
+        let from_attestation = if inputs.attestation {
+            attested(image, checked)
+        } else {
+            None
+        };
+        match &from_attestation {
+            Some(Ok((what, report))) => {
+                if report.digests.is_empty() || report.digests.contains(&digest) {
+                    applying.push((what.as_str(), report));
+                } else {
+                    refusals.push(format!(
+                        "{what} is signed for {digest} but its report scanned {}",
+                        report.digests.join(", ")
+                    ));
+                }
+            }
+            Some(Err(error)) => refusals.push(error.clone()),
+            None => {}
+        }
         if applying.is_empty() {
+            if refusals.is_empty() {
+                refusals.push(format!("no vulnerability report is for {digest}"));
+            }
             out.push(Judged {
                 image: image.clone(),
                 verdict: None,
-                refusal: Some(format!("no vulnerability report is for {digest}")),
+                refusal: Some(refusals.join("; ")),
             });
             continue;
         }
+        refusals.extend(
+            applying
+                .iter()
+                .filter_map(|(what, report)| gate.stale(report, what)),
+        );
         let merged = vulns::Report {
-            scanner: applying[0].scanner,
+            scanner: applying[0].1.scanner,
             digests: vec![digest.clone()],
-            findings: applying.iter().flat_map(|r| r.findings.clone()).collect(),
+            findings: applying
+                .iter()
+                .flat_map(|(_, r)| r.findings.clone())
+                .collect(),
+            scanned_at: None,
         };
         let verdict = gate.judge(&merged, &digest);
-        let refusal = (!verdict.blocking.is_empty()).then(|| {
-            format!(
+        if !verdict.blocking.is_empty() {
+            refusals.push(format!(
                 "{} finding(s) at {} in {digest}: {}",
                 verdict.blocking.len(),
                 gate.fail_on.join(","),
@@ -404,25 +510,24 @@ fn judge(
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ")
-            )
-        });
+            ));
+        }
         out.push(Judged {
             image: image.clone(),
             verdict: Some(verdict),
-            refusal,
+            refusal: (!refusals.is_empty()).then(|| refusals.join("; ")),
         });
     }
     out
 }
 
-/// A refusal is a result; a registry that cannot be read is an error (exit 2).
 /// Predicate types by their usual short names; anything else is taken as a predicate type URI.
 fn predicate_type(kind: &str) -> String {
     match kind {
         "slsaprovenance" | "slsa" => "https://slsa.dev/provenance/v1",
         "cyclonedx" => "https://cyclonedx.org/bom",
         "spdx" | "spdxjson" => "https://spdx.dev/Document",
-        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "vuln" => vulns::VULN_PREDICATE,
         "openvex" => "https://openvex.dev/ns",
         other => other,
     }
@@ -461,8 +566,8 @@ async fn check(
     }];
     for kind in attestations {
         out.push(
-            match verify_attestation(&image, &discovery, kind, signer, root) {
-                Ok(attested) => Checked::Attested(image.clone(), kind.clone(), attested.manifest),
+            match verify_attestations(&image, &discovery, kind, signer, root) {
+                Ok(found) => Checked::Attested(image.clone(), kind.clone(), found),
                 Err(refusal) => Checked::Refused(image.clone(), refusal.to_string()),
             },
         );
@@ -540,10 +645,15 @@ fn report(signer: &Signer, checked: &[Checked], judged: &[Judged]) -> Outcome {
                 );
                 proven.push(verified.as_ref());
             }
-            Checked::Attested(image, kind, manifest) => {
+            Checked::Attested(image, kind, found) => {
                 let _ = writeln!(
                     summary,
-                    "| `{image}` | ✅ attestation {kind} ({manifest}) |"
+                    "| `{image}` | ✅ attestation {kind} ({}) |",
+                    found
+                        .iter()
+                        .map(|a| a.manifest.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
             }
             Checked::Refused(image, why) => {

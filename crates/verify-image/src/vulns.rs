@@ -1,5 +1,6 @@
-//! The vulnerability gate: findings from a Trivy or Grype JSON report, less what an ignore file
-//! (with expiry dates) or OpenVEX statements set aside, counted by severity; the gate fails on the
+//! The vulnerability gate: findings from a Trivy or Grype JSON report (a file, or the report inside
+//! a signed vulnerability attestation), less what an ignore file (with expiry dates) or OpenVEX
+//! statements set aside, counted by severity; the gate fails on the
 //! severities asked for and lists every finding that failed it, not just the first.
 
 use std::collections::BTreeMap;
@@ -45,6 +46,8 @@ pub struct Report {
     /// Manifest digests the report says it scanned (`sha256:…`); empty when it names none.
     pub digests: Vec<String>,
     pub findings: Vec<Finding>,
+    /// When the scan ran, if the report says.
+    pub scanned_at: Option<jiff::Timestamp>,
 }
 
 fn text(value: &Value, pointer: &str) -> String {
@@ -64,13 +67,42 @@ fn digest_of(repo_digest: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Reads a Trivy (`--format json`) or Grype (`-o json`) report, told apart by its shape.
+fn timestamp(value: &Value, pointer: &str) -> Option<jiff::Timestamp> {
+    value.pointer(pointer)?.as_str()?.parse().ok()
+}
+
+/// Reads a Trivy (`--format json`) or Grype (`-o json`) report file.
 pub fn read_report(path: &Path) -> anyhow::Result<Report> {
     let what = path.display();
     let json: Value = serde_json::from_str(
         &std::fs::read_to_string(path).with_context(|| format!("reading {what}"))?,
     )
     .with_context(|| format!("{what} is not JSON"))?;
+    parse_report(&what.to_string(), &json)
+}
+
+/// The predicate type of cosign's vulnerability attestation.
+pub const VULN_PREDICATE: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
+
+/// The report inside a vulnerability attestation's in-toto `statement` (cosign's `vuln` predicate,
+/// as `trivy --format cosign-vuln` writes it): `scanner.result` holds the scanner's JSON report,
+/// `metadata.scanFinishedOn` when the scan ended.
+pub fn attested_report(what: &str, statement: &Value) -> anyhow::Result<Report> {
+    let predicate = &statement["predicate"];
+    let result = predicate.pointer("/scanner/result").ok_or_else(|| {
+        anyhow::anyhow!(
+            "{what} has no predicate.scanner.result (expected cosign's vuln predicate, as trivy --format cosign-vuln writes it)"
+        )
+    })?;
+    let mut report = parse_report(what, result)?;
+    if let Some(finished) = timestamp(predicate, "/metadata/scanFinishedOn") {
+        report.scanned_at = Some(finished);
+    }
+    Ok(report)
+}
+
+/// A Trivy or Grype JSON report, told apart by its shape.
+pub fn parse_report(what: &str, json: &Value) -> anyhow::Result<Report> {
     // A clean image's Trivy report may have no Results, but always a SchemaVersion.
     if json.get("Results").is_some() || json.get("SchemaVersion").is_some() {
         let mut findings = Vec::new();
@@ -97,6 +129,7 @@ pub fn read_report(path: &Path) -> anyhow::Result<Report> {
             scanner: "Trivy",
             digests,
             findings,
+            scanned_at: timestamp(json, "/CreatedAt"),
         });
     }
     if let Some(matches) = json.get("matches").and_then(Value::as_array) {
@@ -136,6 +169,7 @@ pub fn read_report(path: &Path) -> anyhow::Result<Report> {
             scanner: "Grype",
             digests,
             findings,
+            scanned_at: timestamp(json, "/descriptor/timestamp"),
         });
     }
     anyhow::bail!(
@@ -200,22 +234,34 @@ fn is_date(text: &str) -> bool {
             .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit())
 }
 
-/// Today in UTC as `YYYY-MM-DD` (days since the epoch to a civil date).
+/// Today in UTC as `YYYY-MM-DD`.
 pub fn today() -> String {
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400);
-    let days = i64::try_from(days).unwrap_or(0) + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string()
+}
+
+/// A scan's maximum age: a whole number of minutes (`m`), hours (`h`) or days (`d`).
+pub fn parse_max_age(text: &str) -> anyhow::Result<jiff::SignedDuration> {
+    let bad = || {
+        anyhow::anyhow!(
+            "--vuln-max-age {text:?} is not a number followed by m, h or d (e.g. 24h, 7d)"
+        )
+    };
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let minutes = match unit {
+        "m" => 1,
+        "h" => 60,
+        "d" => 24 * 60,
+        _ => return Err(bad()),
+    };
+    if number <= 0 {
+        return Err(bad());
+    }
+    Ok(jiff::SignedDuration::from_mins(number * minutes))
 }
 
 /// OpenVEX statements that set a vulnerability aside for a product.
@@ -278,6 +324,9 @@ pub struct Gate {
     pub ignores: Vec<Ignore>,
     pub vex: Vec<VexStatement>,
     pub today: String,
+    /// Reports whose scan is older than this (or does not say when it ran) fail.
+    pub max_age: Option<jiff::SignedDuration>,
+    pub now: jiff::Timestamp,
 }
 
 /// What the gate decided for one image.
@@ -294,6 +343,27 @@ pub struct Verdict {
 }
 
 impl Gate {
+    /// Why `report` (from `what`) is too old to gate on, if it is.
+    pub fn stale(&self, report: &Report, what: &str) -> Option<String> {
+        let max_age = self.max_age?;
+        let Some(scanned) = report.scanned_at else {
+            return Some(format!(
+                "{what} ({}) does not say when the scan ran, and --vuln-max-age {} needs to know",
+                report.scanner,
+                friendly(max_age)
+            ));
+        };
+        let age = self.now.duration_since(scanned);
+        (age > max_age).then(|| {
+            format!(
+                "{what} ({}) is a scan from {scanned}, {} old; the most allowed is {}",
+                report.scanner,
+                friendly(age),
+                friendly(max_age)
+            )
+        })
+    }
+
     /// Applies the gate to `report` for the image `digest`.
     pub fn judge(&self, report: &Report, digest: &str) -> Verdict {
         let mut verdict = Verdict::default();
@@ -350,5 +420,19 @@ impl Gate {
                 }
                 reason
             })
+    }
+}
+
+/// A duration in whole days, hours or minutes, as a person reads it: exact when it is a whole
+/// number of days or hours, else rounded down to the largest unit that leaves at least two.
+fn friendly(duration: jiff::SignedDuration) -> String {
+    const DAY: i64 = 24 * 60;
+    let minutes = duration.as_mins();
+    if minutes > 0 && minutes % DAY == 0 || minutes >= 2 * DAY {
+        format!("{}d", minutes / DAY)
+    } else if minutes > 0 && minutes % 60 == 0 || minutes >= 120 {
+        format!("{}h", minutes / 60)
+    } else {
+        format!("{minutes}m")
     }
 }

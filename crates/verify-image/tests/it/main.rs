@@ -73,7 +73,19 @@ impl Env {
 
     /// Signs `statement` with the key and attaches it to `image` as a referrer.
     async fn attach_signed(&self, image: &Reference, statement: &[u8], predicate_type: &str) {
-        let bundle = sign_statement(&self.identity(), &reqwest::Client::new(), statement)
+        self.attach_signed_by(&self.identity(), image, statement, predicate_type)
+            .await;
+    }
+
+    /// Signs `statement` as `identity` and attaches it to `image` as a referrer.
+    async fn attach_signed_by(
+        &self,
+        identity: &Identity,
+        image: &Reference,
+        statement: &[u8],
+        predicate_type: &str,
+    ) {
+        let bundle = sign_statement(identity, &reqwest::Client::new(), statement)
             .await
             .expect("sign");
         attach(&self.client, image, &bundle, predicate_type)
@@ -100,6 +112,32 @@ impl Env {
         });
         self.attach_signed(image, statement.to_string().as_bytes(), predicate_type)
             .await;
+    }
+
+    /// cosign's vulnerability attestation for `image`, as `trivy --format cosign-vuln` writes it
+    /// around the Trivy `report`, for a scan that finished `hours_ago`.
+    fn vuln_statement(image: &Reference, report: &Path, hours_ago: i64) -> Vec<u8> {
+        let result: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(report).expect("report")).expect("json");
+        let finished = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(hours_ago);
+        let started = finished - jiff::SignedDuration::from_secs(40);
+        serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": image.name(), "digest": {"sha256": image.digest().expect("digest").hex()}}],
+            "predicateType": VULN,
+            "predicate": {
+                "invocation": {"parameters": null, "uri": "", "event_id": "", "builder.id": ""},
+                "scanner": {
+                    "uri": "pkg:github/aquasecurity/trivy@v0.58.1",
+                    "version": "0.58.1",
+                    "db": {"uri": "", "version": ""},
+                    "result": result,
+                },
+                "metadata": {"scanStartedOn": started.to_string(), "scanFinishedOn": finished.to_string()},
+            },
+        })
+        .to_string()
+        .into_bytes()
     }
 
     /// A fixture with `DIGEST` replaced by `digest`, written beside the key.
@@ -315,7 +353,7 @@ async fn a_report_for_another_image_or_gate_options_without_a_report_are_refused
     contains(
         &json,
         "error",
-        "give the report to gate on with --vuln-report",
+        "give what to gate on with --vuln-report or --vuln-attestation",
     );
 
     let bad = env.write("bad-ignore", "CVE-2024-0001 until:tomorrow\n");
@@ -326,6 +364,131 @@ async fn a_report_for_another_image_or_gate_options_without_a_report_are_refused
         &json,
         "error",
         "bad-ignore:1: unexpected \"until:tomorrow\"",
+    );
+}
+
+const VULN: &str = "https://cosign.sigstore.dev/attestation/vuln/v1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_vulnerability_attestation_feeds_the_gate_and_the_newest_scan_counts() {
+    let Some(env) = setup().await else { return };
+    let (output, json) = env.verify(&[], &["--vuln-attestation"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(
+        &json,
+        "failure",
+        &format!("no attestation of type {VULN} for"),
+    );
+
+    // Three days ago, a scan with findings.
+    let trivy = env.fixture("trivy.json", &env.digest);
+    let old = Env::vuln_statement(&env.image, &trivy, 72);
+    env.attach_signed(&env.image, &old, VULN).await;
+    let (output, json) = env.verify(&[], &["--vuln-attestation"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(
+        &json,
+        "failure",
+        &format!("3 finding(s) at CRITICAL,HIGH in {}", env.digest),
+    );
+    contains(&json, "summary", &format!("✅ attestation {VULN}"));
+    let outputs = &json["outputs"];
+    assert_eq!(
+        [&outputs["critical"], &outputs["high"], &outputs["medium"]],
+        ["1", "2", "1"],
+        "{json}"
+    );
+    let (output, json) = env.verify(&[], &["--vuln-attestation", "--vuln-max-age", "1d"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(&json, "failure", "3d old; the most allowed is 1d");
+
+    // An hour ago, a clean scan: the newest counts, and it is fresh.
+    let clean = env.write(
+        "clean.json",
+        &format!(
+            r#"{{"SchemaVersion": 2, "Metadata": {{"RepoDigests": ["r/acme/billing@{}"]}}}}"#,
+            env.digest
+        ),
+    );
+    let new = Env::vuln_statement(&env.image, &clean, 1);
+    env.attach_signed(&env.image, &new, VULN).await;
+    let (output, json) = env.verify(&[], &["--vuln-attestation", "--vuln-max-age", "1d"]);
+    assert_eq!(output.status.code(), Some(0), "{json}");
+    assert_eq!(json["outputs"]["critical"], "0", "{json}");
+
+    // A newer scan signed by someone else does not count, findings or not.
+    let stranger = Identity::Key {
+        key: Box::new(
+            SigningKey::from_pem(
+                "the stranger's key",
+                SigningKey::generate_pem().expect("key").expose(),
+                None,
+            )
+            .expect("key"),
+        ),
+        rekor: None,
+    };
+    let forged = Env::vuln_statement(&env.image, &trivy, 0);
+    env.attach_signed_by(&stranger, &env.image, &forged, VULN)
+        .await;
+    let (output, json) = env.verify(&[], &["--vuln-attestation"]);
+    assert_eq!(output.status.code(), Some(0), "{json}");
+
+    // An image whose only vulnerability attestation is the stranger's has none.
+    let other = push(&env.client, &env.registry.host(), "ledger:dev", "amd64").await;
+    env.sign(&other).await;
+    env.attach_signed_by(
+        &stranger,
+        &other,
+        &Env::vuln_statement(&other, &clean, 0),
+        VULN,
+    )
+    .await;
+    let (output, json) = env.verify_image(&other, &[], &["--vuln-attestation"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(&json, "failure", &format!("(attestations of type {VULN})"));
+    contains(&json, "failure", "no vulnerability report is for");
+
+    // A scan age that is not one.
+    let (output, json) = env.verify(&[], &["--vuln-attestation", "--vuln-max-age", "soon"]);
+    assert_eq!(output.status.code(), Some(2), "{json}");
+    contains(&json, "error", "--vuln-max-age \"soon\" is not a number");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_file_without_a_scan_time_fails_a_max_age() {
+    let Some(env) = setup().await else { return };
+    let trivy = env.fixture("trivy.json", &env.digest);
+    let (output, json) = env.verify(&[&trivy], &["--vuln-report", "--vuln-max-age", "30d"]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(&json, "failure", "does not say when the scan ran");
+    let dated = env.write(
+        "dated.json",
+        &std::fs::read_to_string(&trivy).expect("report").replacen(
+            "\"SchemaVersion\": 2,",
+            &format!(
+                "\"SchemaVersion\": 2, \"CreatedAt\": \"{}\",",
+                jiff::Timestamp::now()
+            ),
+            1,
+        ),
+    );
+    let (output, json) = env.verify(
+        &[&dated],
+        &[
+            "--vuln-report",
+            "--vuln-max-age",
+            "30d",
+            "--severity",
+            "LOW",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(&json, "failure", "1 finding(s) at LOW");
+    let said = json["failure"].as_str().unwrap_or_default();
+    assert!(
+        !said.contains("scan"),
+        "a fresh report is not stale: {said}"
     );
 }
 
