@@ -198,6 +198,12 @@ pub struct Verified {
     pub integrated_time: Option<i64>,
     /// The entry's index in the transparency log, if it was logged.
     pub log_index: Option<u64>,
+    /// Every signing time that verified (Unix seconds): the log's integrated time and each
+    /// RFC 3161 timestamp.
+    pub timestamps: Vec<i64>,
+    /// How many of those are RFC 3161 timestamps from the trusted root's timestamp authorities
+    /// (each one in the bundle must verify, or nothing does).
+    pub rfc3161_timestamps: usize,
     /// What the certificate says about the GitHub Actions run that signed (keyless only).
     pub claims: Claims,
 }
@@ -347,6 +353,8 @@ pub fn verify(
                 issuer: None,
                 integrated_time: integrated_seconds(&result),
                 log_index: log_index(bundle),
+                timestamps: timestamp_seconds(&result),
+                rfc3161_timestamps: rfc3161_count(bundle),
                 claims: Claims::default(),
             })
         }
@@ -385,6 +393,8 @@ pub fn verify(
                 issuer: Some(found_issuer),
                 integrated_time: integrated_seconds(&result),
                 log_index: log_index(bundle),
+                timestamps: timestamp_seconds(&result),
+                rfc3161_timestamps: rfc3161_count(bundle),
                 claims,
             })
         }
@@ -507,6 +517,22 @@ fn check_statement_subject(bundle: &Bundle, hex: &str) -> Result<()> {
 )]
 fn integrated_seconds(result: &sigstore_verify::VerificationResult) -> Option<i64> {
     result.integrated_time().map(|t| t.as_second())
+}
+
+fn rfc3161_count(bundle: &Bundle) -> usize {
+    bundle
+        .verification_material
+        .timestamp_verification_data
+        .rfc3161_timestamps
+        .len()
+}
+
+fn timestamp_seconds(result: &sigstore_verify::VerificationResult) -> Vec<i64> {
+    result
+        .verified_timestamps()
+        .iter()
+        .map(|t| t.as_second())
+        .collect()
 }
 
 #[cfg(test)]

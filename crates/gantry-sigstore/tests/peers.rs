@@ -1,5 +1,5 @@
-//! Bundles sigstore-js produces (against the mock Fulcio and Rekor) verify with gantry, and every
-//! tampering with them fails with its own message.
+//! Bundles sigstore-js produces (against the mock Fulcio, Rekor and TSA) verify with gantry, and
+//! every tampering with them fails with its own message.
 
 use gantry_sigstore::{ClaimPolicy, Matcher, RootSource, Signer, SigstoreError, Subject, Verified};
 use gantry_testkit::peers::{SIGNER_IDENTITY, SIGNER_ISSUER, SignWhat, Signed, sigstore_js_sign};
@@ -46,7 +46,14 @@ fn an_image_signature_from_sigstore_js_verifies_with_its_claims() {
     let verified =
         verify_json(&json, &signed, Subject::Sha256(DIGEST_HEX), &signer()).expect("verifies");
     assert_eq!(verified.identity.as_deref(), Some(SIGNER_IDENTITY));
-    assert!(verified.integrated_time.is_some());
+    let logged = verified.integrated_time.expect("logged");
+    // The TSA's RFC 3161 timestamp verified too, and it is the signing's time.
+    assert_eq!(verified.rfc3161_timestamps, 1, "{verified:?}");
+    assert_eq!(verified.timestamps.len(), 2, "{verified:?}");
+    assert!(
+        verified.timestamps.iter().all(|t| (t - logged).abs() < 60),
+        "{verified:?}"
+    );
     let claims = &verified.claims;
     assert_eq!(claims.repository.as_deref(), Some("acme/billing"));
     assert_eq!(claims.git_ref.as_deref(), Some("refs/heads/main"));
@@ -88,13 +95,14 @@ fn a_blob_signature_from_sigstore_js_verifies_and_not_over_other_bytes() {
         return;
     };
     let json = std::fs::read_to_string(&signed.bundle).expect("bundle");
-    verify_json(
+    let verified = verify_json(
         &json,
         &signed,
         Subject::Bytes(b"release contents"),
         &signer(),
     )
     .expect("verifies");
+    assert_eq!(verified.rfc3161_timestamps, 1, "{verified:?}");
     let err = verify_json(&json, &signed, Subject::Bytes(b"other contents"), &signer())
         .expect_err("other bytes");
     assert!(matches!(err, SigstoreError::Verification(_)), "{err}");
@@ -169,12 +177,48 @@ fn tampered(signed: &Signed, json: &str, other_value: &Value) -> Vec<String> {
         refused(
             signed,
             json,
-            "missing SET",
+            "timestamp from another TSA",
             |v| {
-                let entry = v["verificationMaterial"]["tlogEntries"][0]
+                v["verificationMaterial"]["timestampVerificationData"] =
+                    other_value["verificationMaterial"]["timestampVerificationData"].clone();
+            },
+            "timestamp",
+        ),
+        refused(
+            signed,
+            json,
+            "timestamp's time altered",
+            |v| {
+                let token = &mut v["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"]
+                    [0]["signedTimestamp"];
+                let mut bytes = base64_decode(token.as_str().expect("timestamp"));
+                // genTime: GeneralizedTime (tag 0x18), 15 bytes, YYYYMMDDhhmmssZ; a year later.
+                let at = bytes
+                    .windows(2)
+                    .position(|w| w == [0x18, 15])
+                    .expect("genTime");
+                bytes[at + 5] = if bytes[at + 5] == b'9' {
+                    b'0'
+                } else {
+                    bytes[at + 5] + 1
+                };
+                *token = base64_encode(&bytes).into();
+            },
+            "timestamp",
+        ),
+        refused(
+            signed,
+            json,
+            // Without its SET the entry's time is unproven; the TSA's timestamp would vouch
+            // for the time instead (as with Rekor v2), so it goes too.
+            "missing SET, no timestamp",
+            |v| {
+                let material = v["verificationMaterial"].as_object_mut().expect("material");
+                material.remove("timestampVerificationData");
+                material["tlogEntries"][0]
                     .as_object_mut()
-                    .expect("entry");
-                entry.remove("inclusionPromise");
+                    .expect("entry")
+                    .remove("inclusionPromise");
             },
             "verification failed",
         ),

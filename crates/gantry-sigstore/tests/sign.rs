@@ -94,6 +94,10 @@ async fn keyless_signatures_are_cosign_v3_referrers_that_verify_on_both_registri
         assert_eq!(verified.verified.identity.as_deref(), Some(SIGNER_IDENTITY));
         assert_eq!(verified.verified.issuer.as_deref(), Some(SIGNER_ISSUER));
         assert!(verified.verified.integrated_time.is_some());
+        assert_eq!(
+            verified.verified.rfc3161_timestamps, 1,
+            "the signing config names the mock TSA: its RFC 3161 timestamp is in the bundle"
+        );
         assert_eq!(verified.signature, referrer.digest);
 
         // The same signature does not vouch for another image.
@@ -325,4 +329,82 @@ async fn legacy_sig_signatures_gantry_writes_verify_keyless_and_with_a_key() {
     )
     .await
     .expect("waived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timestamp_authority_is_asked_when_configured_and_its_root_must_be_trusted() {
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    let root_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&services.trusted_root).expect("root"))
+            .expect("json");
+    let root = gantry_sigstore::TrustedRoot::from_json(&root_json.to_string()).expect("root");
+    let configured = Services::from_signing_config(&services.signing_config).expect("config");
+    assert!(
+        configured.tsa.is_some(),
+        "the mock's signing config names its TSA"
+    );
+    let digest = "ab".repeat(32);
+    let statement = image_statement(
+        "registry.example/acme/billing",
+        &format!("sha256:{digest}").parse().expect("digest"),
+        &BTreeMap::new(),
+    );
+    let sign = |with: Services| {
+        let statement = statement.clone();
+        let token = gantry_secret::Secret::new(services.token.clone());
+        async move {
+            let identity = Identity::Keyless {
+                token,
+                services: with,
+            };
+            sign_statement(&identity, &http(), &statement)
+                .await
+                .expect("sign")
+        }
+    };
+
+    // With the TSA: an RFC 3161 timestamp in the bundle, verified.
+    let stamped = sign(configured.clone()).await;
+    let verified = gantry_sigstore::verify(
+        &stamped,
+        gantry_sigstore::Subject::Sha256(&digest),
+        &identity_signer(),
+        &root,
+    )
+    .expect("verifies");
+    assert_eq!(verified.rfc3161_timestamps, 1, "{verified:?}");
+
+    // Without one (Rekor v1 does not need it): the log's SET dates the signature alone.
+    let unstamped = sign(Services {
+        tsa: None,
+        ..configured
+    })
+    .await;
+    let verified = gantry_sigstore::verify(
+        &unstamped,
+        gantry_sigstore::Subject::Sha256(&digest),
+        &identity_signer(),
+        &root,
+    )
+    .expect("verifies");
+    assert_eq!(verified.rfc3161_timestamps, 0, "{verified:?}");
+
+    // A root that does not trust the TSA refuses the timestamped bundle, not only ignores it.
+    let mut without_tsa = root_json.clone();
+    without_tsa
+        .as_object_mut()
+        .expect("object")
+        .remove("timestampAuthorities");
+    let untrusting =
+        gantry_sigstore::TrustedRoot::from_json(&without_tsa.to_string()).expect("root");
+    let error = gantry_sigstore::verify(
+        &stamped,
+        gantry_sigstore::Subject::Sha256(&digest),
+        &identity_signer(),
+        &untrusting,
+    )
+    .expect_err("untrusted TSA");
+    assert!(error.to_string().contains("RFC 3161 timestamp"), "{error}");
 }

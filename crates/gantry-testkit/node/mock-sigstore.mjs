@@ -4,11 +4,19 @@
 // Real Rekor stores a DSSE entry in its canonical form (hashes of the envelope and payload, the
 // signatures with their verifiers), which is what verifiers parse; the mock logs what it is
 // given, so DSSE entries are rewritten into that form on their way in.
+//
+// Sigstore's timestamp-authority takes RFC 3161 requests (DER, application/timestamp-query) as
+// well as sigstore-js's JSON ones, and writes genTime in whole seconds (Go's encoding/asn1); the
+// mock takes JSON only and writes milliseconds. Both are made to behave like the real service:
+// DER requests are decoded here and handed to the mock TSA, and genTime is cut to the second.
+// (sigstore-rust refuses fractional seconds: its GeneralizedTime is RFC 5280's.)
 
 import crypto from 'node:crypto';
 import http from 'node:http';
 
 import mock from '@sigstore/mock';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
 
 export async function startMockSigstore() {
   const keyPair = () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -19,6 +27,15 @@ export async function startMockSigstore() {
   const base = `http://127.0.0.1:${server.address().port}`;
   const tlog = await mock.initializeTLog(base, keyPair());
   const tsa = await mock.initializeTSA(keyPair());
+  const tstInfo = tsa.tstInfo.bind(tsa);
+  tsa.tstInfo = (req) => {
+    const info = tstInfo(req);
+    info.genTime = new Date(Math.floor(info.genTime.getTime() / 1000) * 1000);
+    if (req.nonceInteger) {
+      info.nonce = req.nonceInteger; // as sent: an 8-byte nonce does not fit a JS number
+    }
+    return info;
+  };
   const handlers = [mock.fulcioHandler(ca), mock.rekorHandler(tlog), mock.tsaHandler(tsa)];
   server.on('request', (request, response) => {
     const chunks = [];
@@ -29,7 +46,12 @@ export async function startMockSigstore() {
         response.writeHead(404).end();
         return;
       }
-      let body = Buffer.concat(chunks).toString();
+      const bytes = Buffer.concat(chunks);
+      if (request.url.startsWith('/api/v1/timestamp') && bytes[0] === 0x30) {
+        await rfc3161(bytes, response);
+        return;
+      }
+      let body = bytes.toString();
       if (request.url.startsWith('/api/v1/log/entries')) {
         body = JSON.stringify(canonicalRekorEntry(JSON.parse(body)));
       }
@@ -38,6 +60,24 @@ export async function startMockSigstore() {
       response.end(result.response);
     });
   });
+
+  // An RFC 3161 TimeStampReq, answered by the mock TSA as a TimeStampResp.
+  async function rfc3161(bytes, response) {
+    try {
+      const req = pkijs.TimeStampReq.fromBER(new Uint8Array(bytes).buffer);
+      const reply = await tsa.timestamp({
+        artifactHash: Buffer.from(req.messageImprint.hashedMessage.valueBlock.valueHexView),
+        hashAlgorithmOID: req.messageImprint.hashAlgorithm.algorithmId,
+        nonce: 0,
+        nonceInteger: req.nonce ? new asn1js.Integer({ valueHex: req.nonce.valueBlock.valueHexView }) : undefined,
+        policyOID: req.reqPolicy ?? '1.3.6.1.4.1.57264.2',
+        certReq: req.certReq ?? false,
+      });
+      response.writeHead(201, { 'content-type': 'application/timestamp-reply' }).end(reply);
+    } catch (error) {
+      response.writeHead(400, { 'content-type': 'text/plain' }).end(String(error));
+    }
+  }
 
   // Real Rekor stores a DSSE entry in its canonical form (hashes of the envelope and payload, the
   // signatures with their verifiers), which is what verifiers parse; the mock logs what it is given.
@@ -95,8 +135,7 @@ export async function startMockSigstore() {
     caUrls: [{ url: base, majorApiVersion: 1, validFor: { start }, operator: 'sigstore.mock' }],
     oidcUrls: [],
     rekorTlogUrls: [{ url: base, majorApiVersion: 1, validFor: { start }, operator: 'sigstore.mock' }],
-    // The mock TSA speaks sigstore-js's JSON, not RFC 3161's DER requests: no TSA for other signers.
-    tsaUrls: [],
+    tsaUrls: [{ url: `${base}/api/v1/timestamp`, majorApiVersion: 1, validFor: { start }, operator: 'sigstore.mock' }],
     rekorTlogConfig: { selector: 'ANY' },
     tsaConfig: { selector: 'ANY' },
   };

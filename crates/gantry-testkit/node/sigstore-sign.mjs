@@ -8,8 +8,6 @@
 // --digest: a DSSE bundle over an in-toto statement whose subject is that digest, with cosign v3's
 //   predicate type https://sigstore.dev/cosign/sign/v1 (how cosign signs an image).
 // --blob: a message-signature bundle over the file.
-// --tsa: also an RFC 3161 timestamp from the mock TSA (sigstore-rust refuses its TSTInfo with a DER
-//   error at the GeneralizedTime; not investigated yet, so off by default).
 // Writes DIR/bundle.json and DIR/trusted_root.json.
 
 import fs from 'node:fs';
@@ -27,7 +25,6 @@ const { values } = parseArgs({
     identity: { type: 'string', default: 'https://github.com/acme/billing/.github/workflows/release.yml@refs/heads/main' },
     issuer: { type: 'string', default: 'https://token.actions.githubusercontent.com' },
     claims: { type: 'string', default: '{}' },
-    tsa: { type: 'boolean', default: false },
   },
 });
 if (!values.out || (!values.digest === !values.blob)) {
@@ -42,7 +39,7 @@ const token = services.token({ identity: values.identity, issuer: values.issuer,
 const options = {
   fulcioURL: base,
   rekorURL: base,
-  tsaServerURL: values.tsa ? base : undefined,
+  tsaServerURL: base,
   identityToken: token,
   tlogUpload: true,
 };

@@ -1,5 +1,5 @@
 //! sign-image and verify-image as a user runs them: gantry signs keyless against the mock
-//! Fulcio/Rekor, verifies what it signed and refuses what it cannot prove, and third-party
+//! Fulcio/Rekor/TSA, verifies what it signed and refuses what it cannot prove, and third-party
 //! verifiers (sigstore-python offline, sigstore-js) accept gantry's bundles.
 
 use std::path::Path;
@@ -200,6 +200,11 @@ async fn gantry_s_bundles_verify_with_sigstore_js_and_sigstore_python_offline() 
         "{}.sigstore.json",
         digest.trim_start_matches("sha256:")
     ));
+    // The mock's signing config names its TSA: the peers check gantry's RFC 3161 timestamp too.
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).expect("bundle")).expect("json");
+    let stamps = &written["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
+    assert_eq!(stamps.as_array().map(Vec::len), Some(1), "{written}");
     // sigstore-js, offline against the same root.
     let Some(output) = sigstore_js_verify(
         &bundle,
