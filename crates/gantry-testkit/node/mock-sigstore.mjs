@@ -55,11 +55,27 @@ export async function startMockSigstore() {
       if (request.url.startsWith('/api/v1/log/entries')) {
         body = JSON.stringify(canonicalRekorEntry(JSON.parse(body)));
       }
+      if (request.url.startsWith('/api/v2/signingCert')) {
+        body = JSON.stringify(fulcioRequest(JSON.parse(body), request.headers.authorization));
+      }
       const result = await handler.fn(body);
       response.writeHead(result.statusCode, { 'content-type': result.contentType ?? 'application/json' });
       response.end(result.response);
     });
   });
+
+  // Real Fulcio takes the token as a bearer token too, and the CSR as base64 of its PEM (both as
+  // sigstore-python sends them); the mock reads the token from the body and the CSR as PEM.
+  function fulcioRequest(json, authorization) {
+    if (!json.credentials && authorization?.startsWith('Bearer ')) {
+      json.credentials = { oidcIdentityToken: authorization.slice('Bearer '.length) };
+    }
+    const csr = json.certificateSigningRequest;
+    if (csr && !csr.startsWith('-----')) {
+      json.certificateSigningRequest = Buffer.from(csr, 'base64').toString();
+    }
+    return json;
+  }
 
   // An RFC 3161 TimeStampReq, answered by the mock TSA as a TimeStampResp.
   async function rfc3161(bytes, response) {

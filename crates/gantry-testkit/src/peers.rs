@@ -317,6 +317,41 @@ impl Drop for MockSigstore {
     }
 }
 
+/// sigstore-python (`python -m sigstore`, with `python` from
+/// [`require_python_module`](crate::component::require_python_module)) signing `file` against
+/// the mock services: a message signature, or with `predicate` (its type and file) a DSSE
+/// attestation whose subject is the file's SHA-256. Writes the bundle to `bundle`.
+pub fn sigstore_python_sign(
+    python: &Path,
+    services: &MockSigstore,
+    file: &Path,
+    predicate: Option<(&str, &Path)>,
+    bundle: &Path,
+) {
+    let mut command = Command::new(python);
+    command
+        .args(["-m", "sigstore", "--trust-config"])
+        .arg(&services.trust_config);
+    match predicate {
+        Some((kind, path)) => command
+            .args(["attest", "--predicate-type", kind, "--predicate"])
+            .arg(path),
+        None => command.arg("sign"),
+    };
+    let output = command
+        .args(["--identity-token", &services.token, "--bundle"])
+        .arg(bundle)
+        .arg(file)
+        .output()
+        .expect("run sigstore-python");
+    assert!(
+        output.status.success(),
+        "sigstore-python: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Verifies `bundle` with sigstore-js (`sigstore-verify.mjs`, @sigstore/verify offline against
 /// `trusted_root`) for `identity` from `issuer` over the image `digest`; the process's output,
 /// or `None` after a loud skip when the node packages are missing (a failure with `CI=true`).

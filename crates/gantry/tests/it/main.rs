@@ -9,8 +9,14 @@ use std::process::{Command, Output};
 use gantry_testkit::{Auth, Registry};
 
 fn gantry(args: &[&str]) -> Output {
+    gantry_with(&[], args)
+}
+
+/// `gantry` with extra environment variables.
+fn gantry_with(env: &[(&str, &std::path::Path)], args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run gantry")
 }

@@ -1,6 +1,7 @@
 //! sign-image and verify-image as a user runs them: gantry signs keyless against the mock
 //! Fulcio/Rekor/TSA, verifies what it signed and refuses what it cannot prove, and third-party
-//! verifiers (sigstore-python offline, sigstore-js) accept gantry's bundles.
+//! verifiers (sigstore-python offline, sigstore-js) accept gantry's bundles; what sigstore-python
+//! signs, attached as referrers by sigstore-js's CLI, verifies with gantry.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -9,15 +10,21 @@ use bytes::Bytes;
 use gantry_oci::{Client, ImageConfig, ImageFile, Reference, ScratchImage};
 use gantry_testkit::component::require_python_module;
 use gantry_testkit::peers::{
-    MockSigstore, SIGNER_IDENTITY, SIGNER_ISSUER, cosign_key_pair, sigstore_js_verify,
+    MockSigstore, SIGNER_IDENTITY, SIGNER_ISSUER, cosign_key_pair, sigstore_attach, sigstore_js,
+    sigstore_js_verify, sigstore_python_sign,
 };
 use gantry_testkit::{Auth, Registry};
 
-use crate::{gantry, json};
+use crate::{gantry, gantry_with, json};
 
 /// Pushes a one-file image and returns its tag.
 pub(crate) async fn push(registry: &Registry, name: &str) -> Reference {
     let client = Client::plain_http(&registry.host()).expect("client");
+    push_with(&client, registry, name).await
+}
+
+/// Pushes a one-file image with `client` and returns its tag.
+async fn push_with(client: &Client, registry: &Registry, name: &str) -> Reference {
     let image = ScratchImage::build(
         &[ImageFile {
             path: "/app".into(),
@@ -33,7 +40,7 @@ pub(crate) async fn push(registry: &Registry, name: &str) -> Reference {
     let tag: Reference = format!("{}/acme/{name}:dev", registry.host())
         .parse()
         .expect("reference");
-    image.push(&client, &tag).await.expect("push");
+    image.push(client, &tag).await.expect("push");
     tag
 }
 
@@ -442,4 +449,103 @@ async fn as_an_action_sign_image_signs_with_the_job_s_oidc_identity_and_masks_it
     let signed = image.with_digest(digest.parse().expect("digest"));
     let output = verify(&registry, &services, &[&signed], SIGNER_IDENTITY);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstore_python_s_signature_and_provenance_verify_as_referrers() {
+    let Some(python) = require_python_module("sigstore", "pip install sigstore==4.5.1") else {
+        return;
+    };
+    let Some(cli) = sigstore_js() else { return };
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    // sigstore-js's CLI pushes with credentials only: a registry that asks for them, and a
+    // Docker config that gives them to gantry.
+    let Some(registry) = Registry::start(Auth::Basic) else {
+        return;
+    };
+    let (user, pass) = registry.credentials().expect("credentials");
+    let config = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        config.path().join("config.json"),
+        serde_json::json!({"auths": {registry.host(): {"username": user, "password": pass}}})
+            .to_string(),
+    )
+    .expect("docker config");
+    let client = Client::new(
+        gantry_oci::ClientOptions {
+            plain_http: vec![registry.host()],
+            ..gantry_oci::ClientOptions::default()
+        },
+        gantry_oci::Credentials::anonymous()
+            .with_docker_config(Some(config.path().to_owned()))
+            .expect("credentials"),
+    )
+    .expect("client");
+    let tag = push_with(&client, &registry, "orders").await;
+    let manifest = client.manifest(&tag).await.expect("manifest");
+    let image = tag.with_digest(manifest.digest.clone());
+    // sigstore-python signs the manifest's bytes (its SHA-256 is the image digest) and attests
+    // SLSA provenance for them; sigstore-js's CLI attaches both bundles as referrers.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("manifest.json");
+    std::fs::write(&file, &manifest.bytes).expect("write");
+    let predicate = dir.path().join("provenance.json");
+    std::fs::write(
+        &predicate,
+        r#"{"buildDefinition":{"buildType":"https://actions.github.io/buildtypes/workflow/v1","externalParameters":{}},"runDetails":{"builder":{"id":"https://github.com/acme/billing"}}}"#,
+    )
+    .expect("write");
+    let signature = dir.path().join("signature.json");
+    let provenance = dir.path().join("provenance.sigstore.json");
+    sigstore_python_sign(&python, &services, &file, None, &signature);
+    sigstore_python_sign(
+        &python,
+        &services,
+        &file,
+        Some(("https://slsa.dev/provenance/v1", &predicate)),
+        &provenance,
+    );
+    for bundle in [&signature, &provenance] {
+        sigstore_attach(&cli, &registry, bundle, &image.to_string());
+    }
+
+    let (image_arg, host, root) = (
+        image.to_string(),
+        registry.host(),
+        services.trusted_root.display().to_string(),
+    );
+    let verify = |identity: &str| {
+        gantry_with(
+            &[("DOCKER_CONFIG", config.path())],
+            &[
+                "verify-image",
+                "--image",
+                &image_arg,
+                "--certificate-identity",
+                identity,
+                "--require-attestation",
+                "slsaprovenance",
+                "--trusted-root",
+                &root,
+                "--insecure-registry",
+                &host,
+                "--json",
+            ],
+        )
+    };
+    let output = verify(SIGNER_IDENTITY);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report = json(&output);
+    assert_eq!(report["outputs"]["identity"], SIGNER_IDENTITY, "{report}");
+    assert!(
+        report["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("✅ attestation https://slsa.dev/provenance/v1")),
+        "{report}"
+    );
+    let output =
+        verify("https://github.com/acme/other/.github/workflows/release.yml@refs/heads/main");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
 }
