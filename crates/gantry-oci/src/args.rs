@@ -40,4 +40,14 @@ impl RegistryArgs {
         };
         Ok(Client::new(options, credentials)?)
     }
+
+    /// An HTTP client for the services beside the registries (Sigstore's, a TUF repository),
+    /// trusting the same CAs, with a one-minute request timeout.
+    pub fn http_client(&self) -> anyhow::Result<reqwest::Client> {
+        let roots = gantry_http::roots(&self.ca_files)?;
+        Ok(gantry_http::client(
+            &roots,
+            std::time::Duration::from_mins(1),
+        )?)
+    }
 }

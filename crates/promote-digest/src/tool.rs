@@ -399,10 +399,7 @@ impl Run<'_> {
         use gantry_sigstore::oci::{ImageError, verify_image};
         let here = std::path::Path::new(".");
         let signer = wanted.signer(here)?;
-        let http = gantry_http::client(
-            &gantry_http::roots(&self.args.registry.ca_files)?,
-            std::time::Duration::from_mins(1),
-        )?;
+        let http = self.args.registry.http_client()?;
         let root = wanted.root(here, &http).await?;
         let at = self.plan.source.with_digest(self.plan.digest.clone());
         self.summary.push_str("\n### Signature\n\n");

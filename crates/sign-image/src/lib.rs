@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -210,8 +209,7 @@ async fn sign(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     }
     let identity = identity(&args, ctx).await?;
     let client = args.registry.client(&images.iter().collect::<Vec<_>>())?;
-    let roots = gantry_http::roots(&args.registry.ca_files)?;
-    let http = gantry_http::client(&roots, Duration::from_mins(1))?;
+    let http = args.registry.http_client()?;
     // Resolve everything first: a missing image fails before any signature is made.
     let mut targets = Vec::new();
     for image in images {

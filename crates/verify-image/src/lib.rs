@@ -271,10 +271,7 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
     let policy = args.policy();
     let signer = policy.signer(base)?;
     let gate = gate(&args.gate)?;
-    let http = gantry_http::client(
-        &gantry_http::roots(&args.registry.ca_files)?,
-        std::time::Duration::from_mins(1),
-    )?;
+    let http = args.registry.http_client()?;
     let root = policy.root(base, &http).await?;
     let attestations: Vec<String> = args
         .require_attestations
