@@ -366,21 +366,9 @@ pub struct AttestationVerified {
     pub statement: serde_json::Value,
 }
 
-/// The first attestation of `predicate_type` for `image`, signed by `signer`, among the bundles
-/// discovered (cosign v3 attestations stored as referrers, and legacy `.att` layers).
-pub fn verify_attestation(
-    image: &Reference,
-    discovery: &Discovery,
-    predicate_type: &str,
-    signer: &Signer,
-    root: &TrustedRoot,
-) -> Result<AttestationVerified, ImageError> {
-    verify_attestations(image, discovery, predicate_type, signer, root)
-        .map(|mut all| all.swap_remove(0))
-}
-
 /// Every attestation of `predicate_type` for `image` signed by `signer` (at least one), in the
-/// order discovered; an error when none verifies, with each candidate's reason.
+/// order discovered, among the bundles discovered (cosign v3 attestations stored as referrers,
+/// and legacy `.att` layers); an error when none verifies, with each candidate's reason.
 pub fn verify_attestations(
     image: &Reference,
     discovery: &Discovery,

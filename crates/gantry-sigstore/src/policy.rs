@@ -60,6 +60,24 @@ fn conflict(message: &str) -> SigstoreError {
 }
 
 impl SignaturePolicy {
+    /// The same policy with its relative paths (key, trusted root, TUF root and cache) taken
+    /// from `base`, e.g. the folder of the policy file that names them.
+    #[must_use]
+    pub fn relative_to(mut self, base: &Path) -> Self {
+        for path in [
+            &mut self.key,
+            &mut self.trusted_root,
+            &mut self.tuf_root,
+            &mut self.tuf_cache,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *path = base.join(&*path);
+        }
+        self
+    }
+
     /// The signer this policy requires. Paths are relative to `base` (the policy file's folder,
     /// or the working directory).
     pub fn signer(&self, base: &Path) -> Result<Signer, SigstoreError> {

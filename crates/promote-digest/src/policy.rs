@@ -502,38 +502,20 @@ fn promotion_of(
     };
     let require_signature = match promotion.require_signature {
         None => None,
-        Some(mut wanted) => {
+        Some(wanted) => {
             let base = Path::new(at.file).parent().unwrap_or(Path::new("."));
-            for path in [
-                &mut wanted.key,
-                &mut wanted.trusted_root,
-                &mut wanted.tuf_root,
-                &mut wanted.tuf_cache,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                *path = base.join(&*path);
-            }
+            let wanted = wanted.relative_to(base);
             // Checked now, so a bad requirement fails before anything moves.
-            wanted.signer(Path::new(".")).map_err(|e| {
-                at.error(
+            let here = Path::new(".");
+            if let Err(e) = wanted.signer(here).and_then(|_| wanted.check_root(here)) {
+                return Err(at.error(
                     promotion.from.span(),
                     format!(
                         "require-signature of {from} -> {to}: {:#}",
                         anyhow::Error::new(e)
                     ),
-                )
-            })?;
-            wanted.check_root(Path::new(".")).map_err(|e| {
-                at.error(
-                    promotion.from.span(),
-                    format!(
-                        "require-signature of {from} -> {to}: {:#}",
-                        anyhow::Error::new(e)
-                    ),
-                )
-            })?;
+                ));
+            }
             Some(wanted)
         }
     };

@@ -428,9 +428,9 @@ impl Gate {
 fn friendly(duration: jiff::SignedDuration) -> String {
     const DAY: i64 = 24 * 60;
     let minutes = duration.as_mins();
-    if minutes > 0 && minutes % DAY == 0 || minutes >= 2 * DAY {
+    if (minutes > 0 && minutes % DAY == 0) || minutes >= 2 * DAY {
         format!("{}d", minutes / DAY)
-    } else if minutes > 0 && minutes % 60 == 0 || minutes >= 120 {
+    } else if (minutes > 0 && minutes % 60 == 0) || minutes >= 120 {
         format!("{}h", minutes / 60)
     } else {
         format!("{minutes}m")
