@@ -227,7 +227,9 @@ pub async fn add_legacy_attestations(
 pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 
 /// The layers of `media_type` in cosign's `sha256-<hex>.<suffix>` tag, read in one GET of the
-/// manifest (a missing tag is the usual case, not an error) and one per layer.
+/// manifest (a missing tag is the usual case, not an error) and one per layer. A manifest or layer
+/// that cannot be what it claims (too large, not its digest, not a manifest) is noted in
+/// `discovery.unusable`, as a referrer's is: a refusal, not an infrastructure error.
 async fn read_legacy_tag(
     client: &Client,
     image: &Reference,
@@ -241,25 +243,30 @@ async fn read_legacy_tag(
     let at = image
         .with_tag(&tag)
         .map_err(|e| gantry_oci::OciError::Protocol(e.to_string()))?;
-    let manifest = match client.manifest(&at).await {
-        Ok(manifest) => manifest,
+    let read = match client.manifest(&at).await {
         Err(gantry_oci::OciError::NotFound { .. }) => return Ok(Vec::new()),
-        Err(other) => return Err(other.into()),
+        read => read.and_then(|m| Ok((m.fields()?, m.digest))),
+    };
+    let Some((fields, manifest)) = usable(read, &mut discovery.unusable, || {
+        format!("{tag} (legacy-{suffix})")
+    })?
+    else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for layer in manifest.fields()?.layers {
+    for layer in fields.layers {
         if layer.media_type != media_type {
             continue;
         }
         let read = client.blob(&at, &layer.digest, BUNDLE_LIMIT).await;
         let Some(payload) = usable(read, &mut discovery.unusable, || {
-            format!("{} (legacy-{suffix})", manifest.digest)
+            format!("{manifest} (legacy-{suffix})")
         })?
         else {
             continue;
         };
         out.push(LegacySignature {
-            manifest: manifest.digest.clone(),
+            manifest: manifest.clone(),
             layer: layer.digest.clone(),
             payload: payload.to_vec(),
             annotations: layer.annotations.clone().unwrap_or_default(),

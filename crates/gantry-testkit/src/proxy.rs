@@ -1,5 +1,6 @@
 //! A reverse proxy in front of a real registry that breaks chosen requests on purpose: bodies that
-//! do not match their digest, connections dropped mid-body, 429 with `Retry-After`, 503.
+//! do not match their digest, connections dropped mid-body, bodies inflated past a client's limit,
+//! 429 with `Retry-After`, 503.
 
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +19,11 @@ pub enum Fault {
     CorruptBody,
     /// Forward, then send the headers and half of the body and drop the connection.
     DropMidBody,
+    /// Forward, then pad the body with trailing spaces (JSON stays JSON) to `to` bytes: as a
+    /// hostile registry serves a manifest larger than any registry accepts at push. With
+    /// `declared`, Content-Length says so; without, the body is streamed without a length, so
+    /// only a client that counts while it reads notices.
+    Inflate { to: usize, declared: bool },
     /// Answer 429 with `Retry-After: <seconds>` without forwarding.
     TooManyRequests { retry_after_secs: u64 },
     /// Answer 503 without forwarding.
@@ -211,8 +217,12 @@ async fn upstream(
     let status = answer.status().as_u16();
     let mut builder = Response::builder().status(status);
     for (name, value) in answer.headers() {
-        if matches!(fault, Some(Fault::StripHeader(stripped)) if name.as_str().eq_ignore_ascii_case(stripped))
-        {
+        let stripped = match fault {
+            Some(Fault::StripHeader(stripped)) => name.as_str().eq_ignore_ascii_case(stripped),
+            Some(Fault::Inflate { .. }) => name == "content-length",
+            _ => false,
+        };
+        if stripped {
             continue;
         }
         let value = if name == "location" {
@@ -246,6 +256,20 @@ async fn upstream(
                 )),
             ];
             Body::from_stream(futures_util::stream::iter(chunks))
+        }
+        Some(Fault::Inflate { to, declared }) => {
+            let mut inflated = bytes.to_vec();
+            inflated.resize(to.max(bytes.len()), b' ');
+            if declared {
+                builder = builder.header("content-length", inflated.len());
+                Body::from(inflated)
+            } else {
+                let chunks: Vec<Result<Bytes, std::io::Error>> = inflated
+                    .chunks(64 * 1024)
+                    .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
+                    .collect();
+                Body::from_stream(futures_util::stream::iter(chunks))
+            }
         }
         _ => Body::from(bytes),
     };

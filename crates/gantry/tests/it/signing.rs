@@ -13,7 +13,7 @@ use gantry_testkit::peers::{
     MockSigstore, SIGNER_IDENTITY, SIGNER_ISSUER, cosign_key_pair, sigstore_attach, sigstore_js,
     sigstore_js_verify, sigstore_python_sign,
 };
-use gantry_testkit::{Auth, Registry};
+use gantry_testkit::{Auth, Fault, FaultyProxy, Registry};
 
 use crate::{gantry, gantry_with, json};
 
@@ -76,6 +76,11 @@ fn verify(
     images: &[&Reference],
     identity: &str,
 ) -> Output {
+    verify_at(&registry.host(), services, images, identity)
+}
+
+/// [`verify`] against the registry (or proxy) at `host`.
+fn verify_at(host: &str, services: &MockSigstore, images: &[&Reference], identity: &str) -> Output {
     let mut args = vec!["verify-image".to_owned()];
     for image in images {
         args.extend(["--image".to_owned(), image.to_string()]);
@@ -89,7 +94,7 @@ fn verify(
             "--trusted-root",
             services.trusted_root.to_str().expect("utf-8"),
             "--insecure-registry",
-            &registry.host(),
+            host,
             "--json",
         ]
         .map(str::to_owned),
@@ -182,6 +187,94 @@ async fn gantry_signs_keyless_and_verifies_and_refuses_with_reasons() {
         said.contains(&format!("✅ signed by {SIGNER_IDENTITY}")),
         "{said}"
     );
+}
+
+/// A registry that serves a signature manifest larger than any registry accepts at push
+/// (staged by a proxy: distribution and gantry's registry refuse one at push) gets that signature
+/// refused, named, as a failed check (exit 1), not an infrastructure error; a signature beside it
+/// that verifies still counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_signature_manifest_is_refused_unread_and_named() {
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    let Some(registry) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let bundles = tempfile::tempdir().expect("tempdir");
+    let image = push(&registry, "oversized").await;
+    let output = sign(
+        &registry,
+        &services,
+        &image,
+        bundles.path(),
+        &["--legacy-sig"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let outputs = json(&output)["outputs"].clone();
+    let digest = outputs["digest"].as_str().expect("digest").to_owned();
+    let referrer = outputs["signature"].as_str().expect("referrer").to_owned();
+    let sig_tag = format!("{}.sig", digest.replace(':', "-"));
+
+    let proxy = FaultyProxy::start(&registry.host()).expect("proxy");
+    let through: Reference = format!("{}/acme/oversized@{digest}", proxy.host())
+        .parse()
+        .expect("reference");
+    let output = verify_at(&proxy.host(), &services, &[&through], SIGNER_IDENTITY);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "the proxy alone: {}",
+        text(&output)
+    );
+
+    let over = usize::try_from(gantry_oci::manifest::MANIFEST_LIMIT).expect("usize") + 1;
+    let referrer_path = format!("/manifests/{referrer}");
+    let sig_path = format!("/manifests/{sig_tag}");
+    // The referrer streamed without a length (counted while read), the `.sig` with one (refused
+    // before a byte of the body is read).
+    let streamed = Fault::Inflate {
+        to: over,
+        declared: false,
+    };
+    proxy.inject("GET", &referrer_path, streamed, 1);
+    proxy.inject(
+        "GET",
+        &sig_path,
+        Fault::Inflate {
+            to: over,
+            declared: true,
+        },
+        1,
+    );
+    let output = verify_at(&proxy.host(), &services, &[&through], SIGNER_IDENTITY);
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert_eq!(json(&output)["outputs"]["verified"], "false", "{said}");
+    for named in [
+        format!(
+            "{referrer} (referrer): manifest {}/acme/oversized@{referrer} is larger than the limit of 4194304 bytes",
+            proxy.host()
+        ),
+        format!(
+            "{sig_tag} (legacy-sig): manifest {}/acme/oversized:{sig_tag} is larger than the limit of 4194304 bytes",
+            proxy.host()
+        ),
+    ] {
+        assert!(said.contains(&named), "{named} not in:\n{said}");
+    }
+    let log = proxy.log();
+    assert_eq!(
+        log.iter().filter(|line| line.contains("(Inflate")).count(),
+        2,
+        "{log:?}"
+    );
+
+    // Only the referrer oversized: the legacy signature beside it verifies.
+    proxy.inject("GET", &referrer_path, streamed, 1);
+    let output = verify_at(&proxy.host(), &services, &[&through], SIGNER_IDENTITY);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(json(&output)["outputs"]["signature-format"], "legacy-sig");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
