@@ -310,10 +310,18 @@ impl MockSigstore {
     }
 }
 
-impl Drop for MockSigstore {
-    fn drop(&mut self) {
+impl MockSigstore {
+    /// Stops the services and keeps their files (trusted root, signing config): what was signed
+    /// must now verify without them.
+    pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for MockSigstore {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

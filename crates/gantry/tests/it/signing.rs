@@ -277,6 +277,93 @@ async fn an_oversized_signature_manifest_is_refused_unread_and_named() {
     assert_eq!(json(&output)["outputs"]["signature-format"], "legacy-sig");
 }
 
+/// "Offline" means offline: against a trusted root file, verify-image reaches the registry and
+/// nothing else, for both storage formats. The Sigstore services that signed are stopped first,
+/// every other host is sent to a proxy that counts who knocks, and the proxy in front of the
+/// registry sees reads only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifying_against_a_trusted_root_file_reaches_only_the_registry_and_writes_nothing() {
+    let Some(mut services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    let Some(registry) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let bundles = tempfile::tempdir().expect("tempdir");
+    let image = push(&registry, "sealed").await;
+    let output = sign(
+        &registry,
+        &services,
+        &image,
+        bundles.path(),
+        &["--legacy-sig"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let outputs = json(&output)["outputs"].clone();
+    let digest = outputs["digest"].as_str().expect("digest").to_owned();
+    let referrer = outputs["signature"].as_str().expect("referrer").to_owned();
+    services.stop();
+
+    let knocks = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let elsewhere = format!("http://{}", knocks.local_addr().expect("addr"));
+    knocks.set_nonblocking(true).expect("nonblocking");
+    let registry_proxy = FaultyProxy::start(&registry.host()).expect("proxy");
+    let through: Reference = format!("{}/acme/sealed@{digest}", registry_proxy.host())
+        .parse()
+        .expect("reference");
+    let verify_sealed = || {
+        let elsewhere = Path::new(&elsewhere);
+        let args = [
+            "verify-image",
+            "--image",
+            &through.to_string(),
+            "--certificate-identity",
+            SIGNER_IDENTITY,
+            "--certificate-oidc-issuer",
+            SIGNER_ISSUER,
+            "--trusted-root",
+            services.trusted_root.to_str().expect("utf-8"),
+            "--insecure-registry",
+            &registry_proxy.host(),
+            "--json",
+        ]
+        .map(str::to_owned);
+        gantry_with(
+            &[
+                ("HTTPS_PROXY", elsewhere),
+                ("HTTP_PROXY", elsewhere),
+                ("ALL_PROXY", elsewhere),
+                ("NO_PROXY", Path::new("127.0.0.1")),
+            ],
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+    };
+    let output = verify_sealed();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(json(&output)["outputs"]["signature-format"], "bundle");
+    // The referrer's body broken in transit: the legacy `.sig` verifies, offline too.
+    registry_proxy.inject(
+        "GET",
+        &format!("/manifests/{referrer}"),
+        Fault::CorruptBody,
+        1,
+    );
+    let output = verify_sealed();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(json(&output)["outputs"]["signature-format"], "legacy-sig");
+
+    assert!(
+        matches!(knocks.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "verify-image reached for a host other than the registry"
+    );
+    let log = registry_proxy.log();
+    assert!(
+        log.iter()
+            .all(|line| line.starts_with("GET /v2/") || line.starts_with("HEAD /v2/")),
+        "{log:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gantry_s_bundles_verify_with_sigstore_js_and_sigstore_python_offline() {
     let Some(python) = require_python_module("sigstore", "pip install sigstore==4.5.1") else {
