@@ -76,11 +76,17 @@ fn verify(
     images: &[&Reference],
     identity: &str,
 ) -> Output {
-    verify_at(&registry.host(), services, images, identity)
+    verify_at(&[], &registry.host(), services, images, identity)
 }
 
-/// [`verify`] against the registry (or proxy) at `host`.
-fn verify_at(host: &str, services: &MockSigstore, images: &[&Reference], identity: &str) -> Output {
+/// [`verify`] against the registry (or proxy) at `host`, with extra environment variables.
+fn verify_at(
+    env: &[(&str, &Path)],
+    host: &str,
+    services: &MockSigstore,
+    images: &[&Reference],
+    identity: &str,
+) -> Output {
     let mut args = vec!["verify-image".to_owned()];
     for image in images {
         args.extend(["--image".to_owned(), image.to_string()]);
@@ -99,7 +105,7 @@ fn verify_at(host: &str, services: &MockSigstore, images: &[&Reference], identit
         ]
         .map(str::to_owned),
     );
-    gantry(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    gantry_with(env, &args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 pub(crate) fn text(output: &Output) -> String {
@@ -220,7 +226,7 @@ async fn an_oversized_signature_manifest_is_refused_unread_and_named() {
     let through: Reference = format!("{}/acme/oversized@{digest}", proxy.host())
         .parse()
         .expect("reference");
-    let output = verify_at(&proxy.host(), &services, &[&through], SIGNER_IDENTITY);
+    let output = verify_at(&[], &proxy.host(), &services, &[&through], SIGNER_IDENTITY);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -247,7 +253,7 @@ async fn an_oversized_signature_manifest_is_refused_unread_and_named() {
         },
         1,
     );
-    let output = verify_at(&proxy.host(), &services, &[&through], SIGNER_IDENTITY);
+    let output = verify_at(&[], &proxy.host(), &services, &[&through], SIGNER_IDENTITY);
     let said = text(&output);
     assert_eq!(output.status.code(), Some(1), "{said}");
     assert_eq!(json(&output)["outputs"]["verified"], "false", "{said}");
@@ -272,7 +278,7 @@ async fn an_oversized_signature_manifest_is_refused_unread_and_named() {
 
     // Only the referrer oversized: the legacy signature beside it verifies.
     proxy.inject("GET", &referrer_path, streamed, 1);
-    let output = verify_at(&proxy.host(), &services, &[&through], SIGNER_IDENTITY);
+    let output = verify_at(&[], &proxy.host(), &services, &[&through], SIGNER_IDENTITY);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(json(&output)["outputs"]["signature-format"], "legacy-sig");
 }
@@ -313,30 +319,14 @@ async fn verifying_against_a_trusted_root_file_reaches_only_the_registry_and_wri
         .expect("reference");
     let verify_sealed = || {
         let elsewhere = Path::new(&elsewhere);
-        let args = [
-            "verify-image",
-            "--image",
-            &through.to_string(),
-            "--certificate-identity",
-            SIGNER_IDENTITY,
-            "--certificate-oidc-issuer",
-            SIGNER_ISSUER,
-            "--trusted-root",
-            services.trusted_root.to_str().expect("utf-8"),
-            "--insecure-registry",
-            &registry_proxy.host(),
-            "--json",
-        ]
-        .map(str::to_owned);
-        gantry_with(
-            &[
-                ("HTTPS_PROXY", elsewhere),
-                ("HTTP_PROXY", elsewhere),
-                ("ALL_PROXY", elsewhere),
-                ("NO_PROXY", Path::new("127.0.0.1")),
-            ],
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
+        let env = [
+            ("HTTPS_PROXY", elsewhere),
+            ("HTTP_PROXY", elsewhere),
+            ("ALL_PROXY", elsewhere),
+            ("NO_PROXY", Path::new("127.0.0.1")),
+        ];
+        let host = registry_proxy.host();
+        verify_at(&env, &host, &services, &[&through], SIGNER_IDENTITY)
     };
     let output = verify_sealed();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
