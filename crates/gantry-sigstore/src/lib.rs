@@ -37,6 +37,9 @@ pub enum SigstoreError {
         expected: &'static str,
         reason: String,
     },
+    /// Options that do not make a signature policy (none, or two that exclude each other).
+    #[error("signature policy: {0}")]
+    Policy(String),
     #[error("TUF repository {url}: {reason}")]
     Tuf { url: String, reason: String },
     #[error("{0:?} is not a valid regular expression: {1}")]

@@ -52,11 +52,7 @@ enum RootFrom {
 }
 
 fn conflict(message: &str) -> SigstoreError {
-    SigstoreError::Invalid {
-        what: "the signature policy".to_owned(),
-        expected: "signature policy",
-        reason: message.to_owned(),
-    }
+    SigstoreError::Policy(message.to_owned())
 }
 
 impl SignaturePolicy {

@@ -72,7 +72,9 @@ pub fn run(args: VerifyBundleArgs) -> ExitStatus {
         Err(error) => {
             eprintln!("error: verify-bundle: {error}");
             match error {
-                SigstoreError::Read { .. } | SigstoreError::Regex(..) => ExitStatus::Error,
+                SigstoreError::Read { .. }
+                | SigstoreError::Regex(..)
+                | SigstoreError::Policy(..) => ExitStatus::Error,
                 _ => ExitStatus::Failure,
             }
         }
@@ -120,10 +122,8 @@ fn matcher(exact: Option<&str>, regex: Option<&str>) -> Result<Matcher, Sigstore
         (Some(text), _) => Ok(Matcher::exact(text)),
         (None, Some(pattern)) => Matcher::regex(pattern),
         // Never a wildcard: clap requires one of them, and a policy that checks nothing is refused.
-        (None, None) => Err(SigstoreError::Invalid {
-            what: "the identity policy".to_owned(),
-            expected: "identity and issuer (exact or regexp)",
-            reason: "none given".to_owned(),
-        }),
+        (None, None) => Err(SigstoreError::Policy(
+            "give an identity and an issuer (exact or regexp)".to_owned(),
+        )),
     }
 }

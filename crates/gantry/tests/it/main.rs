@@ -50,6 +50,28 @@ fn help_lists_every_tool_and_the_exit_codes() {
 }
 
 #[test]
+fn verify_image_without_a_signer_is_a_usage_error_that_says_what_to_give() {
+    // Before any request: the registry named here does not exist.
+    let image = "127.0.0.1:9/acme/app:dev";
+    for (extra, said) in [
+        (
+            &[][..],
+            "error: verify-image: signature policy: give a certificate identity (or identity \
+             regexp), or a key: gantry does not accept a signature from anyone",
+        ),
+        (
+            &["--key", "cosign.pub", "--certificate-identity", "me"][..],
+            "error: verify-image: signature policy: give a key or a certificate identity, not both",
+        ),
+    ] {
+        let output = gantry(&[&["verify-image", "--image", image][..], extra].concat());
+        assert_eq!(output.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim_end(), said);
+    }
+}
+
+#[test]
 fn doctor_trusts_a_private_ca_given_with_ca_file() {
     let Some(registry) = Registry::start(Auth::Tls) else {
         return;
