@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use gantry_testkit::{Auth, Registry, TEST_HOST_NAME};
+use gantry_testkit::{Auth, Registry, TEST_HOST_NAME, stdout_json};
 
 struct ScratchRoot {
     dir: tempfile::TempDir,
@@ -118,16 +118,6 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn doctor(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "doctor printed no JSON ({e}); stdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    })
-}
-
 #[test]
 fn reaches_an_https_registry_by_a_hosts_file_name_with_only_the_bundle() {
     let Some(binary) = crate::dist_binary() else {
@@ -140,7 +130,7 @@ fn reaches_an_https_registry_by_a_hosts_file_name_with_only_the_bundle() {
 
     let root = ScratchRoot::new(&binary, registry.ca_pem());
     let output = root.run(&["doctor", "--url", &url, "--json"]);
-    let body = doctor(&output);
+    let body = stdout_json(&output);
     assert_eq!(output.status.code(), Some(0), "{body}");
     assert_eq!(body["outputs"]["status"], "200");
     assert_eq!(
@@ -155,7 +145,7 @@ fn reaches_an_https_registry_by_a_hosts_file_name_with_only_the_bundle() {
     // Without the CA bundle the same request must fail TLS verification: the trust came from the file.
     let bare = ScratchRoot::new(&binary, None);
     let output = bare.run(&["doctor", "--url", &url, "--json"]);
-    let body = doctor(&output);
+    let body = stdout_json(&output);
     assert_eq!(output.status.code(), Some(1), "{body}");
     assert!(
         body["failure"]
@@ -181,7 +171,7 @@ fn reaches_a_plain_http_registry_and_fails_closed_on_unknown_names() {
 
     let url = format!("http://{TEST_HOST_NAME}:{}/v2/", registry.addr().port());
     let output = root.run(&["doctor", "--url", &url, "--json"]);
-    let body = doctor(&output);
+    let body = stdout_json(&output);
     assert_eq!(output.status.code(), Some(0), "{body}");
     assert_eq!(body["outputs"]["status"], "200");
     assert_eq!(
@@ -194,7 +184,7 @@ fn reaches_a_plain_http_registry_and_fails_closed_on_unknown_names() {
         registry.addr().port()
     );
     let output = root.run(&["doctor", "--url", &unknown, "--json", "--timeout", "5"]);
-    let body = doctor(&output);
+    let body = stdout_json(&output);
     assert_eq!(output.status.code(), Some(1), "{body}");
     assert!(
         body["failure"]

@@ -94,20 +94,39 @@ pub fn shout(message: &str) {
     let _ = std::io::stderr().lock().write_all(framed.as_bytes());
 }
 
+/// A server process started by [`spawn_announced`]; stopped on drop.
+pub struct Service(std::process::Child);
+
+impl Service {
+    /// Stops the process (what it wrote stays).
+    pub fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Starts a server that prints its URL (`http://…`) as the first line of stdout, its stderr going
-/// to `log`: the child and the URL, or what went wrong (no URL within 20 s, with the log).
+/// to `log`: the process and the URL, or what went wrong (no URL within 20 s, with the log).
 pub fn spawn_announced(
     mut command: std::process::Command,
     log: &Path,
-) -> Result<(std::process::Child, String), String> {
+) -> Result<(Service, String), String> {
     use std::io::BufRead as _;
-    let mut child = command
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(log).expect("log file"))
-        .spawn()
-        .map_err(|e| format!("starting {command:?}: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout");
+    let mut service = Service(
+        command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .spawn()
+            .map_err(|e| format!("starting {command:?}: {e}"))?,
+    );
+    let stdout = service.0.stdout.take().expect("stdout");
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -118,14 +137,13 @@ pub fn spawn_announced(
         .recv_timeout(std::time::Duration::from_secs(20))
         .unwrap_or_default();
     if !line.starts_with("http://") {
-        let _ = child.kill();
-        let _ = child.wait();
+        service.stop();
         return Err(format!(
             "first line {line:?}; stderr: {}",
             std::fs::read_to_string(log).unwrap_or_default()
         ));
     }
-    Ok((child, line.trim().to_owned()))
+    Ok((service, line.trim().to_owned()))
 }
 
 #[cfg(test)]

@@ -26,6 +26,29 @@ pub fn criterion_dir() -> std::path::PathBuf {
         )
         .join("criterion")
 }
+
+/// The project's criterion settings: ten samples of real requests (no warm-up worth having),
+/// measured for `measurement`, written to [`criterion_dir`]; command-line options still apply.
+pub fn criterion(measurement: std::time::Duration) -> criterion::Criterion {
+    criterion::Criterion::default()
+        .output_directory(&criterion_dir())
+        .sample_size(10)
+        .warm_up_time(std::time::Duration::from_millis(1))
+        .measurement_time(measurement)
+        .configure_from_args()
+}
+
+/// A tool's `--json` report on stdout; a panic showing both streams when there is none.
+pub fn stdout_json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON on stdout ({e}); stdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
 pub use github::GitHubFake;
 pub use pki::TestCa;
 pub use proxy::{Fault, FaultyProxy};

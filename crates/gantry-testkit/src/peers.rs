@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::component::{node_dir, require, require_node, spawn_announced};
+use crate::component::{Service, node_dir, require, require_node, spawn_announced};
 use crate::registry::Registry;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -249,7 +249,7 @@ pub struct MockSigstore {
     pub trust_config: PathBuf,
     /// An identity token (unsigned JWT) the mock Fulcio accepts.
     pub token: String,
-    child: std::process::Child,
+    service: Service,
     _dir: tempfile::TempDir,
 }
 
@@ -286,7 +286,7 @@ impl MockSigstore {
             .arg("--out")
             .arg(dir.path())
             .args(["--identity", identity, "--claims", claims]);
-        let (child, line) = spawn_announced(command, &dir.path().join("services.log"))?;
+        let (service, line) = spawn_announced(command, &dir.path().join("services.log"))?;
         let read = |name: &str| -> serde_json::Value {
             serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).expect("read"))
                 .expect("json")
@@ -304,7 +304,7 @@ impl MockSigstore {
             signing_config: dir.path().join("signing_config.json"),
             trust_config,
             token: std::fs::read_to_string(dir.path().join("token")).expect("token"),
-            child,
+            service,
             _dir: dir,
         })
     }
@@ -314,14 +314,7 @@ impl MockSigstore {
     /// Stops the services and keeps their files (trusted root, signing config): what was signed
     /// must now verify without them.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for MockSigstore {
-    fn drop(&mut self) {
-        self.stop();
+        self.service.stop();
     }
 }
 

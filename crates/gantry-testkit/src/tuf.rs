@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::component::{require_python_module, spawn_announced};
+use crate::component::{Service, require_python_module, spawn_announced};
 
 /// A served TUF repository; stopped on drop.
 pub struct TufRepository {
@@ -14,7 +14,7 @@ pub struct TufRepository {
     pub root: PathBuf,
     /// The folder served: change files here to tamper with what clients fetch.
     pub dir: PathBuf,
-    child: std::process::Child,
+    service: Service,
     _tmp: tempfile::TempDir,
 }
 
@@ -36,13 +36,13 @@ impl TufRepository {
             .arg(&dir)
             .arg(format!("--expires-days={expires_days}"))
             .args(targets);
-        let (child, url) = spawn_announced(command, &tmp.path().join("tuf.log"))
+        let (service, url) = spawn_announced(command, &tmp.path().join("tuf.log"))
             .unwrap_or_else(|e| panic!("tuf_repo.py: {e}"));
         Some(Self {
             url,
             root: dir.join("root.json"),
             dir,
-            child,
+            service,
             _tmp: tmp,
         })
     }
@@ -63,13 +63,6 @@ impl TufRepository {
 
     /// Stops serving (the files stay until drop).
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for TufRepository {
-    fn drop(&mut self) {
-        self.stop();
+        self.service.stop();
     }
 }

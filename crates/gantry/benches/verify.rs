@@ -16,7 +16,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::Criterion;
 use gantry_oci::manifest::OCI_LAYER_TAR;
 use gantry_oci::{Client, Reference};
 use gantry_sigstore::sign::{
@@ -192,12 +191,7 @@ fn check(output: &std::process::Output, what: &str) {
 fn main() {
     let Some(bench) = Bench::start() else { return };
     let out = gantry_testkit::criterion_dir();
-    let mut criterion = Criterion::default()
-        .output_directory(&out)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(10))
-        .configure_from_args();
+    let mut criterion = gantry_testkit::criterion(Duration::from_secs(10));
     {
         let mut group = criterion.benchmark_group("images");
         group.sampling_mode(criterion::SamplingMode::Flat);

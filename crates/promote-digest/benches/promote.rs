@@ -17,7 +17,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use criterion::Criterion;
 use gantry_oci::manifest::OCI_LAYER_TAR;
 use gantry_oci::{Client, CopyOptions, Digest, Reference};
 use gantry_testkit::{Auth, FaultyProxy, Registry, require};
@@ -273,12 +272,7 @@ fn accounting(bench: &Bench) -> serde_json::Value {
 fn main() {
     let Some(bench) = Bench::start() else { return };
     let out = gantry_testkit::criterion_dir();
-    let mut criterion = Criterion::default()
-        .output_directory(&out)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(5))
-        .configure_from_args();
+    let mut criterion = gantry_testkit::criterion(Duration::from_secs(5));
     let host = bench.host();
     {
         let mut group = criterion.benchmark_group("retag");

@@ -21,10 +21,7 @@ fn gantry_with(env: &[(&str, &std::path::Path)], args: &[&str]) -> Output {
         .expect("run gantry")
 }
 
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)))
-}
+use gantry_testkit::stdout_json as json;
 
 #[test]
 fn help_lists_every_tool_and_the_exit_codes() {

@@ -195,6 +195,29 @@ async fn gantry_signs_keyless_and_verifies_and_refuses_with_reasons() {
     );
 }
 
+/// An image signed both ways (a cosign v3 bundle and a legacy `.sig`): its digest and the
+/// referrer that holds the bundle.
+async fn signed_both_ways(
+    registry: &Registry,
+    services: &MockSigstore,
+    name: &str,
+) -> (String, String) {
+    let bundles = tempfile::tempdir().expect("tempdir");
+    let image = push(registry, name).await;
+    let output = sign(
+        registry,
+        services,
+        &image,
+        bundles.path(),
+        &["--legacy-sig"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let outputs = json(&output)["outputs"].clone();
+    let digest = outputs["digest"].as_str().expect("digest").to_owned();
+    let referrer = outputs["signature"].as_str().expect("referrer").to_owned();
+    (digest, referrer)
+}
+
 /// A registry that serves a signature manifest larger than any registry accepts at push
 /// (staged by a proxy: distribution and gantry's registry refuse one at push) gets that signature
 /// refused, named, as a failed check (exit 1), not an infrastructure error; a signature beside it
@@ -207,19 +230,7 @@ async fn an_oversized_signature_manifest_is_refused_unread_and_named() {
     let Some(registry) = Registry::start(Auth::Anonymous) else {
         return;
     };
-    let bundles = tempfile::tempdir().expect("tempdir");
-    let image = push(&registry, "oversized").await;
-    let output = sign(
-        &registry,
-        &services,
-        &image,
-        bundles.path(),
-        &["--legacy-sig"],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    let outputs = json(&output)["outputs"].clone();
-    let digest = outputs["digest"].as_str().expect("digest").to_owned();
-    let referrer = outputs["signature"].as_str().expect("referrer").to_owned();
+    let (digest, referrer) = signed_both_ways(&registry, &services, "oversized").await;
     let sig_tag = format!("{}.sig", digest.replace(':', "-"));
 
     let proxy = FaultyProxy::start(&registry.host()).expect("proxy");
@@ -295,19 +306,7 @@ async fn verifying_against_a_trusted_root_file_reaches_only_the_registry_and_wri
     let Some(registry) = Registry::start(Auth::Anonymous) else {
         return;
     };
-    let bundles = tempfile::tempdir().expect("tempdir");
-    let image = push(&registry, "sealed").await;
-    let output = sign(
-        &registry,
-        &services,
-        &image,
-        bundles.path(),
-        &["--legacy-sig"],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    let outputs = json(&output)["outputs"].clone();
-    let digest = outputs["digest"].as_str().expect("digest").to_owned();
-    let referrer = outputs["signature"].as_str().expect("referrer").to_owned();
+    let (digest, referrer) = signed_both_ways(&registry, &services, "sealed").await;
     services.stop();
 
     let knocks = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

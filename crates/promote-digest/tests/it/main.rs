@@ -9,7 +9,7 @@ use gantry_oci::{
 };
 use gantry_testkit::github::{GitHubFake, TOKEN};
 use gantry_testkit::peers::{self, MockSigstore, Peers, SIGNER_IDENTITY};
-use gantry_testkit::{Auth, Registry};
+use gantry_testkit::{Auth, Registry, stdout_json};
 
 struct Env {
     registry: Registry,
@@ -72,7 +72,7 @@ impl Env {
             .args(extra)
             .output()
             .expect("run promote-digest");
-        let json = json_of(&output);
+        let json = stdout_json(&output);
         (output, json)
     }
 
@@ -157,16 +157,6 @@ async fn push(env: &Env, tag: &str, content: &[u8]) -> Digest {
         .await
         .expect("push image")
         .digest
-}
-
-fn json_of(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON ({e}): {}\n{}",
-            text(&output.stdout),
-            text(&output.stderr)
-        )
-    })
 }
 
 /// Asserts that `json[key]` (the tool's `failure` or `error`) contains `expected`.
@@ -309,7 +299,7 @@ async fn bad_input_and_a_missing_registry_exit_2() {
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
-    let error = json_of(&output)["error"]
+    let error = stdout_json(&output)["error"]
         .as_str()
         .unwrap_or_default()
         .to_owned();

@@ -15,13 +15,7 @@ fn sign_image(args: &[&str]) -> (Output, serde_json::Value) {
         .env_remove("COSIGN_PASSWORD")
         .output()
         .expect("sign-image");
-    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let json = gantry_testkit::stdout_json(&output);
     (output, json)
 }
 

@@ -190,13 +190,7 @@ impl Env {
             }
         }
         let output = command.output().expect("verify-image");
-        let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-            panic!(
-                "{e}: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
+        let json = gantry_testkit::stdout_json(&output);
         (output, json)
     }
 }
