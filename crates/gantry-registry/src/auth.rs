@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -29,9 +30,23 @@ pub const SERVICE: &str = "gantry-registry";
 /// Granted access: repository → may push.
 type Grants = Vec<(String, bool)>;
 
-#[derive(Default)]
+struct Issued {
+    grants: Grants,
+    expires: Instant,
+}
+
+/// Bearer tokens issued at `/token`: opaque, bound to their scopes, valid for `lifetime`, at most
+/// `capacity` of them at once (the oldest is forgotten first).
 pub struct Tokens {
-    issued: Mutex<HashMap<String, Grants>>,
+    issued: Mutex<HashMap<String, Issued>>,
+    pub lifetime: Duration,
+    capacity: usize,
+}
+
+impl Default for Tokens {
+    fn default() -> Self {
+        Self::new(Duration::from_mins(5), 10_000)
+    }
 }
 
 /// What a request needs.
@@ -72,41 +87,72 @@ fn basic_matches(header: Option<&str>, username: &str, password: &Secret) -> boo
 }
 
 impl Tokens {
-    /// Checks `authorization` for access to `repository` (`None`: the `/v2/` base).
+    pub fn new(lifetime: Duration, capacity: usize) -> Self {
+        Self {
+            issued: Mutex::default(),
+            lifetime,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Whether `authorization` may do `need` on `repository` (`None`: the `/v2/` base).
+    pub fn allows(
+        &self,
+        mode: &AuthMode,
+        authorization: Option<&str>,
+        repository: Option<&str>,
+        need: Need,
+    ) -> bool {
+        match mode {
+            AuthMode::None => true,
+            AuthMode::Basic { username, password } => {
+                basic_matches(authorization, username, password)
+            }
+            AuthMode::Bearer { .. } => {
+                let Some(token) = authorization
+                    .and_then(|h| h.strip_prefix("Bearer "))
+                    .map(str::trim)
+                else {
+                    return false;
+                };
+                let mut issued = lock(&self.issued);
+                let Some(entry) = issued.get(token) else {
+                    return false;
+                };
+                if entry.expires <= Instant::now() {
+                    issued.remove(token);
+                    return false;
+                }
+                repository.is_none_or(|repo| {
+                    entry
+                        .grants
+                        .iter()
+                        .any(|(r, push)| r == repo && (*push || need == Need::Pull))
+                })
+            }
+        }
+    }
+
+    /// Checks `authorization` for access to `repository`; a challenge names `realm` (the token
+    /// endpoint's URL, from the registry's configuration, never from the request).
     pub fn check(
         &self,
         mode: &AuthMode,
         authorization: Option<&str>,
-        host: &str,
+        realm: &str,
         repository: Option<&str>,
         need: Need,
     ) -> Check {
+        if self.allows(mode, authorization, repository, need) {
+            return Check::Allowed;
+        }
         match mode {
             AuthMode::None => Check::Allowed,
-            AuthMode::Basic { username, password } => {
-                if basic_matches(authorization, username, password) {
-                    Check::Allowed
-                } else {
-                    Check::Challenge("Basic realm=\"gantry-registry\"".to_owned())
-                }
+            AuthMode::Basic { .. } => {
+                Check::Challenge("Basic realm=\"gantry-registry\"".to_owned())
             }
             AuthMode::Bearer { .. } => {
-                let token = authorization
-                    .and_then(|h| h.strip_prefix("Bearer "))
-                    .map(str::trim);
-                let granted = token.and_then(|t| lock(&self.issued).get(t).cloned());
-                let allowed = match (granted, repository) {
-                    (Some(_), None) => true,
-                    (Some(grants), Some(repo)) => grants
-                        .iter()
-                        .any(|(r, push)| r == repo && (*push || need == Need::Pull)),
-                    (None, _) => false,
-                };
-                if allowed {
-                    return Check::Allowed;
-                }
-                let mut challenge =
-                    format!("Bearer realm=\"http://{host}/token\",service=\"{SERVICE}\"");
+                let mut challenge = format!("Bearer realm=\"{realm}\",service=\"{SERVICE}\"");
                 if let Some(repo) = repository {
                     let actions = if need == Need::Push {
                         "pull,push"
@@ -149,7 +195,73 @@ impl Tokens {
         let mut bytes = [0u8; 24];
         getrandom::fill(&mut bytes).ok()?;
         let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        lock(&self.issued).insert(token.clone(), grants);
+        let now = Instant::now();
+        let mut issued = lock(&self.issued);
+        issued.retain(|_, entry| entry.expires > now);
+        while issued.len() >= self.capacity {
+            let oldest = issued
+                .iter()
+                .min_by_key(|(_, entry)| entry.expires)
+                .map(|(token, _)| token.clone());
+            match oldest {
+                Some(oldest) => issued.remove(&oldest),
+                None => break,
+            };
+        }
+        issued.insert(
+            token.clone(),
+            Issued {
+                grants,
+                expires: now + self.lifetime,
+            },
+        );
         Some(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_table_is_bounded_and_forgets_the_oldest_first() {
+        let mode = AuthMode::Bearer {
+            username: "u".to_owned(),
+            password: Secret::new("p"),
+        };
+        let basic = format!("Basic {}", STANDARD.encode("u:p"));
+        let tokens = Tokens::new(Duration::from_mins(5), 3);
+        let scope = ["repository:a/b:pull".to_owned()];
+        let issued: Vec<String> = (0..5)
+            .map(|_| tokens.issue(&mode, Some(&basic), &scope).expect("issued"))
+            .collect();
+        assert_eq!(lock(&tokens.issued).len(), 3);
+        let valid = |token: &str| {
+            tokens.allows(
+                &mode,
+                Some(&format!("Bearer {token}")),
+                Some("a/b"),
+                Need::Pull,
+            )
+        };
+        assert!(
+            !valid(&issued[0]) && !valid(&issued[1]),
+            "the oldest were forgotten"
+        );
+        assert!(issued[2..].iter().all(|t| valid(t)));
+        assert!(
+            !tokens.allows(
+                &mode,
+                Some(&format!("Bearer {}", issued[4])),
+                Some("a/b"),
+                Need::Push
+            ),
+            "a pull token cannot push"
+        );
+        assert!(
+            tokens
+                .issue(&mode, Some("Basic d3Jvbmc="), &scope)
+                .is_none()
+        );
     }
 }

@@ -1,8 +1,15 @@
-//! Content-addressed storage: blobs (manifests are blobs too) and per-repository links and tags.
-//! In memory, or on disk with the repository index written through on every change.
+//! Content-addressed storage: blobs (manifests are blobs too) as files, and per-repository links
+//! and tags in memory, written through to disk on every change in disk mode.
+//!
+//! Two rules keep one repository from touching another's content. A blob file is created once and
+//! never replaced: a commit hard-links the verified upload into place, which fails when the digest
+//! is already there (the first copy stays, the second is dropped). And no file I/O happens under
+//! the metadata lock, which guards only in-memory maps, so a large commit never stalls other
+//! requests.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use gantry_oci::Digest;
@@ -18,6 +25,7 @@ pub struct ManifestInfo {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
+/// One repository: the blobs linked into it, its manifests and its tags.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Repository {
     pub blobs: BTreeSet<Digest>,
@@ -25,146 +33,178 @@ pub struct Repository {
     pub tags: BTreeMap<String, Digest>,
 }
 
-/// Where blob bytes live.
-#[derive(Debug)]
-pub enum Blobs {
-    Memory(HashMap<Digest, Bytes>),
-    Disk(PathBuf),
+/// Every repository by name.
+pub type Repositories = BTreeMap<String, Repository>;
+
+struct Meta {
+    repositories: Repositories,
+    /// Bumped on every change, so the disk index is never overwritten by an older snapshot.
+    version: u64,
 }
 
 #[derive(Debug)]
 pub struct Store {
-    pub repositories: BTreeMap<String, Repository>,
-    pub blobs: Blobs,
-    /// Where uploads in progress are spooled (bounded memory for any blob size).
-    pub spool: PathBuf,
-    _spool_guard: Option<tempfile::TempDir>,
+    /// Holds `blobs/<algorithm>/<hex>` and `uploads/`.
+    root: PathBuf,
+    /// `repositories.json`, in disk mode.
+    index: Option<PathBuf>,
+    meta: Mutex<Meta>,
+    /// The version last written to `index`.
+    written: tokio::sync::Mutex<u64>,
+    /// Removes the directory on drop, in temporary mode.
+    temporary: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meta")
+            .field("repositories", &self.repositories.len())
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Store {
-    pub fn memory() -> std::io::Result<Self> {
-        let spool = tempfile::Builder::new()
-            .prefix("gantry-registry-uploads-")
+    /// Storage in a temporary directory, removed when the store is dropped: nothing is kept
+    /// between runs, and blob bytes never sit in memory (a large push costs disk, not RSS).
+    pub fn temporary() -> std::io::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("gantry-registry-")
             .tempdir()?;
-        Ok(Self {
-            repositories: BTreeMap::new(),
-            blobs: Blobs::Memory(HashMap::new()),
-            spool: spool.path().to_owned(),
-            _spool_guard: Some(spool),
-        })
+        let mut store = Self::open(dir.path(), None)?;
+        store.temporary = Some(dir);
+        Ok(store)
     }
 
-    /// Opens (or creates) storage in `dir`, reloading what an earlier run stored there.
+    /// Opens (or creates) storage in `dir`, reloading what an earlier run stored there. Uploads
+    /// an earlier run left unfinished are removed: their sessions ended with that run.
     pub fn disk(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir.join("blobs"))?;
-        std::fs::create_dir_all(dir.join("uploads"))?;
-        let repositories = match std::fs::read(dir.join("repositories.json")) {
+        let index = dir.join("repositories.json");
+        let repositories = match std::fs::read(&index) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Repositories::new(),
             Err(e) => return Err(e),
         };
+        let store = Self::open(dir, Some(index))?;
+        lock(&store.meta).repositories = repositories;
+        Ok(store)
+    }
+
+    fn open(dir: &Path, index: Option<PathBuf>) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir.join("blobs"))?;
+        let uploads = dir.join("uploads");
+        match std::fs::remove_dir_all(&uploads) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        std::fs::create_dir_all(&uploads)?;
         Ok(Self {
-            repositories,
-            blobs: Blobs::Disk(dir.to_owned()),
-            spool: dir.join("uploads"),
-            _spool_guard: None,
+            root: dir.to_owned(),
+            index,
+            meta: Mutex::new(Meta {
+                repositories: Repositories::new(),
+                version: 0,
+            }),
+            written: tokio::sync::Mutex::new(0),
+            temporary: None,
         })
     }
 
-    fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
-        dir.join("blobs")
+    /// Where an upload session spools its bytes.
+    pub fn spool_path(&self, id: &str) -> PathBuf {
+        self.root.join("uploads").join(id)
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
             .join(digest.algorithm())
             .join(digest.hex())
     }
 
-    pub fn has_blob(&self, digest: &Digest) -> bool {
-        match &self.blobs {
-            Blobs::Memory(map) => map.contains_key(digest),
-            Blobs::Disk(dir) => Self::blob_path(dir, digest).is_file(),
-        }
+    /// Reads the repositories under the lock (no I/O).
+    pub fn read<R>(&self, f: impl FnOnce(&Repositories) -> R) -> R {
+        f(&lock(&self.meta).repositories)
     }
 
-    /// Stores a verified spooled file as the blob `digest`.
-    pub fn commit_spooled(&mut self, spooled: &Path, digest: &Digest) -> std::io::Result<()> {
-        match &mut self.blobs {
-            Blobs::Memory(map) => {
-                let bytes = std::fs::read(spooled)?;
-                std::fs::remove_file(spooled)?;
-                map.insert(digest.clone(), Bytes::from(bytes));
-            }
-            Blobs::Disk(dir) => {
-                let path = Self::blob_path(dir, digest);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::fs::rename(spooled, path)?;
+    /// Changes the repositories under the lock (no I/O), then writes the index through to disk
+    /// outside it.
+    pub async fn change<R>(&self, f: impl FnOnce(&mut Repositories) -> R) -> std::io::Result<R> {
+        let (result, snapshot) = {
+            let mut meta = lock(&self.meta);
+            let result = f(&mut meta.repositories);
+            meta.version += 1;
+            let snapshot = match self.index {
+                Some(_) => Some((
+                    meta.version,
+                    serde_json::to_vec(&meta.repositories).map_err(std::io::Error::other)?,
+                )),
+                None => None,
+            };
+            (result, snapshot)
+        };
+        if let (Some(index), Some((version, bytes))) = (&self.index, snapshot) {
+            let mut written = self.written.lock().await;
+            if version > *written {
+                let tmp = index.with_extension("json.tmp");
+                tokio::fs::write(&tmp, bytes).await?;
+                tokio::fs::rename(tmp, index).await?;
+                *written = version;
             }
         }
-        Ok(())
+        Ok(result)
     }
 
-    pub fn put_small(&mut self, digest: &Digest, bytes: Bytes) -> std::io::Result<()> {
-        match &mut self.blobs {
-            Blobs::Memory(map) => {
-                map.insert(digest.clone(), bytes);
+    /// Stores a verified spooled file as the blob `digest` and removes the spooled file. A blob
+    /// that is already stored is kept as it is: content-addressed files are never replaced.
+    pub async fn commit(&self, spooled: &Path, digest: &Digest) -> std::io::Result<()> {
+        let target = self.blob_path(digest);
+        let spooled = spooled.to_owned();
+        tokio::task::spawn_blocking(move || {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
             }
-            Blobs::Disk(dir) => {
-                let path = Self::blob_path(dir, digest);
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                std::fs::write(path, bytes)?;
+            // A hard link creates the name only if it does not exist yet (atomic, no overwrite).
+            match std::fs::hard_link(&spooled, &target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
             }
+            std::fs::remove_file(&spooled)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    /// Stores a small blob (a manifest) held in memory.
+    pub async fn put_small(&self, digest: &Digest, bytes: Bytes) -> std::io::Result<()> {
+        let spooled = self.spool_path(&format!("small-{}", crate::api::new_id()));
+        tokio::fs::write(&spooled, bytes).await?;
+        let result = self.commit(&spooled, digest).await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&spooled).await;
         }
-        Ok(())
+        result
     }
 
     /// The bytes of a small blob (a manifest).
-    pub fn read_small(&self, digest: &Digest) -> std::io::Result<Bytes> {
-        match &self.blobs {
-            Blobs::Memory(map) => map
-                .get(digest)
-                .cloned()
-                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound)),
-            Blobs::Disk(dir) => std::fs::read(Self::blob_path(dir, digest)).map(Bytes::from),
-        }
+    pub async fn read_small(&self, digest: &Digest) -> std::io::Result<Bytes> {
+        tokio::fs::read(self.blob_path(digest))
+            .await
+            .map(Bytes::from)
     }
 
-    /// A blob's bytes in memory, or the file to stream them from.
-    pub fn blob_source(&self, digest: &Digest) -> Option<BlobSource> {
-        match &self.blobs {
-            Blobs::Memory(map) => map.get(digest).cloned().map(BlobSource::Bytes),
-            Blobs::Disk(dir) => {
-                let path = Self::blob_path(dir, digest);
-                path.is_file().then_some(BlobSource::File(path))
-            }
-        }
+    /// The file of a stored blob and its size; `None` when it is not stored.
+    pub async fn blob_file(&self, digest: &Digest) -> Option<(PathBuf, u64)> {
+        let path = self.blob_path(digest);
+        let metadata = tokio::fs::metadata(&path).await.ok()?;
+        metadata.is_file().then_some((path, metadata.len()))
     }
-
-    pub fn blob_size(&self, digest: &Digest) -> Option<u64> {
-        match &self.blobs {
-            Blobs::Memory(map) => map.get(digest).map(|b| b.len() as u64),
-            Blobs::Disk(dir) => std::fs::metadata(Self::blob_path(dir, digest))
-                .ok()
-                .map(|m| m.len()),
-        }
-    }
-
-    /// Writes the repository index through to disk (atomically), in disk mode.
-    pub fn persist(&self) -> std::io::Result<()> {
-        if let Blobs::Disk(dir) = &self.blobs {
-            let tmp = dir.join("repositories.json.tmp");
-            std::fs::write(
-                &tmp,
-                serde_json::to_vec(&self.repositories).map_err(std::io::Error::other)?,
-            )?;
-            std::fs::rename(tmp, dir.join("repositories.json"))?;
-        }
-        Ok(())
-    }
-}
-
-pub enum BlobSource {
-    Bytes(Bytes),
-    File(PathBuf),
 }

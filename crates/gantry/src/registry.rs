@@ -27,10 +27,11 @@ pub enum AuthKind {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on; loopback unless --allow-remote.
-    #[arg(long, default_value = "127.0.0.1:5000")]
+    /// Address to listen on (an IP address and port); loopback unless --allow-remote.
+    #[arg(long, default_value = "127.0.0.1:5000", value_parser = parse_addr)]
     pub addr: SocketAddr,
-    /// Keep content in this directory (reloaded on the next start); in memory if not given.
+    /// Keep content in this directory (reloaded on the next start); else a temporary directory
+    /// removed when the registry stops.
     #[arg(long, value_name = "DIR")]
     pub storage: Option<PathBuf>,
     /// How clients authenticate.
@@ -51,6 +52,41 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The URL clients use to reach the registry (e.g. https://registry.example:5000): bearer
+    /// challenges name its /token as the realm. Default: the scheme and the bound address.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// The largest blob accepted, in bytes (suffixes K, M, G: powers of 1024).
+    #[arg(long, value_name = "SIZE", default_value = "8G", value_parser = parse_size)]
+    pub max_blob_size: u64,
+    /// Bytes all unfinished uploads may hold together (suffixes K, M, G).
+    #[arg(long, value_name = "SIZE", default_value = "32G", value_parser = parse_size)]
+    pub upload_budget: u64,
+}
+
+/// `IP:PORT`, with a message that says a host name is not enough.
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        "expected an IP address and port such as 127.0.0.1:5000 or [::1]:5000, not a host name (the registry binds exactly this address)".to_owned()
+    })
+}
+
+/// A byte count with an optional K, M or G suffix (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&text[..text.len() - 1], 10),
+        Some('M') => (&text[..text.len() - 1], 20),
+        Some('G') => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("expected a size such as 1048576, 512M or 8G, not {text:?}"))
 }
 
 /// The `registry` subcommand.
@@ -91,12 +127,32 @@ pub fn run(command: RegistryCommand) -> ExitStatus {
         .zip(args.tls_key)
         .map(|(cert, key)| TlsFiles { cert, key });
     let scheme = if tls.is_some() { "https" } else { "http" };
+    if args.allow_remote && !args.addr.ip().is_loopback() {
+        if auth == AuthMode::None {
+            eprintln!(
+                "warning: serving {} to other hosts WITHOUT AUTHENTICATION: anyone who can reach it may push, overwrite tags and delete\nhint: add --auth bearer --password … (and --tls-cert/--tls-key), or listen on 127.0.0.1",
+                args.addr
+            );
+        }
+        if tls.is_none() && auth != AuthMode::None {
+            eprintln!(
+                "warning: serving {} to other hosts over plain HTTP: passwords and tokens cross the network in cleartext\nhint: add --tls-cert and --tls-key",
+                args.addr
+            );
+        }
+    }
     let config = Config {
         addr: args.addr,
         storage: args.storage,
         auth,
         allow_remote: args.allow_remote,
         tls,
+        public_url: args.public_url,
+        limits: gantry_registry::Limits {
+            max_blob_size: args.max_blob_size,
+            budget: args.upload_budget,
+            ..gantry_registry::Limits::default()
+        },
         ..Config::default()
     };
     let result = gantry_actions::app::block_on(async move {

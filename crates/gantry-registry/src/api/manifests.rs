@@ -12,8 +12,8 @@ use gantry_oci::manifest::{
 use gantry_oci::reference::is_valid_tag;
 use serde_json::json;
 
-use super::{ApiError, ApiResult, AppState, headers, lock, param, parse_digest, query};
-use crate::store::{ManifestInfo, Store};
+use super::{ApiError, ApiResult, AppState, headers, param, parse_digest, query};
+use crate::store::{ManifestInfo, Repositories};
 
 const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
 
@@ -30,9 +30,8 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// The digest a manifest reference points at in `name`.
-fn resolve(store: &Store, name: &str, reference: &str) -> ApiResult<Digest> {
-    let repo = store
-        .repositories
+fn resolve(repos: &Repositories, name: &str, reference: &str) -> ApiResult<Digest> {
+    let repo = repos
         .get(name)
         .ok_or_else(|| manifest_unknown(reference, name))?;
     if reference.contains(':') {
@@ -49,16 +48,21 @@ fn resolve(store: &Store, name: &str, reference: &str) -> ApiResult<Digest> {
         .ok_or_else(|| manifest_unknown(reference, name))
 }
 
-pub fn get(state: &AppState, name: &str, reference: &str, head: bool) -> ApiResult {
-    let store = lock(&state.store);
-    let digest = resolve(&store, name, reference)?;
-    let info = store
-        .repositories
-        .get(name)
-        .and_then(|r| r.manifests.get(&digest))
-        .cloned()
-        .ok_or_else(|| manifest_unknown(reference, name))?;
-    let bytes = store.read_small(&digest).map_err(ApiError::internal)?;
+pub async fn get(state: &AppState, name: &str, reference: &str, head: bool) -> ApiResult {
+    let (digest, info) = state.store.read(|repos| {
+        let digest = resolve(repos, name, reference)?;
+        let info = repos
+            .get(name)
+            .and_then(|r| r.manifests.get(&digest))
+            .cloned()
+            .ok_or_else(|| manifest_unknown(reference, name))?;
+        Ok::<_, ApiError>((digest, info))
+    })?;
+    let bytes = state
+        .store
+        .read_small(&digest)
+        .await
+        .map_err(ApiError::internal)?;
     let map = headers(&[
         ("content-type", info.media_type.clone()),
         ("docker-content-digest", digest.to_string()),
@@ -88,7 +92,7 @@ pub async fn put(state: &AppState, name: &str, reference: &str, request: Request
                 format!("a manifest may be at most {MANIFEST_LIMIT} bytes"),
             )
         })?;
-    let (digest, subject) = store_manifest(state, name, reference, &content_type, bytes)?;
+    let (digest, subject) = store_manifest(state, name, reference, &content_type, bytes).await?;
     let mut pairs = vec![
         ("location", format!("/v2/{name}/manifests/{digest}")),
         ("docker-content-digest", digest.to_string()),
@@ -100,8 +104,9 @@ pub async fn put(state: &AppState, name: &str, reference: &str, request: Request
     Ok((StatusCode::CREATED, headers(&pairs)).into_response())
 }
 
-/// The tag to set, after checking a digest reference against the body.
-fn target_tag(reference: &str, bytes: &[u8]) -> ApiResult<Option<String>> {
+/// Where a pushed manifest goes: the digest it is stored under (the reference's own when it is a
+/// digest, checked against the body; else SHA-256 of the body) and the tag to set, if any.
+fn target(reference: &str, bytes: &[u8]) -> ApiResult<(Digest, Option<String>)> {
     if reference.contains(':') {
         let wanted = parse_digest(reference)?;
         let actual = wanted.hash_like(bytes);
@@ -112,10 +117,10 @@ fn target_tag(reference: &str, bytes: &[u8]) -> ApiResult<Option<String>> {
                 format!("expected {wanted}, the manifest hashes to {actual}"),
             ));
         }
-        return Ok(None);
+        return Ok((wanted, None));
     }
     if is_valid_tag(reference) {
-        return Ok(Some(reference.to_owned()));
+        return Ok((Digest::sha256(bytes), Some(reference.to_owned())));
     }
     Err(ApiError::new(
         StatusCode::BAD_REQUEST,
@@ -124,7 +129,27 @@ fn target_tag(reference: &str, bytes: &[u8]) -> ApiResult<Option<String>> {
     ))
 }
 
-fn store_manifest(
+/// Refuses a manifest whose fields belong to the other kind: an image manifest listing
+/// `manifests`, an index carrying `config` or `layers` (either would skip the checks of its kind).
+fn check_shape(bytes: &[u8], is_index: bool) -> ApiResult<()> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("not a JSON manifest: {e}")))?;
+    let has = |key: &str| value.get(key).is_some();
+    if is_index {
+        if let Some(key) = ["config", "layers"].into_iter().find(|k| has(k)) {
+            return Err(invalid(format!(
+                "an index may not carry {key:?} (it lists manifests)"
+            )));
+        }
+    } else if has("manifests") {
+        return Err(invalid(
+            "an image manifest may not carry \"manifests\" (push an index with the index media type)",
+        ));
+    }
+    Ok(())
+}
+
+async fn store_manifest(
     state: &AppState,
     name: &str,
     reference: &str,
@@ -149,36 +174,39 @@ fn store_manifest(
             "mediaType {declared:?} differs from Content-Type {content_type:?}"
         )));
     }
-    let tag = target_tag(reference, &bytes)?;
-    let digest = Digest::sha256(&bytes);
-    let mut store = lock(&state.store);
-    let empty = crate::store::Repository::default();
-    let repo = store.repositories.get(name).unwrap_or(&empty);
+    let is_index = content_type == OCI_INDEX || content_type == DOCKER_LIST;
+    check_shape(&bytes, is_index)?;
+    let (digest, tag) = target(reference, &bytes)?;
     let missing =
         |what: String| ApiError::new(StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN", what);
-    if content_type == OCI_INDEX || content_type == DOCKER_LIST {
-        if let Some(child) = fields
-            .manifests
-            .iter()
-            .find(|m| !repo.manifests.contains_key(&m.digest))
-        {
-            return Err(missing(format!(
-                "child manifest {} is not in {name}",
-                child.digest
-            )));
+    state.store.read(|repos| {
+        let empty = crate::store::Repository::default();
+        let repo = repos.get(name).unwrap_or(&empty);
+        if is_index {
+            if let Some(child) = fields
+                .manifests
+                .iter()
+                .find(|m| !repo.manifests.contains_key(&m.digest))
+            {
+                return Err(missing(format!(
+                    "child manifest {} is not in {name}",
+                    child.digest
+                )));
+            }
+        } else {
+            let config = fields
+                .config
+                .as_ref()
+                .ok_or_else(|| invalid("an image manifest needs a config"))?;
+            if let Some(blob) = std::iter::once(config)
+                .chain(&fields.layers)
+                .find(|b| !repo.blobs.contains(&b.digest))
+            {
+                return Err(missing(format!("blob {} is not in {name}", blob.digest)));
+            }
         }
-    } else {
-        let config = fields
-            .config
-            .as_ref()
-            .ok_or_else(|| invalid("an image manifest needs a config"))?;
-        if let Some(blob) = std::iter::once(config)
-            .chain(&fields.layers)
-            .find(|b| !repo.blobs.contains(&b.digest))
-        {
-            return Err(missing(format!("blob {} is not in {name}", blob.digest)));
-        }
-    }
+        Ok(())
+    })?;
     // The referrers API reports artifactType, else the config's media type (OCI image spec).
     let artifact_type = fields.artifact_type.clone().or_else(|| {
         fields
@@ -194,63 +222,82 @@ fn store_manifest(
         artifact_type,
         annotations: fields.annotations.clone(),
     };
-    store
+    state
+        .store
         .put_small(&digest, bytes)
+        .await
         .map_err(ApiError::internal)?;
-    let entry = store.repositories.entry(name.to_owned()).or_default();
-    entry.manifests.insert(digest.clone(), info);
-    if let Some(tag) = tag {
-        entry.tags.insert(tag, digest.clone());
-    }
-    store.persist().map_err(ApiError::internal)?;
+    state
+        .store
+        .change(|repos| {
+            let entry = repos.entry(name.to_owned()).or_default();
+            entry.manifests.insert(digest.clone(), info);
+            if let Some(tag) = tag {
+                entry.tags.insert(tag, digest.clone());
+            }
+        })
+        .await
+        .map_err(ApiError::internal)?;
     Ok((digest, fields.subject.map(|s| s.digest)))
 }
 
-pub fn delete(state: &AppState, name: &str, reference: &str) -> ApiResult {
-    let mut store = lock(&state.store);
-    let digest = resolve(&store, name, reference)?;
-    let repo = store
-        .repositories
-        .get_mut(name)
-        .ok_or_else(|| manifest_unknown(reference, name))?;
-    if reference.contains(':') {
-        repo.manifests.remove(&digest);
-        repo.tags.retain(|_, d| *d != digest);
-    } else {
-        repo.tags.remove(reference);
-    }
-    store.persist().map_err(ApiError::internal)?;
+pub async fn delete(state: &AppState, name: &str, reference: &str) -> ApiResult {
+    let by_digest = reference.contains(':');
+    state
+        .store
+        .change(|repos| {
+            let digest = resolve(repos, name, reference)?;
+            let repo = repos
+                .get_mut(name)
+                .ok_or_else(|| manifest_unknown(reference, name))?;
+            if by_digest {
+                repo.manifests.remove(&digest);
+                repo.tags.retain(|_, d| *d != digest);
+            } else {
+                repo.tags.remove(reference);
+            }
+            Ok::<_, ApiError>(())
+        })
+        .await
+        .map_err(ApiError::internal)??;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
 pub fn list_tags(state: &AppState, name: &str, request: &Request) -> ApiResult {
     let params = query(request);
-    let store = lock(&state.store);
-    let repo = store.repositories.get(name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NAME_UNKNOWN",
-            format!("repository {name} is not known"),
-        )
-    })?;
     let last = param(&params, "last");
     let n = param(&params, "n").and_then(|n| n.parse::<usize>().ok());
-    let mut tags: Vec<&String> = repo
-        .tags
-        .keys()
-        .filter(|t| last.is_none_or(|l| t.as_str() > l))
-        .collect();
-    let more = n.is_some_and(|n| tags.len() > n);
-    if let Some(n) = n {
-        tags.truncate(n);
-    }
+    let (tags, more) = state.store.read(|repos| {
+        let repo = repos.get(name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NAME_UNKNOWN",
+                format!("repository {name} is not known"),
+            )
+        })?;
+        let mut tags: Vec<String> = repo
+            .tags
+            .keys()
+            .filter(|t| last.is_none_or(|l| t.as_str() > l))
+            .cloned()
+            .collect();
+        let more = n.is_some_and(|n| tags.len() > n);
+        if let Some(n) = n {
+            tags.truncate(n);
+        }
+        Ok::<_, ApiError>((tags, more))
+    })?;
     let mut map = HeaderMap::new();
-    if let (true, Some(n), Some(last)) = (more, n, tags.last())
-        && let Ok(value) = HeaderValue::from_str(&format!(
-            "</v2/{name}/tags/list?n={n}&last={last}>; rel=\"next\""
-        ))
-    {
-        map.insert(header::LINK, value);
+    if let (true, Some(n), Some(last)) = (more, n, tags.last()) {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("n", &n.to_string())
+            .append_pair("last", last)
+            .finish();
+        if let Ok(value) =
+            HeaderValue::from_str(&format!("</v2/{name}/tags/list?{query}>; rel=\"next\""))
+        {
+            map.insert(header::LINK, value);
+        }
     }
     Ok((
         StatusCode::OK,
@@ -264,7 +311,6 @@ pub fn referrers(state: &AppState, name: &str, digest: &str, request: &Request) 
     let subject = parse_digest(digest)?;
     let params = query(request);
     let wanted = param(&params, "artifactType");
-    let store = lock(&state.store);
     let entry = |(digest, info): (&Digest, &ManifestInfo)| {
         let mut entry = json!({"mediaType": info.media_type, "digest": digest, "size": info.size});
         if let Some(kind) = &info.artifact_type {
@@ -277,31 +323,46 @@ pub fn referrers(state: &AppState, name: &str, digest: &str, request: &Request) 
     };
     // Pages in digest order; `last` is the cursor the `Link` header hands the client.
     let last = param(&params, "last");
-    let mut matching: Vec<(&Digest, &ManifestInfo)> = store
-        .repositories
-        .get(name)
-        .map(|repo| {
-            repo.manifests
-                .iter()
-                .filter(|(_, info)| info.subject.as_ref() == Some(&subject))
-                .filter(|(_, info)| wanted.is_none_or(|w| info.artifact_type.as_deref() == Some(w)))
-                .filter(|(d, _)| last.is_none_or(|l| d.as_str() > l))
-                .collect()
-        })
-        .unwrap_or_default();
-    let more = matching.len() > state.page_size;
-    matching.truncate(state.page_size);
-    let mut map = headers(&[("content-type", OCI_INDEX.to_owned())]);
-    if let (true, Some((cursor, _))) = (more, matching.last()) {
-        let filter = wanted
-            .map(|w| format!("&artifactType={w}"))
+    let (manifests, cursor) = state.store.read(|repos| {
+        let mut matching: Vec<(&Digest, &ManifestInfo)> = repos
+            .get(name)
+            .map(|repo| {
+                repo.manifests
+                    .iter()
+                    .filter(|(_, info)| info.subject.as_ref() == Some(&subject))
+                    .filter(|(_, info)| {
+                        wanted.is_none_or(|w| info.artifact_type.as_deref() == Some(w))
+                    })
+                    .filter(|(d, _)| last.is_none_or(|l| d.as_str() > l))
+                    .collect()
+            })
             .unwrap_or_default();
-        let link = format!("</v2/{name}/referrers/{subject}?last={cursor}{filter}>; rel=\"next\"");
+        let more = matching.len() > state.page_size;
+        matching.truncate(state.page_size);
+        let cursor = matching
+            .last()
+            .filter(|_| more)
+            .map(|(digest, _)| (*digest).clone());
+        let manifests: Vec<serde_json::Value> = matching.into_iter().map(entry).collect();
+        (manifests, cursor)
+    });
+    let mut map = headers(&[("content-type", OCI_INDEX.to_owned())]);
+    if let Some(cursor) = cursor {
+        // Every value percent-encoded: an artifact type such as `application/vnd.x+json` holds
+        // `+` and `/`, which a query reads as a space and a separator.
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("last", cursor.as_str());
+        if let Some(wanted) = wanted {
+            query.append_pair("artifactType", wanted);
+        }
+        let link = format!(
+            "</v2/{name}/referrers/{subject}?{}>; rel=\"next\"",
+            query.finish()
+        );
         if let Ok(value) = HeaderValue::from_str(&link) {
             map.insert(header::LINK, value);
         }
     }
-    let manifests: Vec<serde_json::Value> = matching.into_iter().map(entry).collect();
     if wanted.is_some() {
         map.insert(
             "oci-filters-applied",

@@ -4,8 +4,8 @@
 mod blobs;
 mod manifests;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::fmt::Write as _;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -15,31 +15,57 @@ use serde_json::json;
 
 use crate::auth::{AuthMode, Check, Need, Tokens};
 use crate::store::Store;
+use crate::uploads::{Limits, Uploads};
 
 pub struct AppState {
     page_size: usize,
-    store: Mutex<Store>,
+    store: Store,
     auth: AuthMode,
     tokens: Tokens,
-    uploads: Mutex<HashMap<String, blobs::Upload>>,
+    uploads: Uploads,
+    /// The token endpoint's URL, advertised in bearer challenges.
+    realm: String,
+    /// Host names a request may name; `None` accepts any (a registry serving other hosts).
+    hosts: Option<Vec<String>>,
+}
+
+/// How the HTTP side is set up.
+pub struct Settings {
+    pub page_size: usize,
+    pub auth: AuthMode,
+    pub tokens: Tokens,
+    pub limits: Limits,
+    pub realm: String,
+    pub hosts: Option<Vec<String>>,
 }
 
 impl AppState {
-    pub fn new(store: Store, auth: AuthMode, page_size: usize) -> Self {
+    pub fn new(store: Store, settings: Settings) -> Self {
         Self {
-            page_size: page_size.max(1),
-            store: Mutex::new(store),
-            auth,
-            tokens: Tokens::default(),
-            uploads: Mutex::default(),
+            page_size: settings.page_size.max(1),
+            store,
+            auth: settings.auth,
+            tokens: settings.tokens,
+            uploads: Uploads::new(settings.limits),
+            realm: settings.realm,
+            hosts: settings.hosts,
         }
+    }
+
+    /// Ends upload sessions idle for longer than the limit.
+    pub fn expire_idle_uploads(&self) -> usize {
+        self.uploads.expire_idle()
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// A random hex id (uploads, spool files).
+pub(crate) fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().fold(String::new(), |mut id, b| {
+        let _ = write!(id, "{b:02x}");
+        id
+    })
 }
 
 pub fn router(state: Arc<AppState>) -> axum::Router {
@@ -210,7 +236,61 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Respons
     response
 }
 
+/// The host part (no port) of a `Host` header or URI authority, lowercased.
+pub(crate) fn host_name(authority: &str) -> String {
+    let authority = authority.trim();
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host)
+    };
+    host.to_ascii_lowercase()
+}
+
+/// Refuses a request that names a host this registry does not serve (a DNS-rebinding page) or
+/// comes from a web page of another origin (a cross-site POST): on loopback, only loopback
+/// names are served, and browsers are never clients.
+fn check_host(state: &AppState, request: &Request) -> ApiResult<()> {
+    let Some(hosts) = &state.hosts else {
+        return Ok(());
+    };
+    let allowed = |host: &str| {
+        let name = host_name(host);
+        name == "localhost"
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+            || hosts.contains(&name)
+    };
+    let denied = |what: String| ApiError::new(StatusCode::FORBIDDEN, "DENIED", what);
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .map(|v| v.to_str().unwrap_or("(not ASCII)").to_owned())
+        .or_else(|| request.uri().authority().map(ToString::to_string));
+    if let Some(host) = host
+        && !allowed(&host)
+    {
+        return Err(denied(format!(
+            "this registry serves loopback names only, not {host:?}"
+        )));
+    }
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("(not ASCII)");
+        let authority = origin.split_once("://").map_or("", |(_, rest)| rest);
+        if !allowed(authority) {
+            return Err(denied(format!(
+                "requests from web pages of {origin:?} are refused"
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn answer(state: &AppState, request: Request) -> ApiResult {
+    check_host(state, &request)?;
     let path = request.uri().path().to_owned();
     let route = parse_route(&path).ok_or_else(|| {
         ApiError::new(
@@ -237,10 +317,13 @@ async fn answer(state: &AppState, request: Request) -> ApiResult {
             .tokens
             .issue(&state.auth, authorization.as_deref(), &scopes)
         {
-            Some(token) => Ok(axum::Json(
-                json!({"token": token, "access_token": token, "expires_in": 300}),
-            )
-            .into_response()),
+            Some(token) => {
+                let expires_in = state.tokens.lifetime.as_secs().max(1);
+                Ok(axum::Json(
+                    json!({"token": token, "access_token": token, "expires_in": expires_in}),
+                )
+                .into_response())
+            }
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "UNAUTHORIZED",
@@ -254,16 +337,10 @@ async fn answer(state: &AppState, request: Request) -> ApiResult {
     } else {
         Need::Push
     };
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1")
-        .to_owned();
     if let Check::Challenge(challenge) = state.tokens.check(
         &state.auth,
         authorization.as_deref(),
-        &host,
+        &state.realm,
         route.repository(),
         need,
     ) {
@@ -280,10 +357,15 @@ async fn answer(state: &AppState, request: Request) -> ApiResult {
         }
         return Ok(response);
     }
-    dispatch(state, route, request).await
+    dispatch(state, route, request, authorization.as_deref()).await
 }
 
-async fn dispatch(state: &AppState, route: Route, request: Request) -> ApiResult {
+async fn dispatch(
+    state: &AppState,
+    route: Route,
+    request: Request,
+    authorization: Option<&str>,
+) -> ApiResult {
     let method = request.method().clone();
     let head = method == Method::HEAD;
     match (route, method) {
@@ -291,9 +373,18 @@ async fn dispatch(state: &AppState, route: Route, request: Request) -> ApiResult
         (Route::Blob { name, digest }, Method::GET | Method::HEAD) => {
             blobs::get(state, &name, &digest, head).await
         }
-        (Route::Blob { name, digest }, Method::DELETE) => blobs::delete(state, &name, &digest),
+        (Route::Blob { name, digest }, Method::DELETE) => {
+            blobs::delete(state, &name, &digest).await
+        }
         (Route::UploadStart { name }, Method::POST) => {
-            blobs::start_upload(state, &name, request).await
+            // A mount reads the source repository: the client must be allowed to pull from it.
+            let may_read = |from: &str| {
+                check_name(from).is_ok()
+                    && state
+                        .tokens
+                        .allows(&state.auth, authorization, Some(from), Need::Pull)
+            };
+            blobs::start_upload(state, &name, request, may_read).await
         }
         (Route::Upload { name, id }, Method::PATCH) => {
             blobs::patch_upload(state, &name, &id, request).await
@@ -304,13 +395,13 @@ async fn dispatch(state: &AppState, route: Route, request: Request) -> ApiResult
         (Route::Upload { name, id }, Method::GET) => blobs::upload_status(state, &name, &id),
         (Route::Upload { name, id }, Method::DELETE) => blobs::cancel_upload(state, &name, &id),
         (Route::Manifest { name, reference }, Method::GET | Method::HEAD) => {
-            manifests::get(state, &name, &reference, head)
+            manifests::get(state, &name, &reference, head).await
         }
         (Route::Manifest { name, reference }, Method::PUT) => {
             manifests::put(state, &name, &reference, request).await
         }
         (Route::Manifest { name, reference }, Method::DELETE) => {
-            manifests::delete(state, &name, &reference)
+            manifests::delete(state, &name, &reference).await
         }
         (Route::Tags { name }, Method::GET) => manifests::list_tags(state, &name, &request),
         (Route::Referrers { name, digest }, Method::GET) => {

@@ -1,6 +1,7 @@
 //! gantry-registry speaks the distribution spec: its error codes, chunked uploads, pagination,
 //! persistence, loopback default, and independent peers (skopeo) copying in and out.
 
+mod hardening;
 mod peers;
 mod spec;
 
@@ -17,7 +18,7 @@ pub fn http() -> reqwest::Client {
 }
 
 pub async fn error_code(response: reqwest::Response) -> String {
-    let body: serde_json::Value = response.json().await.expect("error json");
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
     body["errors"][0]["code"]
         .as_str()
         .unwrap_or_default()

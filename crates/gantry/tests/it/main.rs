@@ -189,6 +189,35 @@ fn registry_serve_answers_v2_and_refuses_remote_addresses() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a loopback address"));
     let no_password = gantry(&["registry", "serve", "--auth", "basic"]);
     assert_eq!(no_password.status.code(), Some(2));
+    let by_name = gantry(&["registry", "serve", "--addr", "localhost:5077"]);
+    assert_eq!(by_name.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&by_name.stderr).contains("not a host name"),
+        "{}",
+        String::from_utf8_lossy(&by_name.stderr)
+    );
+}
+
+#[test]
+fn registry_serve_warns_loudly_when_it_serves_other_hosts_without_authentication() {
+    use std::io::BufRead as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["registry", "serve", "--addr", "0.0.0.0:0", "--allow-remote"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let before: Vec<String> = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .take_while(|l| !l.contains("listening on"))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(lines);
+    let text = before.join("\n");
+    assert!(text.contains("WITHOUT AUTHENTICATION"), "{text}");
+    assert!(text.contains("hint: add --auth bearer"), "{text}");
 }
 
 #[test]
