@@ -1,6 +1,7 @@
 //! gantry-registry speaks the distribution spec: its error codes, chunked uploads, pagination,
 //! persistence, loopback default, and independent peers (skopeo) copying in and out.
 
+mod conformance;
 mod hardening;
 mod peers;
 mod spec;
