@@ -7,6 +7,8 @@
 //! cannot even speak plain HTTP). Extra CA files are added on top. Names resolve through hickory,
 //! which reads `/etc/hosts` and `/etc/resolv.conf` without glibc's NSS modules.
 
+pub mod retry;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

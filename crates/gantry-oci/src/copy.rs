@@ -6,12 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use reqwest::header::HeaderMap;
 use reqwest::{Method, Url};
 
-use crate::client::{Client, Counts, Scope};
+use crate::client::Client;
 use crate::digest::Digest;
-use crate::engine::{check_status, with_digest};
+use crate::engine::{Counts, Scope, check_status};
 use crate::error::{OciError, Result};
 use crate::manifest::{Descriptor, Manifest};
 use crate::reference::Reference;
@@ -299,21 +298,14 @@ impl Client {
                 h.update(chunk);
             }
         });
-        let url = with_digest(location, &blob.digest);
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            reqwest::header::CONTENT_TYPE,
-            reqwest::header::HeaderValue::from_static("application/octet-stream"),
-        );
         let response = self
-            .send_stream(
-                target,
-                &[Scope::push(target.repository())],
-                Method::PUT,
-                url.clone(),
-                headers,
+            .finish_upload(target, &location, &blob.digest)
+            .scopes(&[Scope::push(target.repository())])
+            .stream(
                 reqwest::Body::wrap_stream(stream),
+                "application/octet-stream",
             )
+            .send()
             .await?;
         let actual = hasher
             .lock()
@@ -329,15 +321,16 @@ impl Client {
                 actual,
             });
         }
+        let url = response.url().to_string();
         check_status(
             response,
-            "PUT",
+            &Method::PUT,
             &url,
             &format!("blob {} to {}", blob.digest, target.name()),
         )
         .await?;
-        self.count_down(blob.size);
-        self.count_up(blob.size);
+        self.engine.count_down(blob.size);
+        self.engine.count_up(blob.size);
         Ok(())
     }
 }

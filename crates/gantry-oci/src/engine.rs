@@ -1,189 +1,293 @@
-//! The request engine under every registry operation: auth challenges (basic, bearer tokens
-//! cached per scope), retries with jittered exponential back-off honouring `Retry-After`, and the
-//! accounting of requests and bytes.
+//! The transport under every registry operation, and the one request builder they all use.
+//!
+//! [`Engine`] holds what a run shares: the HTTP client, credentials (looked up once per registry,
+//! so a Docker credential helper runs once per run), auth state (basic hosts, bearer tokens per
+//! scope), which loopback hosts speak plain HTTP, and the accounting of requests and bytes. An
+//! operation describes a request with [`Call`] (method, path, scopes, headers, body, what it is
+//! for) and sends it with [`Call::send`], [`Call::ok`] or [`Call::found`]: the engine answers auth
+//! challenges, retries by gantry-http's one policy, and checks the status.
+//!
+//! Credentials go only where they belong: to the registry's own origin, and to a token realm on
+//! the registry's host (or a host the caller names); never over plain HTTP when the registry
+//! speaks HTTPS, never to a host a `Location` or `Link` header names.
 
-use std::sync::atomic::Ordering;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
+use gantry_http::retry::{Decision, Failure, Policy, Replay};
 use gantry_secret::Secret;
-use reqwest::header::{self, HeaderMap};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Deserialize;
 
-use crate::auth::{Challenge, Credential, parse_challenge};
-use crate::client::{Body, Client, RequestRecord, Scope, lock};
-use crate::digest::Digest;
+use crate::auth::{Challenge, Credential, Credentials, parse_challenge};
 use crate::error::{OciError, Result};
 use crate::manifest::ACCEPT;
 use crate::reference::Reference;
 
-impl Client {
-    /// Sends a request that can be repeated, answering auth challenges and retrying 429, 5xx and
-    /// broken connections with jittered exponential back-off (honouring `Retry-After`).
-    pub(crate) async fn send(
-        &self,
-        reference: &Reference,
-        scopes: &[Scope],
-        method: Method,
-        url: Url,
-        headers: HeaderMap,
-        body: Body,
-    ) -> Result<Response> {
-        let host = reference.api_host().to_owned();
-        let mut authenticated_again = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut request = self
-                .http
-                .request(method.clone(), url.clone())
-                .headers(headers.clone());
-            if let Some(bytes) = &body.bytes {
-                request = request.body(bytes.clone());
-                self.count_up(bytes.len() as u64);
-            }
-            if let Some(content_type) = &body.content_type {
-                request = request.header(header::CONTENT_TYPE, content_type);
-            }
-            request = self.authorize(request, reference, scopes)?;
-            let result = request.send().await;
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let response = match result {
-                Ok(response) => response,
-                Err(error) => {
-                    lock(&self.log).push(RequestRecord {
-                        method: method.to_string(),
-                        path: path_of(&url),
-                        status: 0,
-                    });
-                    if attempt < self.options.max_attempts
-                        && (error.is_connect() || error.is_timeout() || error.is_request())
-                    {
-                        tracing::debug!("{method} {url}: {error}; retrying");
-                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(self.backoff(attempt, None)).await;
-                        continue;
-                    }
-                    return Err(OciError::Http {
-                        method: method.to_string(),
-                        url: url.to_string(),
-                        source: error,
-                    });
-                }
-            };
-            let status = response.status();
-            lock(&self.log).push(RequestRecord {
-                method: method.to_string(),
-                path: path_of(&url),
-                status: status.as_u16(),
-            });
-            if status == StatusCode::UNAUTHORIZED && !authenticated_again {
-                authenticated_again = true;
-                let challenge = response
-                    .headers()
-                    .get(header::WWW_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_challenge);
-                if self
-                    .answer_challenge(&host, reference, scopes, challenge)
-                    .await?
-                {
-                    continue;
-                }
-            }
-            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                let detail = error_detail(response).await;
-                return Err(OciError::Unauthorized {
-                    registry: reference.registry().to_owned(),
-                    repository: reference.repository().to_owned(),
-                    action: action(scopes),
-                    status: status.as_u16(),
-                    detail,
-                });
-            }
-            let retryable = status == StatusCode::TOO_MANY_REQUESTS
-                || matches!(status.as_u16(), 500 | 502 | 503 | 504);
-            if retryable && attempt < self.options.max_attempts {
-                let retry_after = response
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
-                tracing::debug!("{method} {url} answered {status}; retrying");
-                self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(self.backoff(attempt, retry_after)).await;
-                continue;
-            }
-            return Ok(response);
+/// The most of an error body or token answer that is read (the rest is dropped unread).
+pub(crate) const DETAIL_LIMIT: u64 = 4096;
+const TOKEN_LIMIT: u64 = 64 * 1024;
+
+/// How the client reaches registries.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Hosts (`host:port`) spoken to over plain HTTP. Loopback hosts (`localhost`, `127.0.0.0/8`,
+    /// `[::1]`) need not be listed: as with docker and crane, they are tried over HTTPS and then
+    /// over plain HTTP.
+    pub plain_http: Vec<String>,
+    /// Extra CA certificates to trust (PEM files).
+    pub ca_files: Vec<PathBuf>,
+    /// Time limit of one request.
+    pub timeout: Duration,
+    /// What is retried, and how long to wait.
+    pub retry: Policy,
+    /// Blob transfers at once in a copy.
+    pub concurrency: usize,
+    /// Hosts besides the registry's own that may receive its credentials as a token realm.
+    /// Docker Hub's `auth.docker.io` is known without being listed.
+    pub token_hosts: Vec<String>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            plain_http: Vec::new(),
+            ca_files: Vec::new(),
+            timeout: Duration::from_mins(5),
+            retry: Policy::default(),
+            concurrency: 4,
+            token_hosts: Vec::new(),
+        }
+    }
+}
+
+/// Requests and bytes, for summaries, tests and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub requests: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub retries: u64,
+}
+
+impl std::ops::Sub for Counts {
+    type Output = Self;
+    fn sub(self, rhs: Self) -> Self {
+        Self {
+            requests: self.requests - rhs.requests,
+            bytes_up: self.bytes_up - rhs.bytes_up,
+            bytes_down: self.bytes_down - rhs.bytes_down,
+            retries: self.retries - rhs.retries,
+        }
+    }
+}
+
+/// One request as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub method: String,
+    /// Path and query, without scheme and host (a token request: the realm and `(token)`).
+    pub path: String,
+    pub status: u16,
+}
+
+/// Access a request needs: pull, or pull and push, on one repository.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope {
+    pub repository: String,
+    pub push: bool,
+}
+
+impl Scope {
+    pub fn pull(repository: &str) -> Self {
+        Self {
+            repository: repository.to_owned(),
+            push: false,
+        }
+    }
+    pub fn push(repository: &str) -> Self {
+        Self {
+            repository: repository.to_owned(),
+            push: true,
+        }
+    }
+    pub(crate) fn token_scope(&self) -> String {
+        format!(
+            "repository:{}:{}",
+            self.repository,
+            if self.push { "pull,push" } else { "pull" }
+        )
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    requests: AtomicU64,
+    bytes_up: AtomicU64,
+    bytes_down: AtomicU64,
+    retries: AtomicU64,
+}
+
+#[derive(Default)]
+struct AuthState {
+    basic_hosts: HashSet<String>,
+    tokens: HashMap<(String, String), Secret>,
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether `host` (`name[:port]`) is this machine: `localhost`, `127.0.0.0/8` or `[::1]`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The shared transport of one client.
+pub(crate) struct Engine {
+    http: reqwest::Client,
+    pub(crate) options: ClientOptions,
+    credentials: Credentials,
+    /// Credentials looked up so far, by registry: a credential helper runs once per registry.
+    looked_up: Mutex<HashMap<String, Credential>>,
+    auth: Mutex<AuthState>,
+    /// Loopback hosts found to answer plain HTTP, not HTTPS.
+    plain_loopback: Mutex<HashSet<String>>,
+    stats: Stats,
+    log: Mutex<Vec<RequestRecord>>,
+}
+
+impl Engine {
+    pub(crate) fn new(options: ClientOptions, credentials: Credentials) -> Result<Self> {
+        let roots = gantry_http::roots(&options.ca_files)?;
+        let http = gantry_http::client_builder(&roots, options.timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| OciError::Protocol(format!("building the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            options,
+            credentials,
+            looked_up: Mutex::default(),
+            auth: Mutex::default(),
+            plain_loopback: Mutex::default(),
+            stats: Stats::default(),
+            log: Mutex::default(),
+        })
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        Counts {
+            requests: self.stats.requests.load(Ordering::Relaxed),
+            bytes_up: self.stats.bytes_up.load(Ordering::Relaxed),
+            bytes_down: self.stats.bytes_down.load(Ordering::Relaxed),
+            retries: self.stats.retries.load(Ordering::Relaxed),
         }
     }
 
-    /// [`Self::send`] with no extra headers and no body.
-    pub(crate) async fn send_empty(
-        &self,
-        reference: &Reference,
-        scopes: &[Scope],
-        method: Method,
-        url: Url,
-    ) -> Result<Response> {
-        self.send(
-            reference,
-            scopes,
-            method,
-            url,
-            HeaderMap::new(),
-            Body::default(),
-        )
-        .await
+    pub(crate) fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.log).clone()
     }
 
-    /// Sends a request whose body is a stream: once, since a stream cannot be replayed. Callers
-    /// make an authenticated request first (the upload's POST), so the token is cached.
-    pub(crate) async fn send_stream(
-        &self,
-        reference: &Reference,
-        scopes: &[Scope],
-        method: Method,
-        url: Url,
-        headers: HeaderMap,
-        body: reqwest::Body,
-    ) -> Result<Response> {
-        let request = self
-            .http
-            .request(method.clone(), url.clone())
-            .headers(headers)
-            .body(body);
-        let request = self.authorize(request, reference, scopes)?;
-        let result = request.send().await;
+    pub(crate) fn count_up(&self, bytes: u64) {
+        self.stats.bytes_up.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_down(&self, bytes: u64) {
+        self.stats.bytes_down.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn record(&self, method: &Method, path: String, status: u16) {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let response = result.map_err(|source| OciError::Http {
-            method: method.to_string(),
-            url: url.to_string(),
-            source,
-        })?;
         lock(&self.log).push(RequestRecord {
             method: method.to_string(),
-            path: path_of(&url),
-            status: response.status().as_u16(),
+            path,
+            status,
         });
-        Ok(response)
     }
 
-    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        if let Some(wait) = retry_after {
-            return wait.min(Duration::from_mins(1));
+    fn scheme(&self, host: &str) -> &'static str {
+        if self.options.plain_http.iter().any(|h| h == host)
+            || lock(&self.plain_loopback).contains(host)
+        {
+            "http"
+        } else {
+            "https"
         }
-        let base = self
-            .options
-            .backoff
-            .saturating_mul(1 << attempt.saturating_sub(1).min(10));
-        let mut byte = [0u8; 1];
-        let _ = getrandom::fill(&mut byte);
-        // Jitter between 50 % and 150 % of the exponential delay.
-        let factor = 0.5 + f64::from(byte[0]) / 255.0;
-        base.mul_f64(factor).min(Duration::from_secs(30))
+    }
+
+    /// `scheme://host` of a registry.
+    pub(crate) fn base_url(&self, host: &str) -> Result<Url> {
+        let text = format!("{}://{host}", self.scheme(host));
+        Url::parse(&text).map_err(|e| OciError::Protocol(format!("bad registry URL {text}: {e}")))
+    }
+
+    /// The credential for `registry`, looked up once per run.
+    fn credential(&self, registry: &str) -> Result<Credential> {
+        let mut looked_up = lock(&self.looked_up);
+        if let Some(credential) = looked_up.get(registry) {
+            return Ok(credential.clone());
+        }
+        let credential = self.credentials.for_registry(registry)?;
+        looked_up.insert(registry.to_owned(), credential.clone());
+        Ok(credential)
+    }
+
+    /// A request to `path` under `/v2/<repository>/` of `reference`'s registry.
+    pub(crate) fn call<'a>(
+        &'a self,
+        method: Method,
+        reference: &'a Reference,
+        path: &str,
+    ) -> Call<'a> {
+        let url = self.base_url(reference.api_host()).and_then(|base| {
+            base.join(&format!("/v2/{}/{path}", reference.repository()))
+                .map_err(|e| OciError::Protocol(format!("bad path {path:?}: {e}")))
+        });
+        Call::new(self, method, reference, url, true)
+    }
+
+    /// A request to a URL a registry handed out (`Location`, `Link`): relative to the registry,
+    /// or absolute. Credentials go along only when it is the registry's own origin; a URL that
+    /// would downgrade HTTPS to HTTP is refused.
+    pub(crate) fn follow<'a>(
+        &'a self,
+        method: Method,
+        reference: &'a Reference,
+        link: &str,
+    ) -> Call<'a> {
+        let mut own = true;
+        let url = self.base_url(reference.api_host()).and_then(|base| {
+            let url = base
+                .join(link)
+                .map_err(|e| OciError::Protocol(format!("bad URL {link:?} from {base}: {e}")))?;
+            if base.scheme() == "https" && url.scheme() != "https" {
+                return Err(OciError::Protocol(format!(
+                    "{} sent gantry to {url}, which is not HTTPS: refusing to leave HTTPS",
+                    reference.registry()
+                )));
+            }
+            own = url.origin() == base.origin();
+            Ok(url)
+        });
+        Call::new(self, method, reference, url, own)
     }
 
     fn scopes_key(scopes: &[Scope]) -> String {
@@ -208,7 +312,7 @@ impl Client {
         }
         let basic = state.basic_hosts.contains(host);
         drop(state);
-        match self.credentials.for_registry(reference.registry())? {
+        match self.credential(reference.registry())? {
             Credential::Basic { username, password } if basic => {
                 Ok(request.basic_auth(username, Some(password.expose())))
             }
@@ -220,27 +324,21 @@ impl Client {
     /// Acts on a 401 challenge; `true` when the request should be sent again.
     async fn answer_challenge(
         &self,
-        host: &str,
         reference: &Reference,
         scopes: &[Scope],
         challenge: Option<Challenge>,
     ) -> Result<bool> {
-        let credential = self.credentials.for_registry(reference.registry())?;
+        let host = reference.api_host();
+        let credential = self.credential(reference.registry())?;
         match challenge {
-            Some(Challenge::Basic) => {
-                if matches!(credential, Credential::Basic { .. })
-                    && lock(&self.auth).basic_hosts.insert(host.to_owned())
-                {
-                    return Ok(true);
-                }
-                Ok(false)
-            }
+            Some(Challenge::Basic) => Ok(matches!(credential, Credential::Basic { .. })
+                && lock(&self.auth).basic_hosts.insert(host.to_owned())),
             Some(Challenge::Bearer { realm, service, .. }) => {
                 if matches!(credential, Credential::Bearer(_)) {
                     return Ok(false);
                 }
                 let token = self
-                    .fetch_token(&realm, service.as_deref(), scopes, &credential)
+                    .fetch_token(reference, &realm, service.as_deref(), scopes, &credential)
                     .await?;
                 lock(&self.auth)
                     .tokens
@@ -251,8 +349,24 @@ impl Client {
         }
     }
 
+    /// Whether a realm at `realm_host` may receive the credentials of `reference`'s registry.
+    fn may_receive_credentials(&self, reference: &Reference, realm_host: &str) -> bool {
+        let registry = reference.api_host();
+        let registry_name = registry.rsplit_once(':').map_or(registry, |(name, _)| name);
+        // Docker Hub's registry and its token service live on different hosts.
+        let known = [("registry-1.docker.io", "auth.docker.io")];
+        realm_host.eq_ignore_ascii_case(registry_name)
+            || known.contains(&(registry_name, realm_host))
+            || self
+                .options
+                .token_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(realm_host))
+    }
+
     async fn fetch_token(
         &self,
+        reference: &Reference,
         realm: &str,
         service: Option<&str>,
         scopes: &[Scope],
@@ -263,28 +377,45 @@ impl Client {
             reason,
         };
         let mut url = Url::parse(realm).map_err(|e| err(format!("the realm is not a URL: {e}")))?;
+        let registry = self.base_url(reference.api_host())?;
+        if registry.scheme() == "https" && url.scheme() != "https" {
+            return Err(err(format!(
+                "{} speaks HTTPS but names a {} realm; gantry does not send credentials in cleartext",
+                reference.registry(),
+                url.scheme()
+            )));
+        }
+        let realm_host = url.host_str().unwrap_or_default().to_owned();
+        let trusted = self.may_receive_credentials(reference, &realm_host);
+        if !trusted && !matches!(credential, Credential::Anonymous) {
+            tracing::warn!(
+                "the token service {realm_host} is not {}'s host: asking it for an anonymous token (pass --registry-token-host {realm_host} to send credentials there)",
+                reference.registry()
+            );
+        }
+        let credential = if trusted {
+            credential
+        } else {
+            &Credential::Anonymous
+        };
         let request = if let Credential::IdentityToken(refresh) = credential {
-            let mut form = vec![
-                ("grant_type", "refresh_token".to_owned()),
-                ("client_id", "gantry".to_owned()),
-                ("refresh_token", refresh.expose().to_owned()),
-            ];
-            if let Some(service) = service {
-                form.push(("service", service.to_owned()));
-            }
             let scope = scopes
                 .iter()
                 .map(Scope::token_scope)
                 .collect::<Vec<_>>()
                 .join(" ");
-            form.push(("scope", scope));
-            let encoded = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(form.iter().map(|(k, v)| (*k, v.as_str())))
-                .finish();
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token")
+                .append_pair("client_id", "gantry")
+                .append_pair("refresh_token", refresh.expose());
+            if let Some(service) = service {
+                form.append_pair("service", service);
+            }
+            form.append_pair("scope", &scope);
             self.http
                 .post(url)
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(encoded)
+                .body(form.finish())
         } else {
             {
                 let mut query = url.query_pairs_mut();
@@ -304,15 +435,17 @@ impl Client {
             }
         };
         let response = request.send().await.map_err(|e| err(e.to_string()))?;
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let status = response.status();
-        lock(&self.log).push(RequestRecord {
-            method: "GET".to_owned(),
-            path: format!("{realm} (token)"),
-            status: status.as_u16(),
-        });
+        self.record(&Method::GET, format!("{realm} (token)"), status.as_u16());
         if !status.is_success() {
-            let detail = error_detail(response).await;
+            let mut detail = error_detail(response).await;
+            if !trusted {
+                let _ = write!(
+                    detail,
+                    "\nhint: gantry sent no credentials to {realm_host}, which is not {}'s host; pass --registry-token-host {realm_host} if it is the registry's token service",
+                    reference.registry()
+                );
+            }
             return Err(OciError::Unauthorized {
                 registry: realm.to_owned(),
                 repository: scopes
@@ -325,9 +458,8 @@ impl Client {
                 detail,
             });
         }
-        let answer: TokenAnswer = response
-            .json()
-            .await
+        let body = read_limited(self, response, TOKEN_LIMIT, "the token answer").await?;
+        let answer: TokenAnswer = serde_json::from_slice(&body)
             .map_err(|e| err(format!("the answer is not a token: {e}")))?;
         answer
             .token
@@ -338,40 +470,6 @@ impl Client {
                 || err("the answer holds neither \"token\" nor \"access_token\"".to_owned()),
             )
     }
-
-    /// Reads a body of at most `limit` bytes.
-    pub(crate) async fn read_limited(
-        &self,
-        response: Response,
-        limit: u64,
-        what: &str,
-    ) -> Result<Bytes> {
-        if response.content_length().is_some_and(|n| n > limit) {
-            return Err(OciError::TooLarge {
-                what: what.to_owned(),
-                limit,
-            });
-        }
-        let url = response.url().to_string();
-        let mut stream = response.bytes_stream();
-        let mut buffer = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|source| OciError::Http {
-                method: "GET".to_owned(),
-                url: url.clone(),
-                source,
-            })?;
-            self.count_down(chunk.len() as u64);
-            if buffer.len() as u64 + chunk.len() as u64 > limit {
-                return Err(OciError::TooLarge {
-                    what: what.to_owned(),
-                    limit,
-                });
-            }
-            buffer.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(buffer))
-    }
 }
 
 #[derive(Deserialize)]
@@ -380,10 +478,328 @@ struct TokenAnswer {
     access_token: Option<String>,
 }
 
-pub(crate) fn accept_headers() -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::ACCEPT, header::HeaderValue::from_static(ACCEPT));
-    headers
+enum Payload {
+    Empty,
+    /// Kept whole, so that the request can be sent again.
+    Bytes(Bytes),
+    /// Sent once: a stream cannot be replayed.
+    Stream(Option<reqwest::Body>),
+}
+
+/// One request to a registry, described by an operation and sent by the engine.
+pub(crate) struct Call<'a> {
+    engine: &'a Engine,
+    reference: &'a Reference,
+    method: Method,
+    url: Result<Url>,
+    /// Whether the URL is the registry's own origin (credentials go along).
+    own_origin: bool,
+    scopes: Vec<Scope>,
+    headers: HeaderMap,
+    payload: Payload,
+    what: Option<String>,
+}
+
+impl<'a> Call<'a> {
+    fn new(
+        engine: &'a Engine,
+        method: Method,
+        reference: &'a Reference,
+        url: Result<Url>,
+        own_origin: bool,
+    ) -> Self {
+        let scope = if matches!(method, Method::GET | Method::HEAD) {
+            Scope::pull(reference.repository())
+        } else {
+            Scope::push(reference.repository())
+        };
+        Self {
+            engine,
+            reference,
+            method,
+            url,
+            own_origin,
+            scopes: vec![scope],
+            headers: HeaderMap::new(),
+            payload: Payload::Empty,
+            what: None,
+        }
+    }
+
+    /// The access the request needs (default: pull for reads, push for writes, on the
+    /// reference's repository).
+    pub(crate) fn scopes(mut self, scopes: &[Scope]) -> Self {
+        self.scopes = scopes.to_vec();
+        self
+    }
+
+    /// Accepts every manifest media type (FACTS: all four, always).
+    pub(crate) fn accept_manifests(self) -> Self {
+        self.header(header::ACCEPT, HeaderValue::from_static(ACCEPT))
+    }
+
+    pub(crate) fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    pub(crate) fn query(mut self, key: &str, value: &str) -> Self {
+        if let Ok(url) = &mut self.url {
+            url.query_pairs_mut().append_pair(key, value);
+        }
+        self
+    }
+
+    pub(crate) fn bytes(mut self, bytes: Bytes, content_type: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(content_type) {
+            self.headers.insert(header::CONTENT_TYPE, value);
+        }
+        self.payload = Payload::Bytes(bytes);
+        self
+    }
+
+    /// A streamed body, sent once (callers authenticate first, so the token is cached).
+    pub(crate) fn stream(mut self, body: reqwest::Body, content_type: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(content_type) {
+            self.headers.insert(header::CONTENT_TYPE, value);
+        }
+        self.payload = Payload::Stream(Some(body));
+        self
+    }
+
+    /// What the request is about, for messages ("manifest ghcr.io/a/b:v1").
+    pub(crate) fn what(mut self, what: impl Into<String>) -> Self {
+        self.what = Some(what.into());
+        self
+    }
+
+    /// Sends the request: answers one auth challenge, retries what the policy retries, switches a
+    /// loopback host to plain HTTP when it does not speak HTTPS. Returns any answer but 401 and
+    /// 403, which are errors naming the registry and the access asked for.
+    pub(crate) async fn send(mut self) -> Result<Response> {
+        let engine = self.engine;
+        let mut url = std::mem::replace(&mut self.url, Err(OciError::Protocol(String::new())))?;
+        let replay = match self.payload {
+            Payload::Stream(_) => Replay::Unsafe,
+            _ => Replay::Safe,
+        };
+        let mut attempts = engine.options.retry.attempts();
+        let mut challenged = false;
+        loop {
+            let request = self.build(&url)?;
+            let result = request.send().await;
+            let response = match result {
+                Ok(response) => response,
+                Err(error) => {
+                    engine.record(&self.method, path_of(&url), 0);
+                    if self.switch_to_plain_http(&mut url, &error) {
+                        continue;
+                    }
+                    match attempts.after(replay, Failure::of(&error)) {
+                        Decision::Retry(wait) if !matches!(self.payload, Payload::Stream(_)) => {
+                            tracing::debug!("{} {url}: {error}; retrying", self.method);
+                            engine.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        _ => return Err(transport_error(&self.method, &url, error)),
+                    }
+                }
+            };
+            let status = response.status();
+            engine.record(&self.method, path_of(&url), status.as_u16());
+            if status == StatusCode::UNAUTHORIZED && !challenged && self.own_origin {
+                challenged = true;
+                let challenge = header_str(response.headers(), header::WWW_AUTHENTICATE)
+                    .as_deref()
+                    .and_then(parse_challenge);
+                if engine
+                    .answer_challenge(self.reference, &self.scopes, challenge)
+                    .await?
+                {
+                    continue;
+                }
+            }
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                return Err(OciError::Unauthorized {
+                    registry: self.reference.registry().to_owned(),
+                    repository: self.reference.repository().to_owned(),
+                    action: action(&self.scopes),
+                    status: status.as_u16(),
+                    detail: error_detail(response).await,
+                });
+            }
+            if status.is_success() || matches!(self.payload, Payload::Stream(_)) {
+                return Ok(response);
+            }
+            let failure = Failure::Status {
+                status,
+                headers: response.headers(),
+                body: None,
+            };
+            match attempts.after(replay, failure) {
+                Decision::Retry(wait) => {
+                    tracing::debug!("{} {url} answered {status}; retrying", self.method);
+                    engine.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(wait).await;
+                }
+                Decision::TooLong(wait) => {
+                    return Err(OciError::Status {
+                        method: self.method.to_string(),
+                        url: url.to_string(),
+                        status: status.as_u16(),
+                        detail: format!(
+                            "it asks to wait {} s, longer than gantry waits ({} s)",
+                            wait.as_secs(),
+                            engine.options.retry.max_wait.as_secs()
+                        ),
+                    });
+                }
+                Decision::Stop => return Ok(response),
+            }
+        }
+    }
+
+    /// The request for one attempt: headers, the body (a stream only once), credentials when the
+    /// URL is the registry's own.
+    fn build(&mut self, url: &Url) -> Result<RequestBuilder> {
+        let engine = self.engine;
+        let mut request = engine
+            .http
+            .request(self.method.clone(), url.clone())
+            .headers(self.headers.clone());
+        match &mut self.payload {
+            Payload::Empty => {}
+            Payload::Bytes(bytes) => {
+                engine.count_up(bytes.len() as u64);
+                request = request.body(bytes.clone());
+            }
+            Payload::Stream(body) => {
+                let body = body.take().ok_or_else(|| {
+                    OciError::Protocol(format!(
+                        "{} {url}: a streamed body cannot be sent twice",
+                        self.method
+                    ))
+                })?;
+                request = request.body(body);
+            }
+        }
+        if self.own_origin {
+            request = engine.authorize(request, self.reference, &self.scopes)?;
+        }
+        Ok(request)
+    }
+
+    /// On loopback, a registry that answers HTTPS with plain HTTP is spoken to over plain HTTP
+    /// from now on (as docker and crane do); `true` when `url` was switched.
+    fn switch_to_plain_http(&self, url: &mut Url, error: &reqwest::Error) -> bool {
+        let host = self.reference.api_host();
+        if url.scheme() != "https"
+            || !error.is_connect()
+            || !is_loopback_host(host)
+            || !self.own_origin
+            || matches!(self.payload, Payload::Stream(_))
+        {
+            return false;
+        }
+        if !lock(&self.engine.plain_loopback).insert(host.to_owned()) {
+            return false;
+        }
+        tracing::debug!("{host} does not speak HTTPS; using plain HTTP on loopback");
+        url.set_scheme("http").is_ok()
+    }
+
+    /// Sends, and turns anything but a success into an error (404: `NotFound`).
+    pub(crate) async fn ok(self) -> Result<Response> {
+        let what = self.describe();
+        let method = self.method.clone();
+        let response = self.send().await?;
+        let url = response.url().to_string();
+        check_status(response, &method, &url, &what).await
+    }
+
+    /// Like [`Self::ok`], with `None` for 404.
+    pub(crate) async fn found(self) -> Result<Option<Response>> {
+        match self.ok().await {
+            Ok(response) => Ok(Some(response)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.what.clone().unwrap_or_else(|| self.url_text())
+    }
+
+    fn url_text(&self) -> String {
+        self.url
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    }
+}
+
+/// A transport failure, with a way out when an HTTPS request met a plain-HTTP server.
+fn transport_error(method: &Method, url: &Url, error: reqwest::Error) -> OciError {
+    let mut source: Option<&dyn std::error::Error> = Some(&error);
+    let mut plain = false;
+    while let Some(e) = source {
+        let text = e.to_string();
+        if text.contains("InvalidContentType") || text.contains("corrupt message") {
+            plain = true;
+        }
+        source = e.source();
+    }
+    if plain && url.scheme() == "https" {
+        return OciError::PlainHttp {
+            host: url
+                .host_str()
+                .map(|h| match url.port() {
+                    Some(port) => format!("{h}:{port}"),
+                    None => h.to_owned(),
+                })
+                .unwrap_or_default(),
+        };
+    }
+    OciError::Http {
+        method: method.to_string(),
+        url: url.to_string(),
+        source: error,
+    }
+}
+
+/// Reads a body of at most `limit` bytes, counting them.
+pub(crate) async fn read_limited(
+    engine: &Engine,
+    response: Response,
+    limit: u64,
+    what: &str,
+) -> Result<Bytes> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(OciError::TooLarge {
+            what: what.to_owned(),
+            limit,
+        });
+    }
+    let url = response.url().to_string();
+    let mut stream = response.bytes_stream();
+    let mut buffer = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|source| OciError::Http {
+            method: "GET".to_owned(),
+            url: url.clone(),
+            source,
+        })?;
+        engine.count_down(chunk.len() as u64);
+        if buffer.len() as u64 + chunk.len() as u64 > limit {
+            return Err(OciError::TooLarge {
+                what: what.to_owned(),
+                limit,
+            });
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buffer))
 }
 
 pub(crate) fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
@@ -397,13 +813,6 @@ pub(crate) fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -
 /// for every HEAD response over HTTP/1.1.)
 pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
-}
-
-pub(crate) fn with_digest(mut location: Url, digest: &Digest) -> Url {
-    location
-        .query_pairs_mut()
-        .append_pair("digest", digest.as_str());
-    location
 }
 
 fn path_of(url: &Url) -> String {
@@ -434,19 +843,7 @@ fn action(scopes: &[Scope]) -> &'static str {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    if let Ok(seconds) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate::parse_http_date(value.trim()).ok()?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
-}
-
-/// The distribution error body, flattened for a message.
+/// The distribution error body, flattened for a message: at most [`DETAIL_LIMIT`] bytes read.
 pub(crate) async fn error_detail(response: Response) -> String {
     #[derive(Deserialize)]
     struct Errors {
@@ -457,8 +854,20 @@ pub(crate) async fn error_detail(response: Response) -> String {
         code: Option<String>,
         message: Option<String>,
     }
-    let text = response.text().await.unwrap_or_default();
-    match serde_json::from_str::<Errors>(&text) {
+    let mut stream = response.bytes_stream();
+    let mut body = Vec::new();
+    let mut cut = false;
+    while let Some(Ok(chunk)) = stream.next().await {
+        let room = usize::try_from(DETAIL_LIMIT).unwrap_or(usize::MAX) - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            cut = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8_lossy(&body);
+    let detail = match serde_json::from_str::<Errors>(&text) {
         Ok(errors) => errors
             .errors
             .into_iter()
@@ -473,15 +882,20 @@ pub(crate) async fn error_detail(response: Response) -> String {
             })
             .collect::<Vec<_>>()
             .join("; "),
-        Err(_) => text.chars().take(300).collect::<String>().trim().to_owned(),
+        Err(_) => text.trim().to_owned(),
+    };
+    if cut {
+        format!("{detail} … (cut at {DETAIL_LIMIT} bytes)")
+    } else {
+        detail
     }
 }
 
 /// Passes a successful response through; turns 404 into `NotFound` and others into `Status`.
 pub(crate) async fn check_status(
     response: Response,
-    method: &str,
-    url: &Url,
+    method: &Method,
+    url: &str,
     what: &str,
 ) -> Result<Response> {
     let status = response.status();
@@ -495,8 +909,8 @@ pub(crate) async fn check_status(
     }
     let detail = error_detail(response).await;
     Err(OciError::Status {
-        method: method.to_owned(),
-        url: url.to_string(),
+        method: method.to_string(),
+        url: url.to_owned(),
         status: status.as_u16(),
         detail,
     })
@@ -505,18 +919,6 @@ pub(crate) async fn check_status(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_in_seconds_and_as_a_date() {
-        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        let later = std::time::SystemTime::now() + Duration::from_mins(2);
-        let parsed = parse_retry_after(&httpdate::fmt_http_date(later)).expect("date");
-        assert!(
-            parsed <= Duration::from_mins(2) && parsed >= Duration::from_secs(115),
-            "{parsed:?}"
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-    }
 
     #[test]
     fn next_link_is_read_from_the_link_header() {
@@ -531,5 +933,83 @@ mod tests {
             next_link(&headers).as_deref(),
             Some("/v2/a/tags/list?n=2&last=b")
         );
+    }
+
+    #[test]
+    fn a_followed_url_keeps_https_and_credentials_stay_home() {
+        let engine =
+            Engine::new(ClientOptions::default(), Credentials::anonymous()).expect("engine");
+        let image: Reference = "registry.example/team/app".parse().expect("reference");
+        let relative = engine.follow(Method::GET, &image, "/v2/team/app/tags/list?last=a");
+        assert!(relative.own_origin);
+        assert_eq!(
+            relative
+                .url
+                .as_ref()
+                .map(ToString::to_string)
+                .ok()
+                .as_deref(),
+            Some("https://registry.example/v2/team/app/tags/list?last=a")
+        );
+        let storage = engine.follow(Method::PUT, &image, "https://storage.example/upload?sig=x");
+        assert!(!storage.own_origin, "another origin gets no credentials");
+        let downgrade = engine.follow(Method::PUT, &image, "http://registry.example/upload");
+        let err = downgrade.url.expect_err("refused");
+        assert!(err.to_string().contains("refusing to leave HTTPS"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn https_to_a_plain_http_server_names_the_flag() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buffer = [0u8; 512];
+                let _ = stream.read(&mut buffer).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let url = Url::parse(&format!("https://{addr}/v2/")).expect("url");
+        let error = reqwest::Client::new()
+            .get(url.clone())
+            .send()
+            .await
+            .expect_err("not TLS");
+        let err = transport_error(&Method::GET, &url, error);
+        assert!(
+            matches!(&err, OciError::PlainHttp { host } if *host == addr.to_string()),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains(&format!("--insecure-registry {addr}")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for host in [
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.9.9.9",
+            "[::1]:5000",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "ghcr.io",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "[::2]:5000",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
     }
 }

@@ -40,6 +40,10 @@ pub enum OciError {
         #[source]
         source: reqwest::Error,
     },
+    #[error(
+        "{host} answered an HTTPS request in plain HTTP\nhint: if this registry really serves plain HTTP, pass --insecure-registry {host}"
+    )]
+    PlainHttp { host: String },
     #[error("{what} is not a manifest gantry understands: {reason}")]
     InvalidManifest { what: String, reason: String },
     #[error("getting a token from {realm}: {reason}")]

@@ -22,9 +22,10 @@ pub mod referrers;
 
 pub use args::RegistryArgs;
 pub use auth::{Credential, Credentials};
-pub use client::{Client, ClientOptions, Counts, RequestRecord, Scope};
+pub use client::Client;
 pub use copy::{CopyOptions, CopyReport};
 pub use digest::Digest;
+pub use engine::{ClientOptions, Counts, RequestRecord, Scope, is_loopback_host};
 pub use error::{OciError, Result};
 pub use image::{ImageConfig, ImageFile, ScratchImage};
 pub use manifest::{Descriptor, Manifest};

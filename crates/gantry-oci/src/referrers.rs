@@ -5,16 +5,14 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use reqwest::Method;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderValue};
 use serde_json::json;
 
-use crate::client::{Body, Client, Scope};
+use crate::client::Client;
 use crate::digest::Digest;
-use crate::engine::{check_status, header_str, next_link};
+use crate::engine::{Scope, check_status, header_str, next_link, read_limited};
 use crate::error::{OciError, Result};
-use crate::manifest::{
-    Descriptor, EMPTY_CONFIG, MANIFEST_LIMIT, Manifest, OCI_INDEX, OCI_MANIFEST,
-};
+use crate::manifest::{Descriptor, EMPTY_CONFIG, Manifest, OCI_INDEX, OCI_MANIFEST};
 use crate::reference::Reference;
 
 /// Where a list of referrers came from.
@@ -50,6 +48,10 @@ pub struct ArtifactLayer {
 }
 
 const EMPTY_JSON: &[u8] = b"{}";
+
+/// The most a referrers listing may hold across all its pages, and the most pages.
+const REFERRERS_LIMIT: u64 = 16 * 1024 * 1024;
+const REFERRER_PAGES: usize = 1000;
 
 fn index_entries(bytes: &[u8], what: &str) -> Result<Vec<serde_json::Value>> {
     let value: serde_json::Value =
@@ -93,65 +95,53 @@ impl Client {
         let digest = subject.digest().ok_or_else(|| {
             OciError::Protocol(format!("referrers need a digest, {subject} has none"))
         })?;
-        let scopes = [Scope::pull(subject.repository())];
-        let mut url = self.url(subject, &format!("referrers/{digest}"))?;
+        let what = format!("referrers of {subject}");
+        let mut call = self
+            .engine
+            .call(Method::GET, subject, &format!("referrers/{digest}"));
         if let Some(kind) = artifact_type {
-            url.query_pairs_mut().append_pair("artifactType", kind);
+            call = call.query("artifactType", kind);
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_static(OCI_INDEX));
         let mut found = Vec::new();
-        let mut pages = 0;
-        loop {
-            pages += 1;
-            let response = self
-                .send(
-                    subject,
-                    &scopes,
-                    Method::GET,
-                    url.clone(),
-                    headers.clone(),
-                    Body::default(),
-                )
+        let mut read = 0;
+        for page in 1..=REFERRER_PAGES {
+            let response = call
+                .header(header::ACCEPT, HeaderValue::from_static(OCI_INDEX))
+                .what(&what)
+                .send()
                 .await?;
             let status = response.status();
-            if matches!(status.as_u16(), 404 | 400 | 405 | 406) && pages == 1 {
+            if matches!(status.as_u16(), 404 | 400 | 405 | 406) && page == 1 {
                 return self
                     .fallback_referrers(subject, digest, artifact_type)
                     .await;
             }
-            let response =
-                check_status(response, "GET", &url, &format!("referrers of {subject}")).await?;
+            let url = response.url().to_string();
+            let response = check_status(response, &Method::GET, &url, &what).await?;
             let filtered = header_str(response.headers(), "oci-filters-applied")
                 .is_some_and(|f| f.contains("artifactType"));
             let next = next_link(response.headers());
-            let body = self
-                .read_limited(response, MANIFEST_LIMIT, &format!("referrers of {subject}"))
-                .await?;
+            let body = read_limited(&self.engine, response, REFERRERS_LIMIT - read, &what).await?;
+            read += body.len() as u64;
             let Ok(entries) = index_entries(&body, "referrers") else {
-                if pages == 1 {
+                if page == 1 {
                     return self
                         .fallback_referrers(subject, digest, artifact_type)
                         .await;
                 }
                 return Err(OciError::Protocol(format!(
-                    "page {pages} of the referrers of {subject} is not an index"
+                    "page {page} of the referrers of {subject} is not an index"
                 )));
             };
-            let page = descriptors(entries, &format!("referrers of {subject}"))?;
+            let listed = descriptors(entries, &what)?;
             found.extend(
-                page.into_iter()
+                listed
+                    .into_iter()
                     .filter(|d| filtered || matches_type(d, artifact_type)),
             );
             match next {
-                Some(link) if pages < 1000 => {
-                    let base = reqwest::Url::parse(&self.base_url(subject.api_host()))
-                        .map_err(|e| OciError::Protocol(e.to_string()))?;
-                    url = base
-                        .join(&link)
-                        .map_err(|e| OciError::Protocol(format!("bad Link {link:?}: {e}")))?;
-                }
-                _ => {
+                Some(link) => call = self.engine.follow(Method::GET, subject, &link),
+                None => {
                     return Ok(Referrers {
                         descriptors: found,
                         source: ReferrersSource::Api,
@@ -159,6 +149,9 @@ impl Client {
                 }
             }
         }
+        Err(OciError::Protocol(format!(
+            "{what}: more than {REFERRER_PAGES} pages"
+        )))
     }
 
     async fn fallback_referrers(

@@ -32,7 +32,10 @@ async fn setup() -> Option<Setup> {
     let proxy = FaultyProxy::start(&registry.host()).expect("proxy");
     let options = ClientOptions {
         plain_http: vec![proxy.host()],
-        backoff: Duration::from_millis(10),
+        retry: gantry_http::retry::Policy {
+            first_delay: Duration::from_millis(10),
+            ..gantry_http::retry::Policy::default()
+        },
         ..ClientOptions::default()
     };
     let client = Client::new(options, Credentials::anonymous()).expect("client");
@@ -421,7 +424,10 @@ async fn a_registry_that_cannot_be_reached_is_retried_then_reported() {
     let client = Client::new(
         ClientOptions {
             plain_http: vec![host.clone()],
-            backoff: Duration::from_millis(5),
+            retry: gantry_http::retry::Policy {
+                first_delay: Duration::from_millis(5),
+                ..gantry_http::retry::Policy::default()
+            },
             ..ClientOptions::default()
         },
         Credentials::anonymous(),

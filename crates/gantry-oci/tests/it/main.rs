@@ -26,3 +26,4 @@ mod failures;
 mod referrers;
 mod skopeo;
 mod support;
+mod trust;

@@ -11,7 +11,10 @@ pub fn client_for(registry: &Registry) -> Client {
 /// One client that reaches every registry given, with their credentials.
 pub fn client_for_all(registries: &[&Registry]) -> Client {
     let mut options = ClientOptions {
-        backoff: std::time::Duration::from_millis(10),
+        retry: gantry_http::retry::Policy {
+            first_delay: std::time::Duration::from_millis(10),
+            ..gantry_http::retry::Policy::default()
+        },
         ..ClientOptions::default()
     };
     let mut credentials = Credentials::anonymous();
