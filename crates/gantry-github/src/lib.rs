@@ -1,23 +1,24 @@
 //! GitHub REST for gantry, on octocrab: who may do what (repository roles, team membership) and
 //! the record of what was done (deployments and their statuses).
 //!
-//! Every call goes through one `send`, which counts requests, honours GitHub's rate limits the way
-//! GitHub documents them (`retry-after`, else `x-ratelimit-remaining: 0` until
-//! `x-ratelimit-reset`, else a secondary limit: wait and back off), retries reads on 502/503/504,
-//! and turns every other answer into an error naming the request, the status and GitHub's message.
-//! Writes are never retried blind: a second deployment would be a second record.
+//! Every call goes through one `send`, which counts requests and retries by gantry-http's one
+//! policy (`Policy::github`): GitHub's rate limits as GitHub documents them (`retry-after`, else
+//! `x-ratelimit-remaining: 0` until `x-ratelimit-reset`, else a secondary limit: a minute, then
+//! doubling), reads again on 500/502–504; every other answer is an error naming the request, the
+//! status and GitHub's message. Writes are never retried blind: a second deployment would be a
+//! second record.
 //!
 //! The HTTP client is gantry's own (`gantry-http`: system or embedded roots, extra CA files), handed
 //! to octocrab, so a scratch container reaches `api.github.com` and a GHES behind a private CA alike.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use gantry_http::retry::{Decision, Failure, Policy, Replay};
 use gantry_secret::Secret;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use octocrab::Octocrab;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,7 +26,6 @@ use serde_json::Value;
 /// Where the REST API lives unless `GITHUB_API_URL` says otherwise.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 const API_VERSION: &str = "2022-11-28";
-const MAX_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -380,9 +380,16 @@ impl GitHub {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, GitHubError> {
-        let mut attempt = 0;
+        let policy = Policy {
+            max_wait: self.max_wait,
+            ..Policy::github()
+        };
+        let replay = match method {
+            Method::Get => Replay::Safe,
+            Method::Post => Replay::Unsafe,
+        };
+        let mut attempts = policy.attempts();
         loop {
-            attempt += 1;
             self.requests.fetch_add(1, Ordering::Relaxed);
             let transport = |source| GitHubError::Transport {
                 method: method.name(),
@@ -408,67 +415,36 @@ impl GitHub {
                 text,
             };
             tracing::debug!("{} {path} -> {status}", method.name());
-            let wait = if let Some(wait) = rate_limit_wait(status, &headers, &answer.text, attempt)
-            {
-                wait
-            } else if matches!(method, Method::Get) && matches!(status.as_u16(), 502..=504) {
-                Duration::from_secs(u64::from(attempt))
-            } else {
+            if status.is_success() {
                 return Ok(answer);
+            }
+            let failure = Failure::Status {
+                status,
+                headers: &headers,
+                body: Some(&answer.text),
             };
-            if attempt >= MAX_ATTEMPTS {
-                return Ok(answer);
+            match attempts.after(replay, failure) {
+                Decision::Stop => return Ok(answer),
+                Decision::TooLong(wait) => {
+                    return Err(GitHubError::RateLimited {
+                        method: method.name(),
+                        path: path.to_owned(),
+                        wait,
+                        limit: self.max_wait,
+                    });
+                }
+                Decision::Retry(wait) => {
+                    tracing::info!(
+                        "{} {path} answered {status}; waiting {} s before attempt {}",
+                        method.name(),
+                        wait.as_secs(),
+                        attempts.number()
+                    );
+                    tokio::time::sleep(wait).await;
+                }
             }
-            if wait > self.max_wait {
-                return Err(GitHubError::RateLimited {
-                    method: method.name(),
-                    path: path.to_owned(),
-                    wait,
-                    limit: self.max_wait,
-                });
-            }
-            tracing::info!(
-                "{} {path} answered {status}; waiting {} s before attempt {}",
-                method.name(),
-                wait.as_secs(),
-                attempt + 1
-            );
-            tokio::time::sleep(wait).await;
         }
     }
-}
-
-/// How long a rate-limited answer asks us to wait, or `None` when it is not rate limited.
-fn rate_limit_wait(
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &str,
-    attempt: u32,
-) -> Option<Duration> {
-    if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::FORBIDDEN {
-        return None;
-    }
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    if let Some(seconds) = header("retry-after") {
-        return Some(Duration::from_secs(seconds));
-    }
-    if header("x-ratelimit-remaining") == Some(0) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let reset = header("x-ratelimit-reset").unwrap_or(now + 60);
-        return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
-    }
-    // A secondary rate limit says so only in its message; any other 403 is a refusal.
-    if status == StatusCode::TOO_MANY_REQUESTS || body.to_ascii_lowercase().contains("rate limit") {
-        return Some(Duration::from_mins(1) * 2u32.pow(attempt - 1));
-    }
-    None
 }
 
 struct Answer {
@@ -516,25 +492,19 @@ impl Answer {
 }
 
 /// A path segment, percent-encoded (logins and slugs are plain, but a hostile input must not
-/// change the path).
+/// change the path): everything but ASCII letters, digits, `-`, `_` and `.`.
 fn segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
-            out.push(char::from(byte));
-        } else {
-            let _ = write!(out, "%{byte:02X}");
-        }
-    }
-    out
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.');
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 fn form_query(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={}", segment(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
 #[cfg(test)]
@@ -574,49 +544,5 @@ mod tests {
         assert_eq!(perm("write", "maintain").standard_role(), Some("maintain"));
         assert_eq!(perm("write", "deployer").standard_role(), Some("write"));
         assert_eq!(perm("none", "").standard_role(), None);
-    }
-
-    #[test]
-    fn rate_limits_are_read_the_way_github_documents_them() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(
-            rate_limit_wait(
-                StatusCode::FORBIDDEN,
-                &headers,
-                "Resource not accessible by integration",
-                1
-            ),
-            None
-        );
-        assert_eq!(
-            rate_limit_wait(StatusCode::NOT_FOUND, &headers, "rate limit", 1),
-            None
-        );
-        assert_eq!(
-            rate_limit_wait(
-                StatusCode::FORBIDDEN,
-                &headers,
-                "You have exceeded a secondary rate limit",
-                2
-            ),
-            Some(Duration::from_mins(2))
-        );
-        headers.insert("retry-after", "7".parse().expect("header"));
-        assert_eq!(
-            rate_limit_wait(StatusCode::TOO_MANY_REQUESTS, &headers, "", 1),
-            Some(Duration::from_secs(7))
-        );
-        let mut headers = HeaderMap::new();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_secs();
-        headers.insert("x-ratelimit-remaining", "0".parse().expect("header"));
-        headers.insert(
-            "x-ratelimit-reset",
-            (now + 30).to_string().parse().expect("header"),
-        );
-        let wait = rate_limit_wait(StatusCode::FORBIDDEN, &headers, "", 1).expect("limited");
-        assert!((29..=30).contains(&wait.as_secs()), "{wait:?}");
     }
 }
