@@ -17,7 +17,7 @@ use crate::context::GitHubContext;
 use crate::files;
 use crate::inputs;
 use crate::tool::{Context, ExitStatus, Mode, Outcome, ToolEntry};
-use crate::{env, logging};
+use crate::{env, logging, output};
 
 const ACTION_FLAG: &str = "action";
 const JSON_FLAG: &str = "json";
@@ -135,11 +135,6 @@ fn run_entry(entry: &ToolEntry, matches: &ArgMatches) -> ExitStatus {
     }
 }
 
-#[expect(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "this is the CLI's output layer"
-)]
 fn report_cli(entry: &ToolEntry, result: anyhow::Result<Outcome>, json: bool) -> ExitStatus {
     let name = entry.spec.name;
     let checked = result.and_then(|outcome| {
@@ -164,17 +159,21 @@ fn report_cli(entry: &ToolEntry, result: anyhow::Result<Outcome>, json: bool) ->
                     "failure": outcome.failure,
                     "summary": outcome.summary,
                 });
-                println!("{body}");
+                output::out_json(&body.to_string());
             } else {
                 for (key, value) in &outputs {
-                    println!("{key}: {value}");
+                    output::out(&format!("{key}: {value}"));
                 }
             }
             for annotation in &outcome.annotations {
-                eprintln!("{}: {}", level_word(annotation.level), annotation.message);
+                output::err(&format!(
+                    "{}: {}",
+                    level_word(annotation.level),
+                    annotation.message
+                ));
             }
             if let Some(failure) = &outcome.failure {
-                eprintln!("error: {name}: {failure}");
+                output::err(&format!("error: {name}: {failure}"));
             }
             status
         }
@@ -186,9 +185,9 @@ fn report_cli(entry: &ToolEntry, result: anyhow::Result<Outcome>, json: bool) ->
                     "exit-code": ExitStatus::Error.code(),
                     "error": format!("{error:#}"),
                 });
-                println!("{body}");
+                output::out_json(&body.to_string());
             }
-            eprintln!("error: {name}: {error:#}");
+            output::err(&format!("error: {name}: {error:#}"));
             ExitStatus::Error
         }
     }
@@ -203,7 +202,6 @@ fn level_word(level: Level) -> &'static str {
 }
 
 /// Runs `entry` as a container action with input variables read through `lookup`.
-#[expect(clippy::print_stderr, reason = "this is the action's output layer")]
 pub fn run_action(entry: &ToolEntry, lookup: &dyn Fn(&str) -> Option<String>) -> ExitStatus {
     let name = entry.spec.name;
     // Masks go first, before anything that might echo a value.
@@ -217,7 +215,7 @@ pub fn run_action(entry: &ToolEntry, lookup: &dyn Fn(&str) -> Option<String>) ->
         Ok(status) => status,
         Err(error) => {
             let message = format!("{error:#}");
-            eprintln!("error: {name}: {message}");
+            output::err(&format!("error: {name}: {message}"));
             Commands::annotate(
                 &Annotation::new(Level::Error, message).title(format!("gantry {name}")),
             );

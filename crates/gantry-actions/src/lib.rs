@@ -13,6 +13,7 @@ pub mod env;
 pub mod files;
 pub mod inputs;
 pub mod logging;
+pub mod output;
 pub mod tool;
 
 pub use commands::{Annotation, Commands, Level};

@@ -23,7 +23,7 @@ pub fn init(mode: Mode) {
         });
     let ansi = mode == Mode::Cli && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::output::SafeStderr)
         .with_target(false)
         .without_time()
         .with_ansi(ansi);

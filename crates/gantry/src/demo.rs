@@ -9,6 +9,7 @@
 //! promotion verifies the signature: an unsigned image and one signed by another key are refused.
 //! Later tools (SBOM, the canary) join the flow here.
 
+use gantry_actions::output;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -41,22 +42,20 @@ pub fn command() -> clap::Command {
     ))
 }
 
-#[expect(clippy::print_stderr, reason = "the command's error report")]
 pub fn run(args: DemoArgs) -> ExitStatus {
     match gantry_actions::app::block_on(demo(args)) {
         Ok(Ok(true)) => ExitStatus::Success,
         Ok(Ok(false)) => ExitStatus::Failure,
         Ok(Err(error)) | Err(error) => {
-            eprintln!("error: demo: {error:#}");
+            output::err(&format!("error: demo: {error:#}"));
             ExitStatus::Error
         }
     }
 }
 
 /// Prints one line of the demo's story.
-#[expect(clippy::print_stdout, reason = "the demo tells its story on stdout")]
 fn say(line: &str) {
-    println!("{line}");
+    output::out(line);
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<bool> {

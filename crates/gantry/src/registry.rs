@@ -1,6 +1,7 @@
 //! `gantry registry serve`: the embedded OCI registry as a command, for the demo and for trying
 //! the tools on a laptop without a registry account.
 
+use gantry_actions::output;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -101,7 +102,6 @@ pub fn command() -> clap::Command {
     )
 }
 
-#[expect(clippy::print_stderr, reason = "the command's output layer")]
 pub fn run(command: RegistryCommand) -> ExitStatus {
     let RegistryCommand::Serve(args) = command;
     gantry_actions::logging::init(gantry_actions::Mode::Cli);
@@ -116,8 +116,8 @@ pub fn run(command: RegistryCommand) -> ExitStatus {
             password,
         },
         (_, None) => {
-            eprintln!(
-                "error: --auth basic and --auth bearer need --password (or GANTRY_REGISTRY_PASSWORD)"
+            output::err(
+                "error: --auth basic and --auth bearer need --password (or GANTRY_REGISTRY_PASSWORD)",
             );
             return ExitStatus::Error;
         }
@@ -129,16 +129,16 @@ pub fn run(command: RegistryCommand) -> ExitStatus {
     let scheme = if tls.is_some() { "https" } else { "http" };
     if args.allow_remote && !args.addr.ip().is_loopback() {
         if auth == AuthMode::None {
-            eprintln!(
+            output::err(&format!(
                 "warning: serving {} to other hosts WITHOUT AUTHENTICATION: anyone who can reach it may push, overwrite tags and delete\nhint: add --auth bearer --password … (and --tls-cert/--tls-key), or listen on 127.0.0.1",
                 args.addr
-            );
+            ));
         }
         if tls.is_none() && auth != AuthMode::None {
-            eprintln!(
+            output::err(&format!(
                 "warning: serving {} to other hosts over plain HTTP: passwords and tokens cross the network in cleartext\nhint: add --tls-cert and --tls-key",
                 args.addr
-            );
+            ));
         }
     }
     let config = Config {
@@ -157,10 +157,10 @@ pub fn run(command: RegistryCommand) -> ExitStatus {
     };
     let result = gantry_actions::app::block_on(async move {
         let running = gantry_registry::start(config).await?;
-        eprintln!(
+        output::err(&format!(
             "gantry registry listening on {scheme}://{} (Ctrl-C stops it)",
             running.addr()
-        );
+        ));
         let _ = tokio::signal::ctrl_c().await;
         running.stop().await;
         Ok::<_, gantry_registry::ServeError>(())
@@ -168,11 +168,14 @@ pub fn run(command: RegistryCommand) -> ExitStatus {
     match result {
         Ok(Ok(())) => ExitStatus::Success,
         Ok(Err(e)) => {
-            eprintln!("error: registry serve: {:#}", anyhow::Error::new(e));
+            output::err(&format!(
+                "error: registry serve: {:#}",
+                anyhow::Error::new(e)
+            ));
             ExitStatus::Error
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            output::err(&format!("error: {e:#}"));
             ExitStatus::Error
         }
     }

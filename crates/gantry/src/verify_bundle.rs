@@ -9,6 +9,7 @@
 //! `FILE_OR_DIGEST` is a path or `sha256:<hex>`. Exit 0: verified; 1: not verified (the reason on
 //! stderr); 2: usage, or a file that cannot be read.
 
+use gantry_actions::output;
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args};
@@ -54,11 +55,6 @@ pub fn command() -> clap::Command {
     )
 }
 
-#[expect(
-    clippy::print_stdout,
-    clippy::print_stderr,
-    reason = "the command's report"
-)]
 pub fn run(args: VerifyBundleArgs) -> ExitStatus {
     match verify(args) {
         Ok(verified) => {
@@ -66,11 +62,11 @@ pub fn run(args: VerifyBundleArgs) -> ExitStatus {
                 (Some(identity), Some(issuer)) => format!("{identity} ({issuer})"),
                 _ => "the given key".to_owned(),
             };
-            println!("verified: signed by {who}");
+            output::out(&format!("verified: signed by {who}"));
             ExitStatus::Success
         }
         Err(error) => {
-            eprintln!("error: verify-bundle: {error}");
+            output::err(&format!("error: verify-bundle: {error}"));
             match error {
                 SigstoreError::Read { .. }
                 | SigstoreError::Regex(..)
