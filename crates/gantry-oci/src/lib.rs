@@ -8,7 +8,6 @@
 //! same-repository re-tag costs oci-client 5 requests (three `GET /v2/` auth probes) against 2
 //! here, its mount treats a 202 as an error, and its referrers listing fails open.
 
-pub mod args;
 pub mod auth;
 pub mod client;
 pub mod copy;
@@ -20,7 +19,6 @@ pub mod manifest;
 pub mod reference;
 pub mod referrers;
 
-pub use args::RegistryArgs;
 pub use auth::{Credential, Credentials};
 pub use client::Client;
 pub use copy::{CopyOptions, CopyReport};

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use gantry_actions::Secret;
 use gantry_actions::{Annotation, Branding, Context, Level, Outcome, OutputSpec, Tool, ToolSpec};
+use gantry_args::{GitHubApiArgs, RegistryArgs};
 use gantry_github::DeploymentState;
-use gantry_oci::{Client, CopyOptions, Digest, Reference, RegistryArgs};
+use gantry_oci::{Client, CopyOptions, Digest, Reference};
 
 use crate::github::{GitHubSide, Inputs};
 use gantry_sigstore::policy::SignaturePolicy;
@@ -22,11 +24,11 @@ pub struct Args {
     /// The image's repository, e.g. ghcr.io/acme/billing (environments without a repository of
     /// their own live here).
     #[arg(long, required = true, value_name = "REPOSITORY")]
-    pub image: String,
+    pub image: Reference,
 
     /// The digest to promote (sha256:…). The source environment must point at exactly it.
     #[arg(long, required = true)]
-    pub digest: String,
+    pub digest: Digest,
 
     /// The environment the digest passed.
     #[arg(long, required = true, value_name = "ENV")]
@@ -57,16 +59,17 @@ pub struct Args {
     #[arg(long, value_name = "LOGIN")]
     pub actor: Option<String>,
 
-    /// The GitHub REST API; default `GITHUB_API_URL`, then `https://api.github.com`.
-    #[arg(long, value_name = "URL")]
-    pub github_api_url: Option<String>,
-
     /// Check everything and report what would happen; change nothing and run no gate.
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+
+    /// GitHub's API: roles, teams and deployments.
+    #[command(flatten)]
+    pub github: GitHubApiArgs,
 }
 
 pub struct PromoteDigest;
@@ -106,7 +109,7 @@ impl Tool for PromoteDigest {
                 description: "The GitHub Deployment recording the promotion (empty when none was recorded).",
             },
         ],
-        secret_inputs: &["github-token"],
+        secret_inputs: &["github-token", "registry-password"],
         action_defaults: &[("github-token", "${{ github.token }}")],
         publish_action: true,
     };
@@ -135,8 +138,7 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, String>> {
         None => (PathBuf::from(DEFAULT_PATH), false),
     };
     let policy = Policy::load(&path, explicit)?;
-    let digest: Digest = args.digest.parse().context("--digest")?;
-    let image: Reference = args.image.parse().context("--image")?;
+    let (digest, image) = (args.digest.clone(), args.image.clone());
     let promotion = match policy.promotion(&args.source_env, &args.target_env) {
         Ok(promotion) => promotion,
         Err(forbidden @ PolicyError::Forbidden { .. }) => return Ok(Err(forbidden.to_string())),
@@ -158,13 +160,17 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, String>> {
     }))
 }
 
-fn github_side(args: &Args, ctx: &Context) -> anyhow::Result<Option<GitHubSide>> {
-    let Some(token) = &args.registry.github_token else {
+fn github_side(
+    args: &Args,
+    token: Option<&Secret>,
+    ctx: &Context,
+) -> anyhow::Result<Option<GitHubSide>> {
+    let Some(token) = token else {
         return Ok(None);
     };
     let inputs = Inputs {
         token,
-        api_url: args.github_api_url.as_deref(),
+        api_url: args.github.github_api_url.as_deref(),
         repository: args.repository.as_deref(),
         actor: args.actor.as_deref(),
         sha: args.sha.as_deref(),
@@ -179,7 +185,8 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         Err(forbidden) => return Ok(Outcome::failed(forbidden)),
     };
     let path = format!("{} -> {}", args.source_env, args.target_env);
-    let github = github_side(&args, ctx)?;
+    let token = args.github.token.token()?;
+    let github = github_side(&args, token.as_ref(), ctx)?;
     // Known before anything happens, so a missing input changes nothing.
     let recorder = github
         .as_ref()
@@ -196,7 +203,9 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             Err(refusal) => return Ok(Outcome::failed(refusal)),
         },
     };
-    let client = args.registry.client(&[&plan.source, &plan.target])?;
+    let client = args
+        .registry
+        .client(&[&plan.source, &plan.target], token.as_ref())?;
     let mut run = Run {
         args: &args,
         ctx,
@@ -221,7 +230,7 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             &args.target_env,
             format!("gantry promote-digest {path} {}", plan.digest),
             serde_json::json!({
-                "image": args.image,
+                "image": args.image.name(),
                 "digest": plan.digest.as_str(),
                 "previous_digest": run.previous_digest,
                 "source_env": args.source_env,

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use gantry_actions::{Branding, Context, Outcome, OutputSpec, Secret, Tool, ToolSpec};
-use gantry_oci::{Digest, Reference, RegistryArgs};
+use gantry_args::{GitHubTokenArgs, ImagesArgs, RegistryArgs};
+use gantry_oci::{Digest, Reference};
 use gantry_sigstore::sign::{COSIGN_SIGN_PREDICATE, Identity, Services, SigningKey};
 
 /// Rekor v1 of the public-good instance, where key-based signatures are logged by default.
@@ -23,13 +24,9 @@ pub const PUBLIC_REKOR: &str = "https://rekor.sigstore.dev";
 #[derive(Debug, Parser)]
 #[command(long_about = None)]
 pub struct Args {
-    /// Images to sign, by digest or by tag (a tag is resolved once and its digest signed).
-    #[arg(long = "image", required = true, value_name = "IMAGE")]
-    pub images: Vec<Reference>,
-
-    /// For an image index, also sign each platform's manifest.
-    #[arg(long)]
-    pub recursive: bool,
+    /// The images to sign (a tag is resolved once and its digest signed).
+    #[command(flatten)]
+    pub images: ImagesArgs,
 
     /// Sign with this private key (PKCS#8 PEM, or cosign's encrypted key) instead of keyless.
     #[arg(long, value_name = "PATH")]
@@ -45,9 +42,20 @@ pub struct Args {
     pub key_password: Option<Secret>,
 
     /// The OIDC token for Fulcio; default: requested from GitHub Actions (needs
-    /// `permissions: id-token: write`).
-    #[arg(long, value_name = "JWT")]
+    /// `permissions: id-token: write`). Also read from `SIGSTORE_ID_TOKEN`, or a file with
+    /// `identity-token-file`.
+    #[arg(
+        long,
+        value_name = "JWT",
+        env = "SIGSTORE_ID_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "identity_token_file"
+    )]
     pub identity_token: Option<Secret>,
+
+    /// A file holding the OIDC token for Fulcio.
+    #[arg(long, value_name = "PATH")]
+    pub identity_token_file: Option<PathBuf>,
 
     /// Sigstore services from a signing config (v0.2 JSON); default: the public-good instance.
     #[arg(long, value_name = "PATH")]
@@ -83,8 +91,13 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub bundle_dir: Option<PathBuf>,
 
+    /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+
+    /// The GitHub token (ghcr.io).
+    #[command(flatten)]
+    pub github: GitHubTokenArgs,
 }
 
 pub struct SignImage;
@@ -115,7 +128,12 @@ impl Tool for SignImage {
                 description: "The Rekor log indexes of the signatures, one per line (empty when not logged).",
             },
         ],
-        secret_inputs: &["github-token", "identity-token", "key-password"],
+        secret_inputs: &[
+            "github-token",
+            "registry-password",
+            "identity-token",
+            "key-password",
+        ],
         action_defaults: &[("github-token", "${{ github.token }}")],
         publish_action: true,
     };
@@ -203,18 +221,20 @@ struct Signed {
 
 async fn sign(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let annotations = annotations(&args)?;
-    let images = &args.images;
+    let images = &args.images.images;
     if let Some(dir) = &args.bundle_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let identity = identity(&args, ctx).await?;
-    let client = args.registry.client(&images.iter().collect::<Vec<_>>())?;
+    let client = args
+        .registry
+        .client(&args.images.references(), args.github.token()?.as_ref())?;
     let http = args.registry.http_client()?;
     // Resolve everything first: a missing image fails before any signature is made.
     let mut targets = Vec::new();
     for image in images {
         for target in client
-            .pinned(image, args.recursive)
+            .pinned(image, args.images.recursive)
             .await
             .with_context(|| format!("reading {image}"))?
         {

@@ -11,12 +11,12 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use gantry_actions::{Branding, Context, Outcome, OutputSpec, Tool, ToolSpec};
-use gantry_oci::{Client, Reference, RegistryArgs};
+use gantry_args::{GitHubTokenArgs, ImagesArgs, RegistryArgs, SignatureArgs};
+use gantry_oci::{Client, Reference};
 use gantry_sigstore::oci::{
     AttestationVerified, ImageError, ImageVerified, add_legacy_attestations, discover,
     verify_attestations, verify_signature,
 };
-use gantry_sigstore::policy::SignaturePolicy;
 use gantry_sigstore::{Signer, TrustedRoot};
 
 pub mod vulns;
@@ -25,78 +25,30 @@ pub mod vulns;
 #[derive(Debug, Parser)]
 #[command(long_about = None)]
 pub struct Args {
-    /// Images to verify, by digest or by tag (a tag is resolved once; its digest is verified).
-    #[arg(long = "image", required = true, value_name = "IMAGE")]
-    pub images: Vec<Reference>,
+    /// The images to verify (a tag is resolved once; its digest is verified).
+    #[command(flatten)]
+    pub images: ImagesArgs,
 
-    /// For an image index, also verify each platform's manifest (each must be signed too).
-    #[arg(long)]
-    pub recursive: bool,
-
-    /// The signer's identity (the certificate's SAN), e.g.
-    /// `https://github.com/acme/billing/.github/workflows/release.yml@refs/heads/main`.
-    #[arg(long, value_name = "IDENTITY")]
-    pub certificate_identity: Option<String>,
-
-    /// A regular expression the whole identity must match.
-    #[arg(long, value_name = "REGEXP")]
-    pub certificate_identity_regexp: Option<String>,
-
-    /// The OIDC issuer; default GitHub Actions' (`https://token.actions.githubusercontent.com`).
-    #[arg(long, value_name = "URL")]
-    pub certificate_oidc_issuer: Option<String>,
-
-    /// A regular expression the whole issuer must match.
-    #[arg(long, value_name = "REGEXP")]
-    pub certificate_oidc_issuer_regexp: Option<String>,
-
-    /// The repository (owner/name) the signing workflow ran in.
-    #[arg(long, value_name = "OWNER/NAME")]
-    pub github_repository: Option<String>,
-
-    /// The git ref the signing workflow ran for, e.g. `refs/heads/main`.
-    #[arg(long, value_name = "REF")]
-    pub github_ref: Option<String>,
-
-    /// The workflow that signed (the certificate's build config, e.g.
-    /// `https://github.com/acme/billing/.github/workflows/release.yml@refs/heads/main`).
-    #[arg(long, value_name = "URI")]
-    pub github_workflow: Option<String>,
-
-    /// The event that triggered the signing workflow, e.g. `push`.
-    #[arg(long, value_name = "EVENT")]
-    pub github_trigger: Option<String>,
-
-    /// The commit the signing workflow ran at.
-    #[arg(long, value_name = "SHA")]
-    pub github_sha: Option<String>,
-
-    /// `github-hosted` or `self-hosted`.
-    #[arg(long, value_name = "ENV")]
-    pub runner_environment: Option<String>,
-
-    /// Verify with this public key (PEM) instead of a keyless identity.
-    #[arg(long, value_name = "PATH")]
-    pub key: Option<PathBuf>,
-
-    /// Accept key signatures that are not in the transparency log (signed with
-    /// `tlog-upload: false`).
-    #[arg(long)]
-    pub insecure_ignore_tlog: bool,
+    /// Whose signature counts.
+    #[command(flatten)]
+    pub signature: SignatureArgs,
 
     /// Attestations the image must carry, signed by the same identity or key: a predicate type
     /// URI, or `slsaprovenance`, `cyclonedx`, `spdx`, `vuln`, `openvex`.
     #[arg(long = "require-attestation", value_name = "TYPE")]
     pub require_attestations: Vec<String>,
 
+    /// The vulnerability gate.
     #[command(flatten)]
     pub gate: GateArgs,
 
-    #[command(flatten)]
-    pub root: RootArgs,
-
+    /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+
+    /// The GitHub token (ghcr.io).
+    #[command(flatten)]
+    pub github: GitHubTokenArgs,
 }
 
 /// The vulnerability gate: what it reads and what fails it.
@@ -135,57 +87,6 @@ pub struct GateArgs {
     /// product) set findings aside.
     #[arg(long = "vex", value_name = "PATH")]
     pub vex: Vec<PathBuf>,
-}
-
-/// Where the trusted root comes from.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RootArgs {
-    /// The trusted root (JSON); default the Sigstore public-good root built into gantry. Never
-    /// fetched: verification makes no request beyond the registry (unless `tuf-url` is given).
-    #[arg(long, value_name = "PATH", conflicts_with = "tuf_url")]
-    pub trusted_root: Option<PathBuf>,
-
-    /// Fetch the trusted root from this TUF repository, e.g. Sigstore's
-    /// `https://tuf-repo-cdn.sigstore.dev` or a private mirror.
-    #[arg(long, value_name = "URL")]
-    pub tuf_url: Option<String>,
-
-    /// The TUF `root.json` to start trusting from; required unless `tuf-url` is Sigstore's
-    /// public-good, staging or GitHub's repository, whose roots are built in.
-    #[arg(long, value_name = "PATH", requires = "tuf_url")]
-    pub tuf_root: Option<PathBuf>,
-
-    /// Where verified TUF metadata is kept between runs; default the user's cache folder.
-    #[arg(long, value_name = "PATH", requires = "tuf_url")]
-    pub tuf_cache: Option<PathBuf>,
-
-    /// Use only the TUF cache (verified again from the root), with no request.
-    #[arg(long, requires = "tuf_url")]
-    pub tuf_offline: bool,
-}
-
-impl Args {
-    fn policy(&self) -> SignaturePolicy {
-        SignaturePolicy {
-            identity: self.certificate_identity.clone(),
-            identity_regexp: self.certificate_identity_regexp.clone(),
-            issuer: self.certificate_oidc_issuer.clone(),
-            issuer_regexp: self.certificate_oidc_issuer_regexp.clone(),
-            repository: self.github_repository.clone(),
-            git_ref: self.github_ref.clone(),
-            workflow: self.github_workflow.clone(),
-            trigger: self.github_trigger.clone(),
-            sha: self.github_sha.clone(),
-            runner_environment: self.runner_environment.clone(),
-            key: self.key.clone(),
-            insecure_ignore_tlog: self.insecure_ignore_tlog,
-            trusted_root: self.root.trusted_root.clone(),
-            tuf_url: self.root.tuf_url.clone(),
-            tuf_root: self.root.tuf_root.clone(),
-            tuf_cache: self.root.tuf_cache.clone(),
-            tuf_offline: self.root.tuf_offline,
-        }
-    }
 }
 
 pub struct VerifyImage;
@@ -248,7 +149,7 @@ impl Tool for VerifyImage {
                 description: "LOW findings counted by the vulnerability gate.",
             },
         ],
-        secret_inputs: &["github-token"],
+        secret_inputs: &["github-token", "registry-password"],
         action_defaults: &[("github-token", "${{ github.token }}")],
         publish_action: true,
     };
@@ -268,7 +169,7 @@ enum Checked {
 
 async fn verify(args: Args) -> anyhow::Result<Outcome> {
     let base = std::path::Path::new(".");
-    let policy = args.policy();
+    let policy = args.signature.policy();
     let signer = policy.signer(base)?;
     let gate = gate(&args.gate)?;
     let http = args.registry.http_client()?;
@@ -283,13 +184,15 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
     if args.gate.vuln_attestation && !attestations.iter().any(|a| a == vulns::VULN_PREDICATE) {
         top_attestations.push(vulns::VULN_PREDICATE.to_owned());
     }
-    let images = &args.images;
-    let client = args.registry.client(&images.iter().collect::<Vec<_>>())?;
+    let images = &args.images.images;
+    let client = args
+        .registry
+        .client(&args.images.references(), args.github.token()?.as_ref())?;
     let mut checked = Vec::new();
     let mut tops = Vec::new();
     for image in images {
         let found = client
-            .pinned(image, args.recursive)
+            .pinned(image, args.images.recursive)
             .await
             .with_context(|| format!("reading {image}"))?;
         tops.push(found[0].clone());

@@ -1,3 +1,5 @@
+use std::fmt::Write as _;
+
 use super::*;
 
 fn parse(text: &str) -> Result<Policy, PolicyError> {
@@ -73,7 +75,8 @@ promotions:
         [Gate {
             name: "migration dry-run".into(),
             run: "./scripts/migrate --dry-run".into(),
-            timeout: Duration::from_mins(2)
+            timeout: Duration::from_mins(2),
+            env: Vec::new(),
         }]
     );
     assert_eq!(to_staging.allowed, None);
@@ -180,4 +183,67 @@ fn unknown_fields_and_broken_yaml_are_located() {
         single,
         "gantry.yml: a policy needs at least two environments to promote between"
     );
+}
+
+#[test]
+fn deep_nesting_is_refused_before_a_tree_is_built() {
+    let flow = format!(
+        "version: \"1\"\nenvironments: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    assert_eq!(error(&flow), "gantry.yml:2:1: nested deeper than 32 levels");
+    let mut block = String::from("version: \"1\"\npromotions:\n");
+    for level in 0..40 {
+        let _ = writeln!(block, "{}- a:", "  ".repeat(level + 1));
+    }
+    assert!(
+        error(&block).contains("nested deeper than 32 levels"),
+        "{}",
+        error(&block)
+    );
+    let one_line = format!("version: \"1\"\npromotions:\n  {}x\n", "- ".repeat(40));
+    assert!(error(&one_line).contains("nested deeper than 32 levels"));
+}
+
+#[test]
+fn a_gate_script_is_not_yaml_structure() {
+    let text = "version: \"1\"\npromotions:\n  - from: dev\n    to: staging\n    gates:\n      - name: check\n        run: |\n          if [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ [[ -f x ]]; then\n            - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - - echo\n          fi\n        env: [SMOKE_URL]\n";
+    let policy = parse(text).expect("a script is text");
+    let gate = &policy.promotion("dev", "staging").expect("path").gates[0];
+    assert!(gate.run.contains("-f x"));
+    assert_eq!(gate.env, ["SMOKE_URL"]);
+}
+
+#[test]
+fn duplicate_keys_are_refused_where_they_stand() {
+    let text = "version: \"1\"\npromotions:\n  - from: dev\n    to: staging\n    to: production\n";
+    let message = error(text);
+    assert!(message.starts_with("gantry.yml:5:5:"), "{message}");
+    assert!(message.to_lowercase().contains("duplicate"), "{message}");
+}
+
+#[test]
+fn size_and_list_lengths_are_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("gantry.yml");
+    std::fs::write(&big, format!("version: \"1\"\n# {}\n", "x".repeat(2 << 20))).expect("write");
+    let refused = Policy::load(&big, true).expect_err("too big").to_string();
+    assert!(refused.contains("at most 1048576 are read"), "{refused}");
+
+    let mut many = String::from("version: \"1\"\nenvironments:\n");
+    for i in 0..200_000 {
+        let _ = writeln!(many, "  - name: e{i}");
+    }
+    many.truncate(1 << 20);
+    let cut = many.rfind('\n').unwrap_or(0);
+    many.truncate(cut + 1);
+    let message = error(&many);
+    assert!(
+        message.contains("a policy may hold at most 256"),
+        "{message}"
+    );
+
+    let bad_env = "version: \"1\"\npromotions:\n  - from: dev\n    to: staging\n    gates:\n      - name: g\n        run: \"true\"\n        env: [\"NOT-A-NAME\"]\n";
+    assert!(error(bad_env).contains("is not an environment variable name"));
 }

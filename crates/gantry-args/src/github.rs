@@ -1,0 +1,48 @@
+//! The GitHub token, and the API it is used with.
+
+use std::path::PathBuf;
+
+use gantry_secret::Secret;
+
+/// The GitHub token: from a flag, `GANTRY_GITHUB_TOKEN` or a file, so that it need not sit on a
+/// command line where other processes can read it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GitHubTokenArgs {
+    /// GitHub token: GitHub's API where the tool calls it, and ghcr.io when no registry password
+    /// is given. Also read from `GANTRY_GITHUB_TOKEN`, or a file with `github-token-file`.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GANTRY_GITHUB_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "github_token_file"
+    )]
+    pub github_token: Option<Secret>,
+
+    /// A file holding the GitHub token.
+    #[arg(long, value_name = "PATH")]
+    pub github_token_file: Option<PathBuf>,
+}
+
+impl GitHubTokenArgs {
+    /// The token, from the flag, the variable or the file; `None` when none was given.
+    pub fn token(&self) -> anyhow::Result<Option<Secret>> {
+        match (&self.github_token, &self.github_token_file) {
+            (Some(token), _) => Ok(Some(token.clone())),
+            (None, Some(path)) => crate::read_secret_file(path, "github-token-file").map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// GitHub's REST API: the token and where the API lives.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GitHubApiArgs {
+    /// The token.
+    #[command(flatten)]
+    pub token: GitHubTokenArgs,
+
+    /// The GitHub REST API; default `GITHUB_API_URL`, then `https://api.github.com`.
+    #[arg(long, value_name = "URL")]
+    pub github_api_url: Option<String>,
+}

@@ -1,0 +1,520 @@
+//! Reading `.github/gantry.yml`: its shape, its limits, and errors that name file, line and column.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use gantry_sigstore::policy::SignaturePolicy;
+use marked_yaml::Spanned;
+use serde::Deserialize;
+
+use super::{
+    Allowed, DEFAULT_GATE_TIMEOUT, Environment, Gate, Policy, PolicyError, Promotion, Role, Source,
+    TAG_VARIABLES, chain, render_tag,
+};
+
+/// The largest policy file read, and the deepest nesting, list lengths.
+pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
+const MAX_DEPTH: usize = 32;
+const MAX_ENVIRONMENTS: usize = 256;
+const MAX_PROMOTIONS: usize = 4096;
+const MAX_GATES: usize = 64;
+
+// The file's shape; spans kept where a later check must point at a value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    version: Spanned<String>,
+    #[serde(default)]
+    environments: Option<Vec<FileEnvironment>>,
+    #[serde(default)]
+    promotions: Option<Vec<FilePromotion>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEnvironment {
+    name: Spanned<String>,
+    #[serde(default)]
+    repository: Option<Spanned<String>>,
+    #[serde(default)]
+    tag: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePromotion {
+    from: Spanned<String>,
+    to: Spanned<String>,
+    #[serde(default)]
+    gates: Vec<FileGate>,
+    #[serde(default)]
+    allowed: Option<FileAllowed>,
+    #[serde(default, rename = "require-signature")]
+    require_signature: Option<SignaturePolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGate {
+    name: Spanned<String>,
+    run: Spanned<String>,
+    #[serde(default)]
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    env: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAllowed {
+    #[serde(default)]
+    roles: Vec<Spanned<String>>,
+    #[serde(default)]
+    teams: Vec<Spanned<String>>,
+}
+
+/// Parses policy text; `file` names it in messages.
+pub(super) fn parse(file: &str, text: &str) -> Result<Policy, PolicyError> {
+    check_size_and_depth(file, text)?;
+    let options = marked_yaml::LoaderOptions::default().error_on_duplicate_keys(true);
+    let parsed: File = marked_yaml::from_yaml_with_options(0, text, options)
+        .map_err(|e| yaml_error(file, text, &e))?;
+    let at = Locator { file };
+    if parsed.version.as_str() != "1" {
+        return Err(at.error(
+            parsed.version.span(),
+            format!("version must be 1, found {:?}", parsed.version.as_str()),
+        ));
+    }
+    let environments = match parsed.environments {
+        None => Policy::default_chain().environments,
+        Some(list) => environments(&at, list)?,
+    };
+    let promotions = match parsed.promotions {
+        None => chain(&environments),
+        Some(list) => {
+            at.at_most("promotions", list.len(), MAX_PROMOTIONS)?;
+            let names: HashSet<&str> = environments.iter().map(|e| e.name.as_str()).collect();
+            let mut promotions: Vec<Promotion> = Vec::new();
+            let mut seen = HashSet::new();
+            for promotion in list {
+                let promotion = promotion_of(&at, &environments, &names, promotion)?;
+                if !seen.insert((promotion.from.clone(), promotion.to.clone())) {
+                    return Err(PolicyError::Unlocated {
+                        file: file.to_owned(),
+                        message: format!(
+                            "promotion {} -> {} is listed twice",
+                            promotion.from, promotion.to
+                        ),
+                    });
+                }
+                promotions.push(promotion);
+            }
+            promotions
+        }
+    };
+    Ok(Policy {
+        source: Source::File(file.to_owned()),
+        environments,
+        promotions,
+    })
+}
+
+/// Turns a span and a message into an error that names the file, line and column.
+struct Locator<'a> {
+    file: &'a str,
+}
+
+impl Locator<'_> {
+    /// Refuses a list longer than `limit`.
+    fn at_most(&self, what: &str, count: usize, limit: usize) -> Result<(), PolicyError> {
+        if count > limit {
+            return Err(PolicyError::Unlocated {
+                file: self.file.to_owned(),
+                message: format!("{count} {what}: a policy may hold at most {limit}"),
+            });
+        }
+        Ok(())
+    }
+
+    fn error(&self, span: &marked_yaml::Span, message: String) -> PolicyError {
+        let (line, column) = span.start().map_or((0, 0), |m| (m.line(), m.column()));
+        PolicyError::Invalid {
+            file: self.file.to_owned(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+fn environments(
+    at: &Locator<'_>,
+    list: Vec<FileEnvironment>,
+) -> Result<Vec<Environment>, PolicyError> {
+    at.at_most("environments", list.len(), MAX_ENVIRONMENTS)?;
+    let mut environments: Vec<Environment> = Vec::new();
+    let mut seen = HashSet::new();
+    for env in list {
+        let name = env.name.as_str();
+        if !is_name(name) {
+            return Err(at.error(
+                env.name.span(),
+                format!("environment name {name:?} must be lowercase letters, digits and '-'"),
+            ));
+        }
+        if !seen.insert(name.to_owned()) {
+            return Err(at.error(
+                env.name.span(),
+                format!("environment {name:?} is defined twice"),
+            ));
+        }
+        if let Some(repo) = &env.repository {
+            format!("{}:x", repo.as_str())
+                .parse::<gantry_oci::Reference>()
+                .map_err(|e| {
+                    at.error(
+                        repo.span(),
+                        format!("repository {:?}: {}", repo.as_str(), e.reason),
+                    )
+                })?;
+        }
+        let tag = env
+            .tag
+            .as_ref()
+            .map_or_else(|| "{env}".to_owned(), |t| t.as_str().to_owned());
+        if let Some(span) = env.tag.as_ref().map(Spanned::span) {
+            check_tag_template(&tag, name).map_err(|message| at.error(span, message))?;
+        }
+        environments.push(Environment {
+            name: name.to_owned(),
+            repository: env.repository.map(|r| r.as_str().to_owned()),
+            tag,
+        });
+    }
+    if environments.len() < 2 {
+        return Err(PolicyError::Unlocated {
+            file: at.file.to_owned(),
+            message: "a policy needs at least two environments to promote between".to_owned(),
+        });
+    }
+    Ok(environments)
+}
+
+fn promotion_of(
+    at: &Locator<'_>,
+    environments: &[Environment],
+    names: &HashSet<&str>,
+    promotion: FilePromotion,
+) -> Result<Promotion, PolicyError> {
+    for end in [&promotion.from, &promotion.to] {
+        if !names.contains(end.as_str()) {
+            let known: Vec<&str> = environments.iter().map(|e| e.name.as_str()).collect();
+            return Err(at.error(
+                end.span(),
+                format!(
+                    "unknown environment {:?} (known: {})",
+                    end.as_str(),
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let (from, to) = (
+        promotion.from.as_str().to_owned(),
+        promotion.to.as_str().to_owned(),
+    );
+    if from == to {
+        return Err(at.error(
+            promotion.to.span(),
+            format!("a promotion from {from} to itself does nothing"),
+        ));
+    }
+    at.at_most(
+        &format!(
+            "gates on {} -> {}",
+            promotion.from.as_str(),
+            promotion.to.as_str()
+        ),
+        promotion.gates.len(),
+        MAX_GATES,
+    )?;
+    let gates = promotion
+        .gates
+        .iter()
+        .map(|gate| gate_of(at, gate))
+        .collect::<Result<Vec<_>, _>>()?;
+    let allowed = match promotion.allowed {
+        None => None,
+        Some(allowed) => {
+            let roles = allowed
+                .roles
+                .iter()
+                .map(|role| {
+                    Role::parse(role.as_str()).ok_or_else(|| {
+                        at.error(role.span(), format!("unknown role {:?} (expected read, triage, write, maintain or admin)", role.as_str()))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if roles.is_empty() && allowed.teams.is_empty() {
+                return Err(at.error(
+                    promotion.from.span(),
+                    "allowed: names no role and no team, so nobody could promote".to_owned(),
+                ));
+            }
+            Some(Allowed {
+                roles,
+                teams: allowed
+                    .teams
+                    .iter()
+                    .map(|t| t.as_str().to_owned())
+                    .collect(),
+            })
+        }
+    };
+    let require_signature = match promotion.require_signature {
+        None => None,
+        Some(wanted) => {
+            let base = Path::new(at.file).parent().unwrap_or(Path::new("."));
+            let wanted = wanted.relative_to(base);
+            // Checked now, so a bad requirement fails before anything moves.
+            let here = Path::new(".");
+            if let Err(e) = wanted.signer(here).and_then(|_| wanted.check_root(here)) {
+                return Err(at.error(
+                    promotion.from.span(),
+                    format!(
+                        "require-signature of {from} -> {to}: {:#}",
+                        anyhow::Error::new(e)
+                    ),
+                ));
+            }
+            Some(wanted)
+        }
+    };
+    Ok(Promotion {
+        from,
+        to,
+        gates,
+        allowed,
+        require_signature,
+    })
+}
+
+fn gate_of(at: &Locator<'_>, gate: &FileGate) -> Result<Gate, PolicyError> {
+    if gate.name.trim().is_empty() || gate.run.trim().is_empty() {
+        return Err(at.error(
+            gate.name.span(),
+            "a gate needs a name and a command to run".to_owned(),
+        ));
+    }
+    let timeout = match &gate.timeout {
+        None => DEFAULT_GATE_TIMEOUT,
+        Some(t) => t
+            .as_str()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(Duration::from_secs)
+            .ok_or_else(|| {
+                at.error(
+                    t.span(),
+                    format!(
+                        "timeout must be a whole number of seconds, found {:?}",
+                        t.as_str()
+                    ),
+                )
+            })?,
+    };
+    for name in &gate.env {
+        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(at.error(
+                name.span(),
+                format!(
+                    "env: {:?} is not an environment variable name (letters, digits and _)",
+                    name.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(Gate {
+        name: gate.name.as_str().to_owned(),
+        run: gate.run.as_str().to_owned(),
+        timeout,
+        env: gate.env.iter().map(|n| n.as_str().to_owned()).collect(),
+    })
+}
+
+fn is_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn check_tag_template(template: &str, env: &str) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..]
+            .find('}')
+            .ok_or_else(|| format!("tag {template:?} has an unclosed '{{'"))?;
+        let variable = &rest[start + 1..start + end];
+        if !TAG_VARIABLES.contains(&variable) {
+            return Err(format!(
+                "tag {template:?} uses {{{variable}}}; the variables are {{env}} and {{digest12}}"
+            ));
+        }
+        rest = &rest[start + end + 1..];
+    }
+    let sample = render_tag(template, env, &gantry_oci::Digest::sha256(b""));
+    if !gantry_oci::reference::is_valid_tag(&sample) {
+        return Err(format!(
+            "tag {template:?} renders to {sample:?}, which is not a valid tag"
+        ));
+    }
+    Ok(())
+}
+
+fn yaml_error(file: &str, text: &str, error: &marked_yaml::FromYamlError) -> PolicyError {
+    let mark = match error {
+        marked_yaml::FromYamlError::ParseYaml(e) => load_error_mark(e),
+        marked_yaml::FromYamlError::FromNode(e) => e.start_mark(),
+    };
+    let message = error.to_string();
+    let position = mark
+        .map(|m| (m.line(), m.column()))
+        .or_else(|| unknown_field_position(text, &message));
+    match position {
+        Some((line, column)) => PolicyError::Invalid {
+            file: file.to_owned(),
+            line,
+            column,
+            message,
+        },
+        None => PolicyError::Unlocated {
+            file: file.to_owned(),
+            message,
+        },
+    }
+}
+
+/// marked-yaml reports an unknown field without a position: find the first line using it as a key.
+fn unknown_field_position(text: &str, message: &str) -> Option<(usize, usize)> {
+    let field = message.strip_prefix("Unknown field `")?.split('`').next()?;
+    text.lines().enumerate().find_map(|(index, line)| {
+        let key = line.trim_start().trim_start_matches("- ");
+        let column = line.len() - key.len() + 1;
+        key.strip_prefix(field)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+            .then_some((index + 1, column))
+    })
+}
+
+fn load_error_mark(error: &marked_yaml::LoadError) -> Option<marked_yaml::Marker> {
+    use marked_yaml::LoadError;
+    match error {
+        LoadError::TopLevelMustBeMapping(m)
+        | LoadError::TopLevelMustBeSequence(m)
+        | LoadError::UnexpectedAnchor(m)
+        | LoadError::MappingKeyMustBeScalar(m)
+        | LoadError::UnexpectedTag(m)
+        | LoadError::ScanError(m, _) => Some(*m),
+        LoadError::DuplicateKey(inner) => inner.key.span().start().copied(),
+    }
+}
+
+/// Refuses a file over [`MAX_POLICY_BYTES`], or nested deeper than [`MAX_DEPTH`] levels, before
+/// a parser builds (and recursively checks and drops) a tree of it. The depth is counted from the
+/// text: block levels by indentation, `- ` entries on one line, and open `[`/`{` outside quotes and
+/// comments; the content of block scalars (`run: |`) is not YAML structure and is skipped.
+fn check_size_and_depth(file: &str, text: &str) -> Result<(), PolicyError> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(PolicyError::Unlocated {
+            file: file.to_owned(),
+            message: format!(
+                "the policy is {} bytes; at most {MAX_POLICY_BYTES} are read",
+                text.len()
+            ),
+        });
+    }
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow = 0usize;
+    let mut scalar_above: Option<usize> = None;
+    for (index, line) in text.lines().enumerate() {
+        let content = line.trim_start_matches(' ');
+        let indent = line.len() - content.len();
+        if content.trim().is_empty() || content.starts_with('#') {
+            continue;
+        }
+        if let Some(parent) = scalar_above {
+            if indent > parent {
+                continue;
+            }
+            scalar_above = None;
+        }
+        if flow == 0 {
+            while indents.last().is_some_and(|top| *top > indent) {
+                indents.pop();
+            }
+            if indents.last().is_none_or(|top| *top < indent) {
+                indents.push(indent);
+            }
+        }
+        let mut rest = content;
+        let mut entries = 0;
+        while let Some(after) = rest.strip_prefix("- ") {
+            entries += 1;
+            rest = after.trim_start();
+        }
+        let (opened, deepest) = flow_depth(rest, flow);
+        flow = opened;
+        let depth = indents.len() + entries + deepest;
+        if depth > MAX_DEPTH {
+            return Err(PolicyError::Invalid {
+                file: file.to_owned(),
+                line: index + 1,
+                column: indent + 1,
+                message: format!("nested deeper than {MAX_DEPTH} levels"),
+            });
+        }
+        let value = rest.split(" #").next().unwrap_or(rest).trim_end();
+        if flow == 0 && is_block_scalar_header(value) {
+            scalar_above = Some(indent);
+        }
+    }
+    Ok(())
+}
+
+/// The flow level after `line`, and the deepest level reached on it, outside quotes and comments.
+fn flow_depth(line: &str, mut level: usize) -> (usize, usize) {
+    let mut deepest = level;
+    let mut quote: Option<char> = None;
+    let mut previous = ' ';
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '#') if previous == ' ' => break,
+            (None, '[' | '{') => {
+                level += 1;
+                deepest = deepest.max(level);
+            }
+            (None, ']' | '}') => level = level.saturating_sub(1),
+            // Inside quotes, and anything else outside them.
+            _ => {}
+        }
+        previous = c;
+    }
+    (level, deepest)
+}
+
+/// Whether a line's value opens a block scalar (`|`, `>`, with chomping and indentation marks).
+fn is_block_scalar_header(value: &str) -> bool {
+    let indicator = value.rsplit_once(": ").map_or(value, |(_, v)| v).trim();
+    indicator.starts_with(['|', '>'])
+        && indicator[1..]
+            .chars()
+            .all(|c| c == '+' || c == '-' || c.is_ascii_digit())
+}
