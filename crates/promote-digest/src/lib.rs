@@ -5,6 +5,7 @@
 //! environment must point at exactly the digest being promoted, so no stage can be skipped and no
 //! image that did not pass the earlier stage can arrive.
 
+mod gates;
 mod github;
 pub mod policy;
 mod tool;

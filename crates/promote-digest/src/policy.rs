@@ -16,6 +16,7 @@
 //!       - name: migration dry-run
 //!         run: ./scripts/migrate --dry-run   # GANTRY_DIGEST, GANTRY_TARGET in its environment
 //!         timeout: 600                       # seconds, default 600
+//!         env: [DATABASE_URL]                # the only variables of gantry's it may see
 //!     allowed:                               # GitHub roles or teams; anyone when absent
 //!       roles: [write, maintain, admin]
 //!       teams: [acme/tech-leads]

@@ -12,6 +12,7 @@ use gantry_args::{GitHubApiArgs, RegistryArgs};
 use gantry_github::DeploymentState;
 use gantry_oci::{Client, CopyOptions, Digest, Reference};
 
+use crate::gates;
 use crate::github::{GitHubSide, Inputs};
 use gantry_sigstore::policy::SignaturePolicy;
 
@@ -368,9 +369,16 @@ impl Run<'_> {
                     .summary(self.summary.clone()),
             ));
         }
-        if let Some(failure) = run_gates(self.ctx, gates, &variables, &mut self.summary).await {
+        if let Some(failure) = gates::run_all(self.ctx, gates, &variables, &mut self.summary).await
+        {
             return Ok(Some(
                 Outcome::failed(format!("{failure}; {target} was not changed"))
+                    .summary(self.summary.clone()),
+            ));
+        }
+        if let Some(moved) = self.moved_meanwhile().await? {
+            return Ok(Some(
+                Outcome::failed(format!("{moved}; {target} was not changed"))
                     .summary(self.summary.clone()),
             ));
         }
@@ -396,6 +404,50 @@ impl Run<'_> {
         }
         self.summary
             .push_str(&carried(&report, self.client.counts().requests));
+        Ok(None)
+    }
+
+    /// Reads source and target again right before the copy: a gate (or anyone) that moved
+    /// either while the checks ran voids them. `Some` says what moved.
+    async fn moved_meanwhile(&self) -> anyhow::Result<Option<String>> {
+        let Plan {
+            digest,
+            source,
+            target,
+            ..
+        } = self.plan;
+        let at_source = self
+            .client
+            .head_manifest(source)
+            .await
+            .with_context(|| format!("re-reading the source {source}"))?
+            .map(|d| d.digest);
+        if at_source.as_ref() != Some(digest) {
+            return Ok(Some(format!(
+                "the source {source} moved to {} while the checks ran (it held {digest})",
+                at_source.map_or_else(|| "nothing".to_owned(), |d| d.to_string())
+            )));
+        }
+        let at_target = self
+            .client
+            .head_manifest(target)
+            .await
+            .with_context(|| format!("re-reading the target {target}"))?
+            .map_or_else(String::new, |d| d.digest.to_string());
+        if at_target != self.previous_digest {
+            let name = |d: &str| {
+                if d.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    d.to_owned()
+                }
+            };
+            return Ok(Some(format!(
+                "the target {target} moved from {} to {} while the checks ran",
+                name(&self.previous_digest),
+                name(&at_target)
+            )));
+        }
         Ok(None)
     }
 
@@ -483,62 +535,4 @@ fn carried(report: &gantry_oci::CopyReport, requests: u64) -> String {
         let _ = writeln!(out, "- … and {hidden} more");
     }
     out
-}
-
-/// Runs the gates in order, noting each in the summary; the first failure stops them.
-async fn run_gates(
-    ctx: &Context,
-    gates: &[Gate],
-    variables: &[(&str, String)],
-    summary: &mut String,
-) -> Option<String> {
-    summary.push_str("\n### Gates\n\n");
-    if gates.is_empty() {
-        summary.push_str("(none)\n");
-    }
-    for gate in gates {
-        let _group = ctx.group(&format!("gate: {}", gate.name));
-        if let Err(failure) = run_gate(gate, variables).await {
-            let _ = writeln!(summary, "- ❌ {}: {failure}", gate.name);
-            return Some(format!("gate {:?} failed: {failure}", gate.name));
-        }
-        let _ = writeln!(summary, "- ✅ {}", gate.name);
-    }
-    None
-}
-
-/// Runs one gate with `variables` in its environment; `Err` says why it failed.
-async fn run_gate(gate: &Gate, variables: &[(&str, String)]) -> Result<(), String> {
-    let mut command = tokio::process::Command::new("sh");
-    command
-        .arg("-c")
-        .arg(&gate.run)
-        .envs(variables.iter().map(|(k, v)| (*k, v.as_str())))
-        .kill_on_drop(true)
-        .stdin(std::process::Stdio::null());
-    let output = tokio::time::timeout(gate.timeout, command.output())
-        .await
-        .map_err(|_| format!("timed out after {} s", gate.timeout.as_secs()))?
-        .map_err(|e| {
-            let hint = if e.kind() == std::io::ErrorKind::NotFound {
-                " (no `sh` here: the container action's image holds only gantry; run gates with the gantry CLI on the runner, or as steps before this one)"
-            } else {
-                ""
-            };
-            format!("could not start `sh -c {:?}`: {e}{hint}", gate.run)
-        })?;
-    if output.status.success() {
-        return Ok(());
-    }
-    let tail = |bytes: &[u8]| {
-        let text = String::from_utf8_lossy(bytes);
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(5)..].join(" | ")
-    };
-    Err(format!(
-        "`{}` exited with {}: {}",
-        gate.run,
-        output.status,
-        tail(&output.stderr)
-    ))
 }

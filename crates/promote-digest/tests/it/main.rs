@@ -11,6 +11,8 @@ use gantry_testkit::github::{GitHubFake, TOKEN};
 use gantry_testkit::peers::{self, MockSigstore, Peers, SIGNER_IDENTITY};
 use gantry_testkit::{Auth, Registry, stdout_json};
 
+mod gates;
+
 struct Env {
     registry: Registry,
     client: Client,
@@ -238,7 +240,7 @@ async fn gates_see_the_digest_and_a_failing_gate_stops_the_promotion() {
     let Some(env) = setup() else { return };
     let digest = push(&env, "dev", b"gated").await;
     let passing = env.write_policy(
-        "version: 1\npromotions:\n  - from: dev\n    to: staging\n    gates:\n      - name: digest check\n        run: test \"$GANTRY_DIGEST\" = \"$EXPECTED\" && test \"$GANTRY_TARGET_ENV\" = staging\n",
+        "version: 1\npromotions:\n  - from: dev\n    to: staging\n    gates:\n      - name: digest check\n        run: test \"$GANTRY_DIGEST\" = \"$EXPECTED\" && test \"$GANTRY_TARGET_ENV\" = staging\n        env: [EXPECTED]\n",
     );
     let output = env
         .command(&digest, "dev", "staging")
