@@ -123,11 +123,15 @@ impl Matcher {
         Self::Exact(text.into())
     }
 
-    /// A regular expression the whole value must match.
+    /// A regular expression the whole value must match. The pattern must be a regular
+    /// expression on its own before it is anchored: `a)|(b` would otherwise close the anchoring
+    /// group early and match `a…` or `…b` anywhere.
     pub fn regex(pattern: &str) -> Result<Self> {
+        let invalid = |e: regex::Error| SigstoreError::Regex(pattern.to_owned(), e.to_string());
+        regex::Regex::new(pattern).map_err(invalid)?;
         regex::Regex::new(&format!("^(?:{pattern})$"))
             .map(Self::Regex)
-            .map_err(|e| SigstoreError::Regex(pattern.to_owned(), e.to_string()))
+            .map_err(invalid)
     }
 
     pub fn matches(&self, value: &str) -> bool {
@@ -556,6 +560,9 @@ mod tests {
         assert!(!m.matches("acme-evil"), "anchored at the end");
         assert_eq!(m.to_string(), "a match of /acme/");
         assert!(Matcher::regex("(").is_err());
+        // Balanced only once wrapped: refused, not matched unanchored.
+        let escape = Matcher::regex("https://github.com/acme/x)|(.*");
+        assert!(escape.is_err(), "{escape:?}");
     }
 
     #[test]

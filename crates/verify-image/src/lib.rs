@@ -148,6 +148,14 @@ impl Tool for VerifyImage {
                 name: "low",
                 description: "LOW findings counted by the vulnerability gate.",
             },
+            OutputSpec {
+                name: "negligible",
+                description: "NEGLIGIBLE findings (Grype's, below LOW) counted by the vulnerability gate.",
+            },
+            OutputSpec {
+                name: "unknown",
+                description: "Findings of UNKNOWN severity counted by the vulnerability gate.",
+            },
         ],
         secret_inputs: &["github-token", "registry-password"],
         action_defaults: &[("github-token", "${{ github.token }}")],
@@ -483,7 +491,12 @@ fn vulnerability_section(
 ) -> std::collections::BTreeMap<String, usize> {
     let mut totals = std::collections::BTreeMap::new();
     if !judged.is_empty() {
-        summary.push_str("\n### Vulnerabilities\n\n| image | CRITICAL | HIGH | MEDIUM | LOW | UNKNOWN | gate |\n|---|---|---|---|---|---|---|\n");
+        let _ = writeln!(
+            summary,
+            "\n### Vulnerabilities\n\n| image | {} | gate |\n|---|{}---|",
+            vulns::SEVERITIES.join(" | "),
+            "---|".repeat(vulns::SEVERITIES.len())
+        );
     }
     for entry in judged {
         let counts = entry
@@ -604,5 +617,7 @@ fn report(signer: &Signer, checked: &[Checked], judged: &[Judged]) -> Outcome {
         .output("high", count("HIGH"))
         .output("medium", count("MEDIUM"))
         .output("low", count("LOW"))
+        .output("negligible", count("NEGLIGIBLE"))
+        .output("unknown", count("UNKNOWN"))
         .summary(summary)
 }

@@ -11,7 +11,9 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 /// Severities from most to least severe, as Trivy writes them (Grype's are title-case).
-pub const SEVERITIES: [&str; 5] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"];
+/// Severities from most to least severe: Trivy's five, and Grype's NEGLIGIBLE, which Grype ranks
+/// below LOW (not LOW itself).
+pub const SEVERITIES: [&str; 6] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNKNOWN"];
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +21,11 @@ pub struct Finding {
     pub id: String,
     pub package: String,
     pub version: String,
-    /// Empty when no fix is known.
+    /// The versions the scanner names as fixing it (may be set even when it is not fixed).
     pub fixed_in: String,
+    /// Whether the scanner says a fix exists, by its own rule: Trivy's `Status == "fixed"`,
+    /// Grype's `fix.state == "fixed"` (where a report lacks the field, a fixed version counts).
+    pub fixed: bool,
     pub severity: String,
 }
 
@@ -31,10 +36,10 @@ impl std::fmt::Display for Finding {
             "{} ({}, {} {}",
             self.id, self.severity, self.package, self.version
         )?;
-        if self.fixed_in.is_empty() {
-            f.write_str(", no fix)")
-        } else {
+        if self.fixed {
             write!(f, ", fixed in {})", self.fixed_in)
+        } else {
+            f.write_str(", no fix)")
         }
     }
 }
@@ -48,6 +53,16 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// When the scan ran, if the report says.
     pub scanned_at: Option<jiff::Timestamp>,
+}
+
+/// A scanner's severity, upper-cased; anything not in [`SEVERITIES`] is UNKNOWN.
+fn severity(text: &str) -> String {
+    let upper = text.to_ascii_uppercase();
+    if SEVERITIES.contains(&upper.as_str()) {
+        upper
+    } else {
+        "UNKNOWN".to_owned()
+    }
 }
 
 fn text(value: &Value, pointer: &str) -> String {
@@ -108,12 +123,17 @@ pub fn parse_report(what: &str, json: &Value) -> anyhow::Result<Report> {
         let mut findings = Vec::new();
         for result in json["Results"].as_array().into_iter().flatten() {
             for v in result["Vulnerabilities"].as_array().into_iter().flatten() {
+                let fixed_in = text(v, "/FixedVersion");
                 findings.push(Finding {
                     id: text(v, "/VulnerabilityID"),
                     package: text(v, "/PkgName"),
                     version: text(v, "/InstalledVersion"),
-                    fixed_in: text(v, "/FixedVersion"),
-                    severity: text(v, "/Severity").to_ascii_uppercase(),
+                    fixed: v
+                        .get("Status")
+                        .and_then(Value::as_str)
+                        .map_or(!fixed_in.is_empty(), |status| status == "fixed"),
+                    fixed_in,
+                    severity: severity(&text(v, "/Severity")),
                 });
             }
         }
@@ -135,23 +155,26 @@ pub fn parse_report(what: &str, json: &Value) -> anyhow::Result<Report> {
     if let Some(matches) = json.get("matches").and_then(Value::as_array) {
         let findings = matches
             .iter()
-            .map(|m| Finding {
-                id: text(m, "/vulnerability/id"),
-                package: text(m, "/artifact/name"),
-                version: text(m, "/artifact/version"),
-                fixed_in: m
+            .map(|m| {
+                let fixed_in = m
                     .pointer("/vulnerability/fix/versions")
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
                     .filter_map(Value::as_str)
                     .collect::<Vec<_>>()
-                    .join(", "),
-                severity: match text(m, "/vulnerability/severity").to_ascii_uppercase() {
-                    s if s == "NEGLIGIBLE" => "LOW".to_owned(),
-                    s if SEVERITIES.contains(&s.as_str()) => s,
-                    _ => "UNKNOWN".to_owned(),
-                },
+                    .join(", ");
+                Finding {
+                    id: text(m, "/vulnerability/id"),
+                    package: text(m, "/artifact/name"),
+                    version: text(m, "/artifact/version"),
+                    fixed: m
+                        .pointer("/vulnerability/fix/state")
+                        .and_then(Value::as_str)
+                        .map_or(!fixed_in.is_empty(), |state| state == "fixed"),
+                    fixed_in,
+                    severity: severity(&text(m, "/vulnerability/severity")),
+                }
             })
             .collect();
         let target = json.pointer("/source/target").cloned().unwrap_or_default();
@@ -393,7 +416,7 @@ impl Gate {
     }
 
     fn set_aside(&self, finding: &Finding, hex: &str) -> Option<String> {
-        if self.ignore_unfixed && finding.fixed_in.is_empty() {
+        if self.ignore_unfixed && !finding.fixed {
             return Some("no fix yet (ignore-unfixed)".to_owned());
         }
         if let Some(ignore) = self
@@ -434,5 +457,87 @@ fn friendly(duration: jiff::SignedDuration) -> String {
         format!("{}h", minutes / 60)
     } else {
         format!("{minutes}m")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate(ignore_unfixed: bool) -> Gate {
+        Gate {
+            fail_on: vec!["CRITICAL".to_owned(), "HIGH".to_owned()],
+            ignore_unfixed,
+            ignores: Vec::new(),
+            vex: Vec::new(),
+            today: "2026-11-30".to_owned(),
+            max_age: None,
+            now: jiff::Timestamp::now(),
+        }
+    }
+
+    /// Each scanner decides "has a fix" by its own field, not by whether a version is named, and
+    /// Grype's NEGLIGIBLE and everyone's UNKNOWN are counted apart from LOW.
+    #[test]
+    fn fixes_and_severities_follow_each_scanner_s_own_rules() {
+        let trivy = serde_json::json!({
+            "SchemaVersion": 2,
+            "Results": [{"Vulnerabilities": [
+                {"VulnerabilityID": "CVE-1", "PkgName": "a", "InstalledVersion": "1", "FixedVersion": "2", "Status": "fixed", "Severity": "HIGH"},
+                {"VulnerabilityID": "CVE-2", "PkgName": "b", "InstalledVersion": "1", "FixedVersion": "2", "Status": "will_not_fix", "Severity": "HIGH"},
+                {"VulnerabilityID": "CVE-3", "PkgName": "c", "InstalledVersion": "1", "FixedVersion": "", "Status": "affected", "Severity": "UNKNOWN"},
+                {"VulnerabilityID": "CVE-4", "PkgName": "d", "InstalledVersion": "1", "FixedVersion": "2", "Severity": "CRITICAL"}
+            ]}]
+        });
+        let report = parse_report("trivy.json", &trivy).expect("trivy");
+        let fixed: Vec<(&str, bool)> = report
+            .findings
+            .iter()
+            .map(|f| (f.id.as_str(), f.fixed))
+            .collect();
+        assert_eq!(
+            fixed,
+            [
+                ("CVE-1", true),
+                ("CVE-2", false),
+                ("CVE-3", false),
+                ("CVE-4", true)
+            ],
+            "Status decides; an old report without Status falls back to FixedVersion"
+        );
+        let verdict = gate(true).judge(&report, "sha256:00");
+        assert_eq!(
+            verdict
+                .blocking
+                .iter()
+                .map(|f| f.id.as_str())
+                .collect::<Vec<_>>(),
+            ["CVE-1", "CVE-4"],
+            "will_not_fix with a version is still unfixed: ignore-unfixed sets it aside"
+        );
+        assert_eq!(verdict.counts["UNKNOWN"], 0, "set aside as unfixed");
+        assert_eq!(gate(false).judge(&report, "sha256:00").counts["UNKNOWN"], 1);
+
+        let grype = serde_json::json!({"matches": [
+            {"vulnerability": {"id": "CVE-5", "severity": "Negligible", "fix": {"versions": [], "state": "not-fixed"}}, "artifact": {"name": "e", "version": "1"}},
+            {"vulnerability": {"id": "CVE-6", "severity": "High", "fix": {"versions": ["2"], "state": "wont-fix"}}, "artifact": {"name": "f", "version": "1"}},
+            {"vulnerability": {"id": "CVE-7", "severity": "High", "fix": {"versions": ["2"], "state": "fixed"}}, "artifact": {"name": "g", "version": "1"}},
+            {"vulnerability": {"id": "CVE-8", "severity": "Whatever", "fix": {"versions": [], "state": "unknown"}}, "artifact": {"name": "h", "version": "1"}}
+        ]});
+        let report = parse_report("grype.json", &grype).expect("grype");
+        let verdict = gate(false).judge(&report, "sha256:00");
+        assert_eq!(verdict.counts["NEGLIGIBLE"], 1);
+        assert_eq!(verdict.counts["LOW"], 0, "NEGLIGIBLE is not LOW");
+        assert_eq!(verdict.counts["UNKNOWN"], 1);
+        let unfixed = gate(true).judge(&report, "sha256:00");
+        assert_eq!(
+            unfixed
+                .blocking
+                .iter()
+                .map(|f| f.id.as_str())
+                .collect::<Vec<_>>(),
+            ["CVE-7"],
+            "wont-fix with a version is unfixed by Grype's rule"
+        );
     }
 }

@@ -299,9 +299,14 @@ async fn grype_reports_and_unfixed_findings() {
     assert_eq!(output.status.code(), Some(0), "{json}");
     let outputs = &json["outputs"];
     assert_eq!(
-        [&outputs["critical"], &outputs["medium"], &outputs["low"]],
-        ["0", "1", "1"],
-        "{json}"
+        [
+            &outputs["critical"],
+            &outputs["medium"],
+            &outputs["low"],
+            &outputs["negligible"]
+        ],
+        ["0", "1", "0", "1"],
+        "Grype's Negligible is counted as NEGLIGIBLE, below LOW: {json}"
     );
     let (output, json) = env.verify(
         &[&grype, &ignore],
