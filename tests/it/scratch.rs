@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use gantry_testkit::{Auth, Registry, TEST_HOST_NAME, stdout_json};
+use gantry_testkit::peers::{MockSigstore, SIGNER_IDENTITY};
+use gantry_testkit::{
+    Auth, FaultyProxy, HttpsServer, Registry, TEST_HOST_NAME, TestCa, stdout_json,
+};
 
 struct ScratchRoot {
     dir: tempfile::TempDir,
@@ -56,6 +59,11 @@ impl ScratchRoot {
 
     /// Runs `/gantry ARGS` with the root as `/`: chroot as root, else a user namespace.
     fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    /// [`Self::run`] with these variables and no others.
+    fn run_with(&self, args: &[&str], env: &[(&str, String)]) -> Output {
         let root = self.dir.path();
         let mut command = if is_root() {
             let mut c = Command::new(on_path("chroot"));
@@ -70,6 +78,7 @@ impl ScratchRoot {
             .arg("/gantry")
             .args(args)
             .env_clear()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .expect("run /gantry in the scratch root")
     }
@@ -186,10 +195,139 @@ fn reaches_a_plain_http_registry_and_fails_closed_on_unknown_names() {
     let output = root.run(&["doctor", "--url", &unknown, "--json", "--timeout", "5"]);
     let body = stdout_json(&output);
     assert_eq!(output.status.code(), Some(1), "{body}");
+    let failure = body["failure"].as_str().unwrap_or_default();
     assert!(
-        body["failure"]
-            .as_str()
-            .is_some_and(|f| f.contains("not-in-hosts.gantry.test")),
+        failure.contains("not-in-hosts.gantry.test does not resolve"),
         "{body}"
+    );
+    assert!(
+        !failure.contains("Query {") && failure.matches("not-in-hosts").count() <= 3,
+        "the DNS failure is said once, not twice in debug format: {failure}"
+    );
+}
+
+/// GitHub Actions' OIDC token endpoint: `token` for the runner's bearer and audience `sigstore`.
+fn oidc_endpoint(token: String) -> axum::Router {
+    axum::Router::new().route(
+        "/_apis/token",
+        axum::routing::get(
+            move |query: axum::extract::RawQuery, headers: axum::http::HeaderMap| {
+                let token = token.clone();
+                async move {
+                    let bearer = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let query = query.0.unwrap_or_default();
+                    if bearer != "Bearer runner-request-token"
+                        || !query.contains("audience=sigstore")
+                    {
+                        return (axum::http::StatusCode::FORBIDDEN, "{}".to_owned());
+                    }
+                    (
+                        axum::http::StatusCode::OK,
+                        serde_json::json!({ "value": token }).to_string(),
+                    )
+                }
+            },
+        ),
+    )
+}
+
+/// The container action's path for keyless signing, in an empty root with only a CA bundle: the
+/// OIDC token request, Fulcio and Rekor all over HTTPS with a test CA, by a name from
+/// `/etc/hosts` (Fulcio, Rekor and the timestamp authority are @sigstore/mock's, behind HTTPS).
+/// The token request used to build a client of its own, outside gantry-http.
+#[test]
+fn signs_keyless_in_the_scratch_root_over_https_with_only_the_bundle() {
+    let Some(binary) = crate::dist_binary() else {
+        return;
+    };
+    let Some(registry) = Registry::start(Auth::Anonymous) else {
+        return;
+    };
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    let ca = TestCa::new("scratch services CA").expect("ca");
+    let upstream = services
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let sigstore = HttpsServer::start(FaultyProxy::forwarding(upstream).expect("router"), &ca)
+        .expect("https sigstore");
+    let oidc = HttpsServer::start(oidc_endpoint(services.token.clone()), &ca).expect("https oidc");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let image: gantry_oci::Reference = format!("{}/team/app:v1", registry.host())
+        .parse()
+        .expect("reference");
+    let client = gantry_oci::Client::plain_http(&registry.host()).expect("client");
+    let pushed = runtime
+        .block_on(client.push_image(
+            &image,
+            &bytes::Bytes::from_static(b"{}"),
+            &[(
+                "application/octet-stream",
+                &bytes::Bytes::from_static(b"scratch"),
+            )],
+        ))
+        .expect("push");
+
+    let at = |port: u16| format!("https://{TEST_HOST_NAME}:{port}");
+    // The mock's own signing config, with every service behind the HTTPS front.
+    let config = std::fs::read_to_string(&services.signing_config)
+        .expect("signing config")
+        .replace(
+            services.url.trim_end_matches('/'),
+            &at(sigstore.addr().port()),
+        );
+    let root = ScratchRoot::new(&binary, Some(&ca.cert_pem()));
+    std::fs::write(root.dir.path().join("github_output"), "").expect("output file");
+    std::fs::write(root.dir.path().join("signing_config.json"), config).expect("config");
+    let registry_host = format!("{TEST_HOST_NAME}:{}", registry.addr().port());
+    let output = root.run_with(
+        &["sign-image", "--action"],
+        &[
+            ("INPUT_IMAGE", format!("{registry_host}/team/app:v1")),
+            ("INPUT_INSECURE-REGISTRY", registry_host.clone()),
+            ("INPUT_SIGNING-CONFIG", "/signing_config.json".to_owned()),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_URL",
+                format!("{}/_apis/token?api-version=2.0", at(oidc.addr().port())),
+            ),
+            (
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                "runner-request-token".to_owned(),
+            ),
+            ("GITHUB_ACTIONS", "true".to_owned()),
+            ("GITHUB_OUTPUT", "/github_output".to_owned()),
+        ],
+    );
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    let outputs = gantry_actions::files::parse_outputs(
+        &std::fs::read_to_string(root.dir.path().join("github_output")).expect("outputs"),
+    )
+    .expect("well-formed outputs");
+    assert_eq!(outputs["digest"], pushed.digest.as_str(), "{outputs:?}");
+
+    // What was signed in the scratch root verifies for the job's identity, outside it.
+    let verified = Command::new(&binary)
+        .args(["verify-image", "--json", "--image"])
+        .arg(image.with_digest(pushed.digest.clone()).to_string())
+        .args(["--certificate-identity", SIGNER_IDENTITY, "--trusted-root"])
+        .arg(&services.trusted_root)
+        .output()
+        .expect("verify");
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
     );
 }

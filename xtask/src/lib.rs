@@ -9,6 +9,7 @@ pub mod dist;
 pub mod generate;
 pub mod lint;
 pub mod pack;
+pub mod setup;
 
 use std::path::PathBuf;
 

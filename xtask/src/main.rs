@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use xtask::{bench, dist, generate, lint, pack, workspace_root};
+use xtask::{bench, dist, generate, lint, pack, setup, workspace_root};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "gantry's developer tasks")]
@@ -21,6 +21,8 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Install what the tests and lints need (Debian, npm and Python packages), when missing.
+    Setup,
     /// Run action-validator, actionlint and zizmor over every action and workflow.
     Lint,
     /// Build the static release binary and print its path.
@@ -59,7 +61,8 @@ fn main() -> ExitCode {
     let root = workspace_root();
     let result = match cli.task {
         Task::Generate { check } => run_generate(&root, check),
-        Task::Lint => run_lint(&root),
+        Task::Setup => setup::ensure(&root).map(|_| true),
+        Task::Lint => setup::ensure(&root).and_then(|ready| run_lint(&root, &ready)),
         Task::Dist => dist::build(&root).map(|path| {
             println!("{}", path.display());
             true
@@ -138,7 +141,7 @@ fn run_generate(root: &std::path::Path, check: bool) -> anyhow::Result<bool> {
     clippy::print_stderr,
     reason = "xtask reports to the developer"
 )]
-fn run_lint(root: &std::path::Path) -> anyhow::Result<bool> {
+fn run_lint(root: &std::path::Path, ready: &setup::Ready) -> anyhow::Result<bool> {
     let (actions, workflows) = lint::lint_targets(root)?;
     // The generator's output is linted too, on the fixture tool, before any real tool relies on it.
     let scratch = tempfile::tempdir()?;
@@ -155,7 +158,7 @@ fn run_lint(root: &std::path::Path) -> anyhow::Result<bool> {
         all_actions.len(),
         workflows.len()
     );
-    let failed = lint::lint(root, &all_actions, &workflows)?;
+    let failed = lint::lint(root, ready, &all_actions, &workflows)?;
     if failed.is_empty() {
         println!("lint: clean");
         return Ok(true);
@@ -170,6 +173,7 @@ fn run_lint(root: &std::path::Path) -> anyhow::Result<bool> {
 #[expect(clippy::print_stdout, reason = "xtask reports to the developer")]
 fn run_tests(root: &std::path::Path, args: &[String]) -> anyhow::Result<bool> {
     use std::io::BufRead as _;
+    let ready = setup::ensure(root)?;
     let binary = dist::build(root)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut child = std::process::Command::new(cargo)
@@ -177,6 +181,7 @@ fn run_tests(root: &std::path::Path, args: &[String]) -> anyhow::Result<bool> {
         .args(["test", "--workspace", "--locked", "--no-fail-fast"])
         .args(args)
         .env("GANTRY_DIST_BINARY", binary)
+        .env("PATH", ready.path_var())
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let mut totals = xtask::TestTotals::default();

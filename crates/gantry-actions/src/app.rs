@@ -157,11 +157,16 @@ fn report_cli(entry: &ToolEntry, result: anyhow::Result<Outcome>, json: bool) ->
                     "exit-code": status.code(),
                     "outputs": outputs,
                     "failure": outcome.failure,
+                    "headline": outcome.headline,
                     "summary": outcome.summary,
                 });
                 output::out_json(&body.to_string());
             } else {
-                for (key, value) in &outputs {
+                if let Some(headline) = &outcome.headline {
+                    output::out(headline);
+                }
+                // Empty outputs say nothing a person needs; --json keeps them all.
+                for (key, value) in outputs.iter().filter(|(_, v)| !v.is_empty()) {
                     output::out(&format!("{key}: {value}"));
                 }
             }
@@ -247,6 +252,9 @@ fn action_outcome(
         github: GitHubContext::from_lookup(lookup),
     };
     let outcome = block_on(entry.run(matches, ctx))??;
+    if let Some(headline) = &outcome.headline {
+        output::err(headline);
+    }
     let outputs = files::render_outputs(outcome.checked_outputs(entry.spec)?)?;
     files::append(&output_file, &outputs)?;
     let summary_on = lookup(env::GANTRY_STEP_SUMMARY)

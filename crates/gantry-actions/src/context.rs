@@ -79,10 +79,11 @@ impl GitHubContext {
             reason: e.to_string(),
         })?;
         url.query_pairs_mut().append_pair("audience", audience);
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(OidcError::Request)?;
+        // gantry-http's client, like every other: in a scratch image the roots come from the
+        // bundle it ships (or are compiled in), and names resolve without glibc.
+        let roots = gantry_http::roots(&[]).map_err(OidcError::Setup)?;
+        let client =
+            gantry_http::client(&roots, Duration::from_secs(30)).map_err(OidcError::Setup)?;
         let response = client
             .get(url)
             .bearer_auth(bearer.expose())
@@ -117,6 +118,8 @@ pub enum OidcError {
     Unavailable,
     #[error("ACTIONS_ID_TOKEN_REQUEST_URL {url:?} is not a URL: {reason}")]
     BadUrl { url: String, reason: String },
+    #[error("setting up the HTTP client for the OIDC token request")]
+    Setup(#[source] gantry_http::HttpError),
     #[error("requesting the OIDC token")]
     Request(#[source] reqwest::Error),
     #[error(

@@ -113,6 +113,9 @@ pub struct Outcome {
     pub summary: Option<String>,
     pub failure: Option<String>,
     pub annotations: Vec<Annotation>,
+    /// One sentence that says what happened, for people: the first line of the plain output and
+    /// of the step's log.
+    pub headline: Option<String>,
 }
 
 impl Outcome {
@@ -131,6 +134,12 @@ impl Outcome {
     #[must_use]
     pub fn output(mut self, name: &str, value: impl Into<String>) -> Self {
         self.outputs.push((name.to_owned(), value.into()));
+        self
+    }
+
+    #[must_use]
+    pub fn headline(mut self, sentence: impl Into<String>) -> Self {
+        self.headline = Some(sentence.into());
         self
     }
 

@@ -111,6 +111,40 @@ pub fn client_builder(roots: &Roots, timeout: Duration) -> reqwest::ClientBuilde
         .timeout(timeout)
 }
 
+/// What went wrong with a request, for a person: the error and its causes on one line, each said
+/// once. A name that does not resolve is said plainly (hickory's own message repeats its query
+/// twice, in debug format).
+pub fn explain(error: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if text.starts_with("dns error") {
+            let mut rest = String::new();
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                rest.push_str(&c.to_string());
+                cause = c.source();
+            }
+            let host = error.url().and_then(|u| u.host_str()).unwrap_or("the host");
+            let why = if rest.contains("no records found") || rest.contains("NXDomain") {
+                "DNS has no address for it".to_owned()
+            } else if rest.is_empty() {
+                "DNS error".to_owned()
+            } else {
+                format!("DNS: {}", rest.split(": ").next().unwrap_or(&rest))
+            };
+            parts.push(format!("{host} does not resolve ({why})"));
+            break;
+        }
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
 /// A client that trusts exactly `roots`, with gantry's user agent and timeouts.
 pub fn client(roots: &Roots, timeout: Duration) -> Result<reqwest::Client, HttpError> {
     client_builder(roots, timeout)

@@ -602,7 +602,7 @@ impl<'a> Call<'a> {
                             tokio::time::sleep(wait).await;
                             continue;
                         }
-                        _ => return Err(transport_error(&self.method, &url, error)),
+                        _ => return Err(transport_error(&self.method, &url, &error)),
                     }
                 }
             };
@@ -740,8 +740,8 @@ impl<'a> Call<'a> {
 }
 
 /// A transport failure, with a way out when an HTTPS request met a plain-HTTP server.
-fn transport_error(method: &Method, url: &Url, error: reqwest::Error) -> OciError {
-    let mut source: Option<&dyn std::error::Error> = Some(&error);
+fn transport_error(method: &Method, url: &Url, error: &reqwest::Error) -> OciError {
+    let mut source: Option<&dyn std::error::Error> = Some(error);
     let mut plain = false;
     while let Some(e) = source {
         let text = e.to_string();
@@ -764,7 +764,7 @@ fn transport_error(method: &Method, url: &Url, error: reqwest::Error) -> OciErro
     OciError::Http {
         method: method.to_string(),
         url: url.to_string(),
-        source: error,
+        reason: gantry_http::explain(error),
     }
 }
 
@@ -785,10 +785,10 @@ pub(crate) async fn read_limited(
     let mut stream = response.bytes_stream();
     let mut buffer = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|source| OciError::Http {
+        let chunk = chunk.map_err(|error| OciError::Http {
             method: "GET".to_owned(),
             url: url.clone(),
-            source,
+            reason: gantry_http::explain(&error),
         })?;
         engine.count_down(chunk.len() as u64);
         if buffer.len() as u64 + chunk.len() as u64 > limit {
@@ -980,7 +980,7 @@ mod tests {
             .send()
             .await
             .expect_err("not TLS");
-        let err = transport_error(&Method::GET, &url, error);
+        let err = transport_error(&Method::GET, &url, &error);
         assert!(
             matches!(&err, OciError::PlainHttp { host } if *host == addr.to_string()),
             "{err}"

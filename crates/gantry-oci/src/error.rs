@@ -33,12 +33,12 @@ pub enum OciError {
         status: u16,
         detail: String,
     },
-    #[error("{method} {url}")]
+    /// No answer: the connection failed or broke (`reason` has the causes, each once).
+    #[error("{method} {url}: {reason}")]
     Http {
         method: String,
         url: String,
-        #[source]
-        source: reqwest::Error,
+        reason: String,
     },
     #[error(
         "{host} answered an HTTPS request in plain HTTP\nhint: if this registry really serves plain HTTP, pass --insecure-registry {host}"

@@ -353,8 +353,19 @@ pub fn verify(
             if !tlog {
                 policy = policy.skip_tlog_unsafe();
             }
-            let result =
-                sigstore_verify::verify(artifact, bundle, &policy, root).map_err(failed)?;
+            let result = sigstore_verify::verify(artifact, bundle, &policy, root).map_err(|e| {
+                let text = e.to_string();
+                let about_the_log = ["tlog", "inclusion", "transparency", "log entr"]
+                    .iter()
+                    .any(|word| text.to_ascii_lowercase().contains(word));
+                if *tlog && about_the_log {
+                    SigstoreError::Verification(format!(
+                        "{text}\nhint: a key signature made offline (tlog-upload: false) has no log entry; if that is expected, verify with --insecure-ignore-tlog (insecure-ignore-tlog: true in a policy)"
+                    ))
+                } else {
+                    failed(e)
+                }
+            })?;
             Ok(Verified {
                 identity: None,
                 issuer: None,

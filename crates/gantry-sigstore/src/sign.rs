@@ -394,8 +394,11 @@ async fn log(
     http: &reqwest::Client,
     entry: KeyEntry,
 ) -> Result<sigstore_sign::types::TransparencyLogEntry> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| {
-        SigstoreError::Signing(format!("Rekor {url}{what}: {e}"))
+    let failed = |what: &str, e: &dyn std::error::Error| {
+        SigstoreError::Signing(format!(
+            "Rekor {url}{what}: {}\nhint: to sign with a key offline, or without a transparency log, pass --tlog-upload false (verifiers then need --insecure-ignore-tlog)",
+            error_chain(e)
+        ))
     };
     let rekor = RekorClient::builder(url)
         .with_http_client(http.clone())
@@ -408,10 +411,33 @@ async fn log(
             KindVersion::HashedRekordV001,
         ),
     };
+    let logged = match logged {
+        Ok(logged) => logged,
+        Err(e) => {
+            // sigstore-rekor keeps only the top line of a transport error ("error sending
+            // request"): ask the same URL once more to say why it could not be reached.
+            let why = match http.get(url).send().await {
+                Err(reached) => format!(" ({})", error_chain(&reached)),
+                Ok(_) => String::new(),
+            };
+            return Err(failed(&why, &e));
+        }
+    };
     logged
-        .map_err(|e| failed("", &e))?
         .to_bundle_entry(kind)
         .map_err(|e| failed("'s answer", &e))
+}
+
+/// An error and its causes, joined with `: `.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// A Rekor v1 `dsse` entry whose verifier is a public key (sigstore-rekor builds them only for

@@ -53,3 +53,4 @@ pub use github::GitHubFake;
 pub use pki::TestCa;
 pub use proxy::{Fault, FaultyProxy};
 pub use registry::{Auth, Backend, Registry, TEST_HOST_NAME};
+pub use server::HttpsServer;

@@ -56,6 +56,23 @@ struct Shared {
     blob_bytes_up: std::sync::atomic::AtomicU64,
 }
 
+impl Shared {
+    /// Forwarding to `upstream`; `Location`s naming it are rewritten to `own`.
+    fn new(upstream: &str, own: &str) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            upstream: upstream.to_owned(),
+            own: own.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
+            rules: Mutex::default(),
+            log: Mutex::default(),
+            bytes_up: std::sync::atomic::AtomicU64::new(0),
+            blob_bytes_up: std::sync::atomic::AtomicU64::new(0),
+        }))
+    }
+}
+
 /// The proxy; stopped on drop.
 pub struct FaultyProxy {
     addr: std::net::SocketAddr,
@@ -74,17 +91,7 @@ impl FaultyProxy {
     pub fn start(upstream: &str) -> anyhow::Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            upstream: upstream.to_owned(),
-            own: addr.to_string(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()?,
-            rules: Mutex::default(),
-            log: Mutex::default(),
-            bytes_up: std::sync::atomic::AtomicU64::new(0),
-            blob_bytes_up: std::sync::atomic::AtomicU64::new(0),
-        });
+        let shared = Shared::new(upstream, &addr.to_string())?;
         let app = axum::Router::new()
             .fallback(forward)
             .with_state(shared.clone());
@@ -94,6 +101,13 @@ impl FaultyProxy {
             shared,
             _server: server,
         })
+    }
+
+    /// A router that forwards every request to `upstream` (`host:port`, plain HTTP) unchanged:
+    /// to put a plain-HTTP service behind an [`crate::HttpsServer`].
+    pub fn forwarding(upstream: &str) -> anyhow::Result<axum::Router> {
+        let shared = Shared::new(upstream, upstream)?;
+        Ok(axum::Router::new().fallback(forward).with_state(shared))
     }
 
     /// `127.0.0.1:<port>` of the proxy.

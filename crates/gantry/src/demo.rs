@@ -141,6 +141,12 @@ struct Demo {
 }
 
 impl Demo {
+    /// A message with the demo's temporary policy path (gone when the demo ends) named for what
+    /// it is.
+    fn readable(&self, message: &str) -> String {
+        message.replace(&self.policy, "the demo's policy")
+    }
+
     fn context() -> Context {
         Context {
             mode: Mode::Cli,
@@ -240,9 +246,11 @@ impl Demo {
                 .await?;
             self.ok &= refused.status() == ExitStatus::Failure;
             say(&format!(
-                "{:<8} → staging     refused: {}",
+                "{:<8} → staging     refused ({}@{}): {}",
                 name,
-                refused.failure_message().unwrap_or("(it was NOT refused)")
+                repository,
+                &digest[..digest.len().min(19)],
+                self.readable(refused.failure_message().unwrap_or("(it was NOT refused)"))
             ));
         }
         Ok(())
@@ -261,11 +269,19 @@ impl Demo {
                 .unwrap_or(0);
             total += requests;
             let moved = outputs.get("promoted").is_some_and(|p| p == "true");
-            self.ok &= outcome.status() == ExitStatus::Success && moved;
+            let verified = outcome
+                .summary
+                .as_deref()
+                .is_some_and(|s| s.contains("✅ signed by"));
+            self.ok &= outcome.status() == ExitStatus::Success && moved && verified;
             say(&format!(
                 "{from:<8} → {to:<11} {}  ({}, {requests} requests){}",
                 outputs.get("digest").map_or("?", String::as_str),
-                if moved { "promoted" } else { "NOT promoted" },
+                match (moved, verified) {
+                    (true, true) => "signature by the demo key verified, promoted",
+                    (true, false) => "promoted WITHOUT a verified signature",
+                    _ => "NOT promoted",
+                },
                 outcome
                     .failure_message()
                     .map(|f| format!(": {f}"))
@@ -281,9 +297,11 @@ impl Demo {
         self.ok &= forbidden.status() == ExitStatus::Failure;
         say(&format!(
             "dev      → production  refused, as the policy says: {}",
-            forbidden
-                .failure_message()
-                .unwrap_or("(it was NOT refused)")
+            self.readable(
+                forbidden
+                    .failure_message()
+                    .unwrap_or("(it was NOT refused)")
+            )
         ));
         let again = self.promote("canary", "production").await?;
         let no_op = outputs(&again)
@@ -333,7 +351,7 @@ fn outputs(outcome: &Outcome) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Seed 002's chain, written out so that a policy in the current directory cannot change the demo,
+/// The chain dev → staging → canary → production, written out so that a policy in the current directory cannot change the demo,
 /// with a signature by the demo's key required on every path (its `demo.pub` sits beside it).
 const SIGNED_POLICY: &str = "version: 1
 environments:

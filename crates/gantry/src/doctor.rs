@@ -77,8 +77,8 @@ impl Tool for Doctor {
         let response = match client.get(url.clone()).send().await {
             Ok(response) => response,
             Err(error) => {
-                let chain = anyhow::Error::new(error);
-                return Ok(Outcome::failed(format!("could not reach {url}: {chain:#}"))
+                let why = gantry_http::explain(&error);
+                return Ok(Outcome::failed(format!("could not reach {url}: {why}"))
                     .output("trust-roots", trust));
             }
         };

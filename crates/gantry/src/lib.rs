@@ -26,12 +26,15 @@ pub fn root_command() -> clap::Command {
         .about("Build once, sign, scan, attach an SBOM, promote the digest, watch the canary, roll back.")
         .long_about(
             "Build once, sign, scan, attach an SBOM, promote the digest, watch the canary, roll back.\n\n\
+             The tools today: sign-image, verify-image (signatures, attestations and a \
+             vulnerability gate) and promote-digest (registry tags). Not here yet: sbom-attach, \
+             dispatch-integration, canary-watch and promotion through a GitOps repository.\n\n\
              Every tool runs three ways: `gantry <tool> [ARGS]` on any CI system or a laptop, \
              `gantry <tool> --action` as a GitHub container action (inputs from INPUT_*), and as a \
              binary or link named after the tool.\n\n\
              Exit codes: 0 success, 1 a check failed, 2 usage or infrastructure error.",
         )
-        .after_help("Add --json to any tool for machine-readable output. Logging: RUST_LOG=debug.")
+        .after_help("Add --json to any tool (and to verify-bundle) for machine-readable output. Logging: RUST_LOG=debug.")
         .subcommand(demo::command())
         .subcommand(registry::command())
         .subcommand(verify_bundle::command())

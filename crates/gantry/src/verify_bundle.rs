@@ -44,6 +44,9 @@ pub struct VerifyBundleArgs {
     /// The signed file, or its digest as sha256:<hex>.
     #[arg(value_name = "FILE_OR_DIGEST")]
     pub subject: String,
+    /// Print the outcome as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The `verify-bundle` subcommand.
@@ -56,25 +59,48 @@ pub fn command() -> clap::Command {
 }
 
 pub fn run(args: VerifyBundleArgs) -> ExitStatus {
-    match verify(args) {
+    let json = args.json;
+    let (status, body) = match verify(args) {
         Ok(verified) => {
-            let who = match (verified.identity, verified.issuer) {
+            let who = match (&verified.identity, &verified.issuer) {
                 (Some(identity), Some(issuer)) => format!("{identity} ({issuer})"),
                 _ => "the given key".to_owned(),
             };
-            output::out(&format!("verified: signed by {who}"));
-            ExitStatus::Success
+            if !json {
+                output::out(&format!("verified: signed by {who}"));
+            }
+            let body = serde_json::json!({
+                "tool": "verify-bundle",
+                "status": "success",
+                "exit-code": 0,
+                "identity": verified.identity,
+                "issuer": verified.issuer,
+            });
+            (ExitStatus::Success, body)
         }
         Err(error) => {
-            output::err(&format!("error: verify-bundle: {error}"));
-            match error {
+            let status = match error {
                 SigstoreError::Read { .. }
                 | SigstoreError::Regex(..)
                 | SigstoreError::Policy(..) => ExitStatus::Error,
                 _ => ExitStatus::Failure,
-            }
+            };
+            // The whole chain: a file error says which file and why.
+            let message = format!("{:#}", anyhow::Error::new(error));
+            output::err(&format!("error: verify-bundle: {message}"));
+            let body = serde_json::json!({
+                "tool": "verify-bundle",
+                "status": if status == ExitStatus::Error { "error" } else { "failed" },
+                "exit-code": status.code(),
+                "error": message,
+            });
+            (status, body)
         }
+    };
+    if json {
+        output::out_json(&body.to_string());
     }
+    status
 }
 
 fn verify(args: VerifyBundleArgs) -> Result<gantry_sigstore::Verified, SigstoreError> {

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use gantry_sigstore::policy::SignaturePolicy;
 
-/// The environments of seed 002 (`promote.yml`), in order.
+/// The default environments, in order.
 pub const DEFAULT_CHAIN: [&str; 4] = ["dev", "staging", "canary", "production"];
 /// Where the policy lives unless told otherwise.
 pub const DEFAULT_PATH: &str = ".github/gantry.yml";
@@ -129,7 +129,7 @@ pub struct Promotion {
 /// Where a policy came from, for messages and summaries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// No file: seed 002's chain.
+    /// No file: the default chain dev → staging → canary → production.
     Default,
     File(String),
 }
@@ -170,7 +170,7 @@ pub enum PolicyError {
 }
 
 impl Policy {
-    /// Seed 002's chain: dev → staging → canary → production, one step forward, no gates.
+    /// The default chain: dev → staging → canary → production, one step forward, no gates.
     pub fn default_chain() -> Self {
         let environments = DEFAULT_CHAIN
             .iter()

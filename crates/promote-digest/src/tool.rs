@@ -39,7 +39,7 @@ pub struct Args {
     #[arg(long, required = true, value_name = "ENV")]
     pub target_env: String,
 
-    /// The promotion policy; without it, .github/gantry.yml or else the seed chain
+    /// The promotion policy; without it, .github/gantry.yml or else the default chain
     /// dev -> staging -> canary -> production.
     #[arg(long, value_name = "PATH")]
     pub policy: Option<PathBuf>,
@@ -214,6 +214,7 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         client: &client,
         summary: String::new(),
         previous_digest: String::new(),
+        signed_by: None,
     };
     match run.check_source_and_target(who.as_deref()).await? {
         Next::Proceed => {}
@@ -221,10 +222,18 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         Next::Refused(refusal) => return Ok(refusal),
     }
     let Some(recorder) = recorder else {
-        return Ok(run
+        let outcome = run
             .gate_and_copy()
             .await?
-            .unwrap_or_else(|| run.finish(true, None)));
+            .unwrap_or_else(|| run.finish(true, None));
+        return Ok(if args.deployment && !args.dry_run && github.is_none() {
+            outcome.annotate(Annotation::new(
+                Level::Notice,
+                "not recorded as a GitHub Deployment: no GitHub token was given (pass github-token, or deployment: false to say you want none)",
+            ))
+        } else {
+            outcome
+        });
     };
     let deployment = recorder
         .start(
@@ -281,6 +290,8 @@ struct Run<'a> {
     client: &'a Client,
     summary: String,
     previous_digest: String,
+    /// Who signed the digest, when the path required a signature and it was verified.
+    signed_by: Option<String>,
 }
 
 impl Run<'_> {
@@ -466,17 +477,17 @@ impl Run<'_> {
         self.summary.push_str("\n### Signature\n\n");
         match verify_image(self.client, &at, &signer, &root).await {
             Ok(verified) => {
+                let who = verified
+                    .verified
+                    .identity
+                    .clone()
+                    .unwrap_or_else(|| "the required key".to_owned());
                 let _ = writeln!(
                     self.summary,
-                    "- ✅ signed by {} ({}, {})",
-                    verified
-                        .verified
-                        .identity
-                        .as_deref()
-                        .unwrap_or("the required key"),
-                    verified.format,
-                    verified.signature
+                    "- ✅ signed by {who} ({}, {})",
+                    verified.format, verified.signature
                 );
+                self.signed_by = Some(who);
                 Ok(None)
             }
             Err(ImageError::Registry(error)) => {
@@ -492,11 +503,45 @@ impl Run<'_> {
         }
     }
 
+    /// The sentence that says what happened.
+    fn headline(&self, promoted: bool) -> String {
+        let Plan {
+            digest,
+            target,
+            gates,
+            ..
+        } = self.plan;
+        let (from, to) = (&self.args.source_env, &self.args.target_env);
+        if promoted {
+            let signed = self
+                .signed_by
+                .as_ref()
+                .map(|who| format!(" (signature by {who} verified)"))
+                .unwrap_or_default();
+            return format!(
+                "promoted {digest} from {from} to {to}: {target} points at it now{signed}"
+            );
+        }
+        if self.previous_digest == digest.as_str() {
+            return format!("{to} ({target}) already points at {digest}: nothing to do");
+        }
+        format!(
+            "dry run: {to} ({target}) would move from {} to {digest}; {} gate(s) not run, nothing changed",
+            if self.previous_digest.is_empty() {
+                "nothing"
+            } else {
+                &self.previous_digest
+            },
+            gates.len()
+        )
+    }
+
     fn finish(&mut self, promoted: bool, deployment: Option<u64>) -> Outcome {
         if let Some(id) = deployment {
             let _ = writeln!(self.summary, "\nRecorded as GitHub Deployment {id}.");
         }
         Outcome::success()
+            .headline(self.headline(promoted))
             .output("digest", self.plan.digest.to_string())
             .output(
                 "target-ref",

@@ -91,3 +91,42 @@ fn every_bundle_verification_case_passes() {
         failures.join("\n")
     );
 }
+
+/// `--json` as every other command takes it, and a file error that keeps its cause.
+#[test]
+fn verify_bundle_speaks_json_and_names_what_it_could_not_read() {
+    let case = assets().join("bundle-verify/happy-path-v0.3");
+    let run = |extra: &[&str], bundle: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("verify-bundle")
+            .arg("--bundle")
+            .arg(bundle)
+            .args(["--certificate-identity", DEFAULT_IDENTITY])
+            .args(["--certificate-oidc-issuer", DEFAULT_ISSUER])
+            .arg("--trusted-root")
+            .arg(assets().join("production-trusted_root.json"))
+            .arg(assets().join("a.txt"))
+            .args(extra)
+            .output()
+            .expect("run")
+    };
+    let ok = run(&["--json"], &case.join("bundle.sigstore.json"));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let body = gantry_testkit::stdout_json(&ok);
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["identity"], DEFAULT_IDENTITY);
+
+    let missing = run(&["--json"], &case.join("no-such-bundle.json"));
+    assert_eq!(missing.status.code(), Some(2));
+    let body = gantry_testkit::stdout_json(&missing);
+    let error = body["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("no-such-bundle.json") && error.contains("No such file"),
+        "the cause is kept: {error}"
+    );
+}

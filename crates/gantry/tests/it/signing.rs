@@ -511,6 +511,26 @@ async fn cosign_encrypted_keys_sign_offline_or_logged_and_verify_with_the_public
     assert_eq!(json(&output)["outputs"]["log-index"], "");
     let output = verify_with(&offline, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("verify with --insecure-ignore-tlog"),
+        "the refusal names the way out: {}",
+        text(&output)
+    );
+
+    // A Rekor that cannot be reached: the cause, and the flag for signing without one.
+    let unreachable = push(&registry, "unreachable").await;
+    let output = sign_with(
+        &unreachable,
+        "correct horse",
+        &["--rekor-url", "http://127.0.0.1:1"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("onnection refused")
+            && text(&output).contains("--tlog-upload false"),
+        "{}",
+        text(&output)
+    );
 
     // Logged in the mock Rekor: verifies with the log required, and names its index.
     let logged = push(&registry, "logged").await;
