@@ -19,7 +19,7 @@ pub struct DigestError {
 impl Digest {
     /// The digest of `bytes` with SHA-256.
     pub fn sha256(bytes: &[u8]) -> Self {
-        Self(format!("sha256:{}", hex(&Sha256::digest(bytes))))
+        Self(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
     }
 
     pub fn algorithm(&self) -> &str {
@@ -119,20 +119,10 @@ impl Hasher {
 
     pub fn finish(self) -> Digest {
         match self {
-            Self::Sha256(h) => Digest(format!("sha256:{}", hex(&h.finalize()))),
-            Self::Sha512(h) => Digest(format!("sha512:{}", hex(&h.finalize()))),
+            Self::Sha256(h) => Digest(format!("sha256:{}", hex::encode(h.finalize()))),
+            Self::Sha512(h) => Digest(format!("sha512:{}", hex::encode(h.finalize()))),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
 }
 
 #[cfg(test)]

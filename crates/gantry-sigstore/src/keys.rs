@@ -17,29 +17,14 @@ fn invalid(what: &str, reason: impl Into<String>) -> SigstoreError {
 }
 
 /// The first PEM block of `pem`: its label and its decoded body.
-pub(crate) fn pem_block(what: &str, pem: &str) -> Result<(String, Vec<u8>), SigstoreError> {
-    let mut lines = pem
-        .lines()
-        .map(str::trim)
-        .skip_while(|l| !l.starts_with("-----BEGIN "));
-    let label = lines
-        .next()
-        .and_then(|l| l.strip_prefix("-----BEGIN "))
-        .and_then(|l| l.strip_suffix("-----"))
-        .ok_or_else(|| invalid(what, "no PEM block in it"))?
-        .to_owned();
-    let end = format!("-----END {label}-----");
-    let mut body = String::new();
-    for line in lines {
-        if line == end {
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(&body)
-                .map_err(|e| invalid(what, format!("the {label} block is not base64: {e}")))?;
-            return Ok((label, der));
+pub(crate) fn pem_block(what: &str, text: &str) -> Result<(String, Vec<u8>), SigstoreError> {
+    let block = pem::parse(text).map_err(|e| match e {
+        pem::PemError::MalformedFraming | pem::PemError::MissingBeginTag => {
+            invalid(what, "no PEM block in it")
         }
-        body.push_str(line);
-    }
-    Err(invalid(what, format!("the {label} block has no end line")))
+        other => invalid(what, format!("its PEM block is broken: {other}")),
+    })?;
+    Ok((block.tag().to_owned(), block.into_contents()))
 }
 
 /// Decrypts cosign's encrypted private key (the JSON inside the PEM block) to PKCS#8 DER.

@@ -27,24 +27,13 @@ fn invalid(what: &str, reason: impl Into<String>) -> SigstoreError {
 }
 
 /// The DER certificates in a PEM text, in order.
-pub fn pem_certificates(pem: &str) -> Result<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    let mut body: Option<String> = None;
-    for line in pem.lines().map(str::trim) {
-        if line == "-----BEGIN CERTIFICATE-----" {
-            body = Some(String::new());
-        } else if line == "-----END CERTIFICATE-----" {
-            let text = body.take().unwrap_or_default();
-            out.push(
-                base64::engine::general_purpose::STANDARD
-                    .decode(text)
-                    .map_err(|e| invalid("certificate PEM", e.to_string()))?,
-            );
-        } else if let Some(text) = body.as_mut() {
-            text.push_str(line);
-        }
-    }
-    Ok(out)
+pub fn pem_certificates(text: &str) -> Result<Vec<Vec<u8>>> {
+    Ok(pem::parse_many(text)
+        .map_err(|e| invalid("certificate PEM", e.to_string()))?
+        .into_iter()
+        .filter(|block| block.tag() == "CERTIFICATE")
+        .map(pem::Pem::into_contents)
+        .collect())
 }
 
 /// The Sigstore bundle equivalent to one legacy signature layer: `payload` with the layer's
@@ -338,7 +327,7 @@ pub fn annotations(
                 "body": value["canonicalizedBody"],
                 "integratedTime": number("/integratedTime")?,
                 "logIndex": number("/logIndex")?,
-                "logID": crate::hex(&log_id),
+                "logID": hex::encode(&log_id),
             },
         });
         out.insert(REKOR_BUNDLE.to_owned(), rekor.to_string());
@@ -361,15 +350,9 @@ pub fn payload_digest(what: &str, payload: &[u8]) -> Result<String> {
         })
 }
 
-fn hex_to_base64(hex: &str) -> Option<String> {
-    if hex.is_empty() || !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect();
-    Some(base64::engine::general_purpose::STANDARD.encode(bytes?))
+fn hex_to_base64(text: &str) -> Option<String> {
+    let bytes = hex::decode(text).ok().filter(|b| !b.is_empty())?;
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 #[cfg(test)]

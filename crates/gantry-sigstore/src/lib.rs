@@ -92,17 +92,6 @@ pub fn trusted_root(source: &RootSource) -> Result<TrustedRoot> {
     })
 }
 
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
-}
-
 pub(crate) fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| SigstoreError::Read {
         path: path.to_owned(),
@@ -441,7 +430,7 @@ fn verify_unlogged(bundle: &Bundle, subject: Subject<'_>, key: &DerPublicKey) ->
     let wanted = match subject {
         Subject::Bytes(bytes) => {
             use sha2::Digest as _;
-            hex(&sha2::Sha256::digest(bytes))
+            hex::encode(sha2::Sha256::digest(bytes))
         }
         Subject::Sha256(hex) => hex.to_ascii_lowercase(),
     };

@@ -187,14 +187,11 @@ impl SigningKey {
             &aws_lc_rs::rand::SystemRandom::new(),
         )
         .map_err(|e| SigstoreError::Signing(format!("generating a key: {e}")))?;
-        let body = base64::engine::general_purpose::STANDARD.encode(document.as_ref());
-        let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-        for line in body.as_bytes().chunks(64) {
-            pem.push_str(&String::from_utf8_lossy(line));
-            pem.push('\n');
-        }
-        pem.push_str("-----END PRIVATE KEY-----\n");
-        Ok(Secret::new(pem))
+        let block = pem::Pem::new("PRIVATE KEY", document.as_ref());
+        Ok(Secret::new(pem::encode_config(
+            &block,
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        )))
     }
 
     fn of(pair: KeyPair, what: &str) -> Result<Self> {
@@ -345,7 +342,7 @@ pub async fn sign_message(
                 .map_err(|e| failed("signing with the key", &e))?;
             let hash = sigstore_sign::types::Sha256Hash::from_hex(&{
                 use sha2::Digest as _;
-                crate::hex(&sha2::Sha256::digest(message))
+                hex::encode(sha2::Sha256::digest(message))
             })
             .map_err(|e| failed("hashing the message", &e))?;
             let mut bundle = BundleV03::new(

@@ -179,15 +179,10 @@ async fn push_legacy_signature(
         "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
         wrapped.join("\n")
     );
-    let log_id = b64
-        .decode(entry["logId"]["keyId"].as_str().expect("log id"))
-        .expect("base64")
-        .iter()
-        .fold(String::new(), |mut out, b| {
-            use std::fmt::Write as _;
-            let _ = write!(out, "{b:02x}");
-            out
-        });
+    let log_id = hex::encode(
+        b64.decode(entry["logId"]["keyId"].as_str().expect("log id"))
+            .expect("base64"),
+    );
     let rekor = serde_json::json!({
         "SignedEntryTimestamp": entry["inclusionPromise"]["signedEntryTimestamp"],
         "Payload": {

@@ -402,33 +402,12 @@ fn user(login: &str, id: u64) -> Value {
 }
 
 fn timestamp() -> String {
-    rfc3339(std::time::SystemTime::now())
+    rfc3339(jiff::Timestamp::now())
 }
 
-/// RFC 3339 in UTC without a date crate.
-fn rfc3339(time: std::time::SystemTime) -> String {
-    let secs = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// RFC 3339 in UTC, whole seconds, as GitHub writes it.
+fn rfc3339(time: jiff::Timestamp) -> String {
+    time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 async fn permission(
@@ -593,7 +572,7 @@ async fn create_status(
 mod tests {
     #[test]
     fn timestamps_are_rfc3339() {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_795_305_600 + 3_723);
+        let t = jiff::Timestamp::from_second(1_795_305_600 + 3_723).expect("timestamp");
         assert_eq!(super::rfc3339(t), "2026-11-22T01:02:03Z");
     }
 }

@@ -204,7 +204,7 @@ pub fn parse_report(what: &str, json: &Value) -> anyhow::Result<Report> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ignore {
     pub id: String,
-    pub expires: Option<String>,
+    pub expires: Option<jiff::civil::Date>,
     pub line: usize,
 }
 
@@ -228,14 +228,18 @@ pub fn read_ignores(path: &Path) -> anyhow::Result<Vec<Ignore>> {
                     index + 1
                 );
             };
-            if !is_date(date) {
-                anyhow::bail!(
-                    "{}:{}: {date:?} is not a date (YYYY-MM-DD)",
-                    path.display(),
-                    index + 1
-                );
-            }
-            expires = Some(date.to_owned());
+            let parsed = date
+                .parse::<jiff::civil::Date>()
+                .ok()
+                .filter(|_| date.len() == 10)
+                .with_context(|| {
+                    format!(
+                        "{}:{}: {date:?} is not a date (YYYY-MM-DD)",
+                        path.display(),
+                        index + 1
+                    )
+                })?;
+            expires = Some(parsed);
         }
         out.push(Ignore {
             id,
@@ -246,23 +250,11 @@ pub fn read_ignores(path: &Path) -> anyhow::Result<Vec<Ignore>> {
     Ok(out)
 }
 
-fn is_date(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    bytes.len() == 10
-        && bytes[4] == b'-'
-        && bytes[7] == b'-'
-        && bytes
-            .iter()
-            .enumerate()
-            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit())
-}
-
-/// Today in UTC as `YYYY-MM-DD`.
-pub fn today() -> String {
+/// Today in UTC.
+pub fn today() -> jiff::civil::Date {
     jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date()
-        .to_string()
 }
 
 /// A scan's maximum age: a whole number of minutes (`m`), hours (`h`) or days (`d`).
@@ -346,7 +338,7 @@ pub struct Gate {
     pub ignore_unfixed: bool,
     pub ignores: Vec<Ignore>,
     pub vex: Vec<VexStatement>,
-    pub today: String,
+    pub today: jiff::civil::Date,
     /// Reports whose scan is older than this (or does not say when it ran) fail.
     pub max_age: Option<jiff::SignedDuration>,
     pub now: jiff::Timestamp,
@@ -470,7 +462,7 @@ mod tests {
             ignore_unfixed,
             ignores: Vec::new(),
             vex: Vec::new(),
-            today: "2026-11-30".to_owned(),
+            today: jiff::civil::date(2026, 11, 30),
             max_age: None,
             now: jiff::Timestamp::now(),
         }

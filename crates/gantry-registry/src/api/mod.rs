@@ -4,7 +4,6 @@
 mod blobs;
 mod manifests;
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -62,10 +61,7 @@ impl AppState {
 pub(crate) fn new_id() -> String {
     let mut bytes = [0u8; 16];
     let _ = getrandom::fill(&mut bytes);
-    bytes.iter().fold(String::new(), |mut id, b| {
-        let _ = write!(id, "{b:02x}");
-        id
-    })
+    hex::encode(bytes)
 }
 
 pub fn router(state: Arc<AppState>) -> axum::Router {
