@@ -131,6 +131,18 @@ impl Outcome {
         }
     }
 
+    /// Every output of a tool at once, typed (see [`crate::outputs!`]).
+    #[must_use]
+    pub fn with_outputs(mut self, outputs: &impl crate::Outputs) -> Self {
+        self.outputs.extend(
+            outputs
+                .pairs()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value)),
+        );
+        self
+    }
+
     #[must_use]
     pub fn output(mut self, name: &str, value: impl Into<String>) -> Self {
         self.outputs.push((name.to_owned(), value.into()));

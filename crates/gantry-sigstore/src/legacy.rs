@@ -11,6 +11,8 @@ use crate::SigstoreError;
 
 /// The media type of a simple-signing payload layer.
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The media type of a legacy attestation layer (`.att`).
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 pub const CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
 pub const CHAIN: &str = "dev.sigstore.cosign/chain";
@@ -180,15 +182,7 @@ pub async fn attach_attestation(
     envelope: &[u8],
     annotations: &std::collections::BTreeMap<String, String>,
 ) -> std::result::Result<gantry_oci::Manifest, gantry_oci::OciError> {
-    attach_layer(
-        client,
-        image,
-        "att",
-        crate::oci::DSSE_ENVELOPE,
-        envelope,
-        annotations,
-    )
-    .await
+    attach_layer(client, image, "att", DSSE_ENVELOPE, envelope, annotations).await
 }
 
 async fn attach_layer(

@@ -218,13 +218,17 @@ pub async fn add_legacy_attestations(
     discovery: &mut Discovery,
 ) -> Result<(), ImageError> {
     let digest = pinned_digest(image)?;
-    discovery.legacy_attestations =
-        read_legacy_tag(client, image, &digest, "att", DSSE_ENVELOPE, discovery).await?;
+    discovery.legacy_attestations = read_legacy_tag(
+        client,
+        image,
+        &digest,
+        "att",
+        crate::legacy::DSSE_ENVELOPE,
+        discovery,
+    )
+    .await?;
     Ok(())
 }
-
-/// The media type of a legacy attestation layer.
-pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 
 /// The layers of `media_type` in cosign's `sha256-<hex>.<suffix>` tag, read in one GET of the
 /// manifest (a missing tag is the usual case, not an error) and one per layer. A manifest or layer

@@ -5,12 +5,16 @@
 //! environment must point at exactly the digest being promoted, so no stage can be skipped and no
 //! image that did not pass the earlier stage can arrive.
 
+mod args;
 mod gates;
 mod github;
 pub mod policy;
+mod report;
 mod tool;
 
-pub use tool::{Args, PromoteDigest};
+pub use args::Args;
+pub use report::{Refusal, Report};
+pub use tool::PromoteDigest;
 
 /// The tool's entry for a multi-call binary.
 pub const ENTRY: gantry_actions::ToolEntry = gantry_actions::ToolEntry::of::<PromoteDigest>();

@@ -1,77 +1,21 @@
-//! The tool: check the path and the source, run the gates, copy by digest, move the tag last,
-//! re-read it.
+//! The run: check the path and the source, verify the signature, run the gates, copy by digest,
+//! move the tag last, re-read it.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::Parser;
 use gantry_actions::Secret;
-use gantry_actions::{Annotation, Branding, Context, Level, Outcome, OutputSpec, Tool, ToolSpec};
-use gantry_args::{GitHubApiArgs, RegistryArgs};
+use gantry_actions::{Annotation, Branding, Context, Level, Outcome, Tool, ToolSpec};
 use gantry_github::DeploymentState;
 use gantry_oci::{Client, CopyOptions, Digest, Reference};
-
-use crate::gates;
-use crate::github::{GitHubSide, Inputs};
 use gantry_sigstore::policy::SignaturePolicy;
 
+use crate::args::Args;
+use crate::gates;
+use crate::github::{GitHubSide, Inputs};
 use crate::policy::{Allowed, DEFAULT_PATH, Gate, Policy, PolicyError};
-
-/// Point an environment at a digest that passed the environment before it, without rebuilding.
-#[derive(Debug, Parser)]
-#[command(long_about = None)]
-pub struct Args {
-    /// The image's repository, e.g. ghcr.io/acme/billing (environments without a repository of
-    /// their own live here).
-    #[arg(long, required = true, value_name = "REPOSITORY")]
-    pub image: Reference,
-
-    /// The digest to promote (sha256:…). The source environment must point at exactly it.
-    #[arg(long, required = true)]
-    pub digest: Digest,
-
-    /// The environment the digest passed.
-    #[arg(long, required = true, value_name = "ENV")]
-    pub source_env: String,
-
-    /// The environment to point at the digest.
-    #[arg(long, required = true, value_name = "ENV")]
-    pub target_env: String,
-
-    /// The promotion policy; without it, .github/gantry.yml or else the default chain
-    /// dev -> staging -> canary -> production.
-    #[arg(long, value_name = "PATH")]
-    pub policy: Option<PathBuf>,
-
-    /// Record the promotion as a GitHub Deployment of the target environment (needs a token).
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub deployment: bool,
-
-    /// The repository (owner/name) whose roles and deployments count; default `GITHUB_REPOSITORY`.
-    #[arg(long, value_name = "OWNER/NAME")]
-    pub repository: Option<String>,
-
-    /// The commit the deployment records; default `GITHUB_SHA`.
-    #[arg(long, value_name = "SHA")]
-    pub sha: Option<String>,
-
-    /// Who is promoting (a GitHub login); default `GITHUB_TRIGGERING_ACTOR`, then `GITHUB_ACTOR`.
-    #[arg(long, value_name = "LOGIN")]
-    pub actor: Option<String>,
-
-    /// Check everything and report what would happen; change nothing and run no gate.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Registry access.
-    #[command(flatten)]
-    pub registry: RegistryArgs,
-
-    /// GitHub's API: roles, teams and deployments.
-    #[command(flatten)]
-    pub github: GitHubApiArgs,
-}
+use crate::report::{self, Refusal, Report};
 
 pub struct PromoteDigest;
 
@@ -84,32 +28,7 @@ impl Tool for PromoteDigest {
             icon: "arrow-up-circle",
             color: "green",
         },
-        outputs: &[
-            OutputSpec {
-                name: "digest",
-                description: "The digest promoted.",
-            },
-            OutputSpec {
-                name: "target-ref",
-                description: "The reference the target environment now points at.",
-            },
-            OutputSpec {
-                name: "previous-digest",
-                description: "What the target pointed at before (empty if nothing): the rollback target.",
-            },
-            OutputSpec {
-                name: "promoted",
-                description: "`true` when the target moved, `false` when it already pointed at the digest.",
-            },
-            OutputSpec {
-                name: "requests",
-                description: "Registry requests the promotion made.",
-            },
-            OutputSpec {
-                name: "deployment-id",
-                description: "The GitHub Deployment recording the promotion (empty when none was recorded).",
-            },
-        ],
+        outputs: Report::SPEC,
         secret_inputs: &["github-token", "registry-password"],
         action_defaults: &[("github-token", "${{ github.token }}")],
         publish_action: true,
@@ -132,8 +51,8 @@ struct Plan {
     production: bool,
 }
 
-/// Reads the policy and the inputs; `Ok(Err(message))` when the policy forbids the path.
-fn plan(args: &Args) -> anyhow::Result<Result<Plan, String>> {
+/// Reads the policy and the inputs; `Ok(Err(refusal))` when the policy forbids the path.
+fn plan(args: &Args) -> anyhow::Result<Result<Plan, Refusal>> {
     let (path, explicit) = match &args.policy {
         Some(path) => (path.clone(), true),
         None => (PathBuf::from(DEFAULT_PATH), false),
@@ -142,7 +61,9 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, String>> {
     let (digest, image) = (args.digest.clone(), args.image.clone());
     let promotion = match policy.promotion(&args.source_env, &args.target_env) {
         Ok(promotion) => promotion,
-        Err(forbidden @ PolicyError::Forbidden { .. }) => return Ok(Err(forbidden.to_string())),
+        Err(forbidden @ PolicyError::Forbidden { .. }) => {
+            return Ok(Err(Refusal::Forbidden(forbidden.to_string())));
+        }
         Err(other) => return Err(other.into()),
     };
     let source = policy.reference(&args.source_env, &image, &digest)?;
@@ -183,7 +104,7 @@ fn github_side(
 async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let plan = match plan(&args)? {
         Ok(plan) => plan,
-        Err(forbidden) => return Ok(Outcome::failed(forbidden)),
+        Err(forbidden) => return Ok(forbidden.outcome(String::new())),
     };
     let path = format!("{} -> {}", args.source_env, args.target_env);
     let token = args.github.token.token()?;
@@ -201,7 +122,7 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         ),
         (Some(allowed), Some(github)) => match github.check(allowed, &path).await? {
             Ok(answer) => Some(answer),
-            Err(refusal) => return Ok(Outcome::failed(refusal)),
+            Err(refusal) => return Ok(Refusal::NotAllowed(refusal).outcome(String::new())),
         },
     };
     let client = args
@@ -219,13 +140,13 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     match run.check_source_and_target(who.as_deref()).await? {
         Next::Proceed => {}
         Next::NothingToDo => return Ok(run.finish(false, None)),
-        Next::Refused(refusal) => return Ok(refusal),
+        Next::Refused(refusal) => return Ok(refusal.outcome(run.summary)),
     }
     let Some(recorder) = recorder else {
-        let outcome = run
-            .gate_and_copy()
-            .await?
-            .unwrap_or_else(|| run.finish(true, None));
+        let outcome = match run.gate_and_copy().await? {
+            Ok(()) => run.finish(true, None),
+            Err(refusal) => refusal.outcome(run.summary),
+        };
         return Ok(if args.deployment && !args.dry_run && github.is_none() {
             outcome.annotate(Annotation::new(
                 Level::Notice,
@@ -251,20 +172,17 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         .await?;
     let result = run.gate_and_copy().await;
     let (state, description) = match &result {
-        Ok(None) => (
+        Ok(Ok(())) => (
             DeploymentState::Success,
             format!("{} now points at {}", plan.target, plan.digest),
         ),
-        Ok(Some(failed)) => (
-            DeploymentState::Failure,
-            failed.failure_message().unwrap_or_default().to_owned(),
-        ),
+        Ok(Err(refusal)) => (DeploymentState::Failure, refusal.to_string()),
         Err(error) => (DeploymentState::Error, format!("{error:#}")),
     };
     let status_written = recorder.finish(&deployment, state, &description).await;
     let mut outcome = match result? {
-        Some(failed) => failed,
-        None => run.finish(true, Some(deployment.id)),
+        Err(refusal) => refusal.outcome(run.summary.clone()),
+        Ok(()) => run.finish(true, Some(deployment.id)),
     };
     if let Err(error) = status_written {
         // The target has moved (or stayed) already; the missing record must not hide that.
@@ -278,8 +196,8 @@ enum Next {
     Proceed,
     /// Already there, or a dry run.
     NothingToDo,
-    /// A failed outcome: the source does not hold the digest.
-    Refused(Outcome),
+    /// The source does not hold the digest.
+    Refused(Refusal),
 }
 
 /// One promotion in progress: what it knows so far and the summary it writes.
@@ -311,10 +229,12 @@ impl Run<'_> {
             )
         })?;
         if at_source.digest != *digest {
-            return Ok(Next::Refused(Outcome::failed(format!(
-                "source environment {} ({source}) points at {}, not {digest}; promote the digest that passed {}",
-                args.source_env, at_source.digest, args.source_env
-            ))));
+            return Ok(Next::Refused(Refusal::SourceElsewhere {
+                source_env: args.source_env.clone(),
+                source: source.clone(),
+                found: at_source.digest,
+                digest: digest.clone(),
+            }));
         }
         let previous = self
             .client
@@ -354,9 +274,9 @@ impl Run<'_> {
         Ok(Next::Proceed)
     }
 
-    /// Runs the gates, copies, re-reads. `Ok(None)` when the target now points at the digest;
-    /// `Ok(Some(outcome))` with a failed outcome otherwise.
-    async fn gate_and_copy(&mut self) -> anyhow::Result<Option<Outcome>> {
+    /// Checks the signature, runs the gates, copies, re-reads: `Ok(Ok(()))` when the target now
+    /// points at the digest, `Ok(Err(refusal))` when a check refused it.
+    async fn gate_and_copy(&mut self) -> anyhow::Result<Result<(), Refusal>> {
         let Plan {
             digest,
             source,
@@ -372,26 +292,21 @@ impl Run<'_> {
             ("GANTRY_SOURCE_REF", source.to_string()),
             ("GANTRY_TARGET_REF", target.to_string()),
         ];
+        let unchanged = |reason: String| Refusal::Unchanged {
+            reason,
+            target: target.clone(),
+        };
         if let Some(wanted) = &self.plan.require_signature
             && let Some(refusal) = self.check_signature(wanted).await?
         {
-            return Ok(Some(
-                Outcome::failed(format!("{refusal}; {target} was not changed"))
-                    .summary(self.summary.clone()),
-            ));
+            return Ok(Err(unchanged(refusal)));
         }
         if let Some(failure) = gates::run_all(self.ctx, gates, &variables, &mut self.summary).await
         {
-            return Ok(Some(
-                Outcome::failed(format!("{failure}; {target} was not changed"))
-                    .summary(self.summary.clone()),
-            ));
+            return Ok(Err(unchanged(failure)));
         }
         if let Some(moved) = self.moved_meanwhile().await? {
-            return Ok(Some(
-                Outcome::failed(format!("{moved}; {target} was not changed"))
-                    .summary(self.summary.clone()),
-            ));
+            return Ok(Err(unchanged(moved)));
         }
         let report = self
             .client
@@ -408,14 +323,15 @@ impl Run<'_> {
             .await
             .with_context(|| format!("re-reading {target}"))?;
         if now.digest != *digest {
-            return Ok(Some(Outcome::failed(format!(
-                "{target} points at {} right after the promotion of {digest}: someone else moved it concurrently",
-                now.digest
-            ))));
+            return Ok(Err(Refusal::Raced {
+                target: target.clone(),
+                found: now.digest,
+                digest: digest.clone(),
+            }));
         }
         self.summary
-            .push_str(&carried(&report, self.client.counts().requests));
-        Ok(None)
+            .push_str(&report::carried(&report, self.client.counts().requests));
+        Ok(Ok(()))
     }
 
     /// Reads source and target again right before the copy: a gate (or anyone) that moved
@@ -540,44 +456,17 @@ impl Run<'_> {
         if let Some(id) = deployment {
             let _ = writeln!(self.summary, "\nRecorded as GitHub Deployment {id}.");
         }
+        let report = Report {
+            digest: self.plan.digest.to_string(),
+            target_ref: format!("{}@{}", self.plan.target, self.plan.digest),
+            previous_digest: self.previous_digest.clone(),
+            promoted: promoted.to_string(),
+            requests: self.client.counts().requests.to_string(),
+            deployment_id: deployment.map(|id| id.to_string()).unwrap_or_default(),
+        };
         Outcome::success()
             .headline(self.headline(promoted))
-            .output("digest", self.plan.digest.to_string())
-            .output(
-                "target-ref",
-                format!("{}@{}", self.plan.target, self.plan.digest),
-            )
-            .output("previous-digest", self.previous_digest.clone())
-            .output("promoted", promoted.to_string())
-            .output("requests", self.client.counts().requests.to_string())
-            .output(
-                "deployment-id",
-                deployment.map(|id| id.to_string()).unwrap_or_default(),
-            )
+            .with_outputs(&report)
             .summary(self.summary.clone())
     }
-}
-
-fn carried(report: &gantry_oci::CopyReport, requests: u64) -> String {
-    const LISTED: usize = 20;
-    let mut out = format!(
-        "\n### Carried along\n\n{} referrer(s), {} legacy cosign tag(s); {} blob(s) mounted, {} uploaded, {} already there; {requests} request(s).\n",
-        report.referrers.len(),
-        report.legacy_tags.len(),
-        report.blobs_mounted,
-        report.blobs_uploaded,
-        report.blobs_present,
-    );
-    for digest in report.referrers.iter().take(LISTED) {
-        let _ = writeln!(out, "- referrer `{digest}`");
-    }
-    for tag in report.legacy_tags.iter().take(LISTED) {
-        let _ = writeln!(out, "- tag `{tag}`");
-    }
-    let hidden = report.referrers.len().saturating_sub(LISTED)
-        + report.legacy_tags.len().saturating_sub(LISTED);
-    if hidden > 0 {
-        let _ = writeln!(out, "- … and {hidden} more");
-    }
-    out
 }

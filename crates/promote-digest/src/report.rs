@@ -1,0 +1,114 @@
+//! What promote-digest reports: its outputs, the one way it refuses, the summary's pieces.
+
+use std::fmt::Write as _;
+
+use gantry_actions::Outcome;
+use gantry_oci::{Digest, Reference};
+
+gantry_actions::outputs! {
+    /// The outputs of a promotion.
+    pub struct Report {
+        /// The digest promoted.
+        digest: "digest",
+        /// The reference the target environment now points at.
+        target_ref: "target-ref",
+        /// What the target pointed at before (empty if nothing): the rollback target.
+        previous_digest: "previous-digest",
+        /// `true` when the target moved, `false` when it already pointed at the digest.
+        promoted: "promoted",
+        /// Registry requests the promotion made.
+        requests: "requests",
+        /// The GitHub Deployment recording the promotion (empty when none was recorded).
+        deployment_id: "deployment-id",
+    }
+}
+
+/// Why a promotion was refused: a check failed (exit 1), and nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The policy has no such path.
+    Forbidden(String),
+    /// The actor may not take the path.
+    NotAllowed(String),
+    /// The source environment does not hold the digest.
+    SourceElsewhere {
+        source_env: String,
+        source: Reference,
+        found: Digest,
+        digest: Digest,
+    },
+    /// A check after the source (signature, gate, something moved meanwhile) failed before the
+    /// copy.
+    Unchanged { reason: String, target: Reference },
+    /// The target moved again right after the copy: someone else is promoting at once.
+    Raced {
+        target: Reference,
+        found: Digest,
+        digest: Digest,
+    },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Forbidden(reason) | Self::NotAllowed(reason) => f.write_str(reason),
+            Self::SourceElsewhere {
+                source_env,
+                source,
+                found,
+                digest,
+            } => write!(
+                f,
+                "source environment {source_env} ({source}) points at {found}, not {digest}; promote the digest that passed {source_env}"
+            ),
+            Self::Unchanged { reason, target } => {
+                write!(f, "{reason}; {target} was not changed")
+            }
+            Self::Raced {
+                target,
+                found,
+                digest,
+            } => write!(
+                f,
+                "{target} points at {found} right after the promotion of {digest}: someone else moved it concurrently"
+            ),
+        }
+    }
+}
+
+impl Refusal {
+    /// The failed outcome (exit 1), with the summary written so far.
+    pub fn outcome(&self, summary: String) -> Outcome {
+        let outcome = Outcome::failed(self.to_string());
+        if summary.is_empty() {
+            outcome
+        } else {
+            outcome.summary(summary)
+        }
+    }
+}
+
+/// The summary's account of what travelled with the digest.
+pub fn carried(report: &gantry_oci::CopyReport, requests: u64) -> String {
+    const LISTED: usize = 20;
+    let mut out = format!(
+        "\n### Carried along\n\n{} referrer(s), {} legacy cosign tag(s); {} blob(s) mounted, {} uploaded, {} already there; {requests} request(s).\n",
+        report.referrers.len(),
+        report.legacy_tags.len(),
+        report.blobs_mounted,
+        report.blobs_uploaded,
+        report.blobs_present,
+    );
+    for digest in report.referrers.iter().take(LISTED) {
+        let _ = writeln!(out, "- referrer `{digest}`");
+    }
+    for tag in report.legacy_tags.iter().take(LISTED) {
+        let _ = writeln!(out, "- tag `{tag}`");
+    }
+    let hidden = report.referrers.len().saturating_sub(LISTED)
+        + report.legacy_tags.len().saturating_sub(LISTED);
+    if hidden > 0 {
+        let _ = writeln!(out, "- … and {hidden} more");
+    }
+    out
+}
