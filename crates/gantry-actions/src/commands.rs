@@ -22,8 +22,11 @@ pub fn escape_property(text: &str) -> String {
 /// Severity of an annotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    /// Fails the run's check in the UI (`::error`).
     Error,
+    /// A warning (`::warning`).
     Warning,
+    /// A notice (`::notice`).
     Notice,
 }
 
@@ -40,17 +43,26 @@ impl Level {
 /// An annotation shown on the run and, with a file, on the changed line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Annotation {
+    /// How severe it is.
     pub level: Level,
+    /// The text (escaped when written).
     pub message: String,
+    /// A title shown above the message.
     pub title: Option<String>,
+    /// The file it points at, relative to the repository.
     pub file: Option<String>,
+    /// The first line it points at.
     pub line: Option<u32>,
+    /// The last line it points at.
     pub end_line: Option<u32>,
+    /// The first column it points at.
     pub col: Option<u32>,
+    /// The last column it points at.
     pub end_column: Option<u32>,
 }
 
 impl Annotation {
+    /// An annotation of `level` saying `message`.
     pub fn new(level: Level, message: impl Into<String>) -> Self {
         Self {
             level,
@@ -65,12 +77,14 @@ impl Annotation {
     }
 
     #[must_use]
+    /// With a title.
     pub fn title(mut self, title: impl Into<String>) -> Self {
         self.title = Some(title.into());
         self
     }
 
     #[must_use]
+    /// Pointing at `file`, at `line` when given.
     pub fn file(mut self, file: impl Into<String>, line: Option<u32>) -> Self {
         self.file = Some(file.into());
         self.line = line;
@@ -139,10 +153,12 @@ impl Commands {
         let _ = out.flush();
     }
 
+    /// Writes `annotation` as its workflow command.
     pub fn annotate(annotation: &Annotation) {
         Self::emit(&annotation.to_string());
     }
 
+    /// Masks `secret` (whole and line by line) in all later output.
     pub fn add_mask(secret: &str) {
         for line in add_mask_lines(secret) {
             Self::emit(&line);

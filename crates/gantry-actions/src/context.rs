@@ -13,15 +13,25 @@ use gantry_secret::Secret;
 pub struct GitHubContext {
     /// `owner/name`.
     pub repository: Option<String>,
+    /// The commit the run is for (`GITHUB_SHA`).
     pub sha: Option<String>,
+    /// The ref the run is for (`GITHUB_REF`).
     pub git_ref: Option<String>,
+    /// The run's id (`GITHUB_RUN_ID`).
     pub run_id: Option<u64>,
+    /// The attempt of the run (`GITHUB_RUN_ATTEMPT`).
     pub run_attempt: Option<u32>,
+    /// `https://github.com` or the GHES host (`GITHUB_SERVER_URL`).
     pub server_url: Option<String>,
+    /// The REST API (`GITHUB_API_URL`).
     pub api_url: Option<String>,
+    /// Who started the workflow (`GITHUB_ACTOR`).
     pub actor: Option<String>,
+    /// Who started this attempt (`GITHUB_TRIGGERING_ACTOR`).
     pub triggering_actor: Option<String>,
+    /// The workflow file and ref (`GITHUB_WORKFLOW_REF`).
     pub workflow_ref: Option<String>,
+    /// The event that triggered the run (`GITHUB_EVENT_NAME`).
     pub event_name: Option<String>,
     oidc: Option<(String, Secret)>,
 }
@@ -47,6 +57,7 @@ impl GitHubContext {
         }
     }
 
+    /// Reads the context from the process environment.
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -111,6 +122,10 @@ struct TokenResponse {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum OidcError {
     #[error(
         "no GitHub OIDC token available: ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN are not set\nhint: grant `permissions: id-token: write` to the job, or pass an identity token explicitly"

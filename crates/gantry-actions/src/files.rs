@@ -13,6 +13,10 @@ use std::path::Path;
 pub const SUMMARY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum FileCommandError {
     #[error(
         "output name {name:?} is not valid: it must be non-empty and contain no '=', '<<' or line break"

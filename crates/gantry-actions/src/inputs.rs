@@ -11,6 +11,10 @@ use clap::{Arg, ArgAction, Command};
 use crate::env::INPUT_PREFIX;
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum InputError {
     #[error(
         "input '{input}' is required but was not set\nhint: add `{input}:` under `with:` in the step"

@@ -6,6 +6,8 @@
 //! for the same parser and writes `GITHUB_OUTPUT`, the step summary, annotations and masks by the
 //! runner's rules. Library crates never learn that they run inside Actions.
 
+#![warn(missing_docs)]
+
 pub mod app;
 pub mod commands;
 pub mod context;

@@ -11,12 +11,16 @@ use crate::context::GitHubContext;
 /// How a process ends: 0 success, 1 a check failed, 2 usage or infrastructure error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
+    /// Exit 0: everything checked out.
     Success,
+    /// Exit 1: a check failed.
     Failure,
+    /// Exit 2: bad usage, or something could not be reached or read.
     Error,
 }
 
 impl ExitStatus {
+    /// The process exit code.
     pub fn code(self) -> u8 {
         match self {
             Self::Success => 0,
@@ -37,13 +41,16 @@ impl From<ExitStatus> for std::process::ExitCode {
 pub struct Branding {
     /// A Feather icon name.
     pub icon: &'static str,
+    /// A Marketplace colour name.
     pub color: &'static str,
 }
 
 /// One declared output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputSpec {
+    /// The output's name (kebab-case).
     pub name: &'static str,
+    /// What it holds, for `action.yml` and the README.
     pub description: &'static str,
 }
 
@@ -54,6 +61,7 @@ pub struct ToolSpec {
     pub name: &'static str,
     /// One sentence for `action.yml`'s `description`.
     pub description: &'static str,
+    /// Icon and colour on the Marketplace.
     pub branding: Branding,
     /// Every output the tool may set, in the order they are written.
     pub outputs: &'static [OutputSpec],
@@ -77,7 +85,9 @@ pub enum Mode {
 /// Everything a tool may know about where it runs.
 #[derive(Debug, Clone)]
 pub struct Context {
+    /// The front end that runs the tool.
     pub mode: Mode,
+    /// What the runner says about the run (empty outside Actions).
     pub github: GitHubContext,
 }
 
@@ -109,9 +119,13 @@ impl Context {
 /// outputs at all).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
+    /// `(name, value)` of every output set, in the order set.
     pub outputs: Vec<(String, String)>,
+    /// Markdown for the step summary.
     pub summary: Option<String>,
+    /// Why the check failed (exit 1); `None` on success.
     pub failure: Option<String>,
+    /// Annotations to write besides the failure's.
     pub annotations: Vec<Annotation>,
     /// One sentence that says what happened, for people: the first line of the plain output and
     /// of the step's log.
@@ -119,6 +133,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A passing outcome with nothing set yet.
     pub fn success() -> Self {
         Self::default()
     }
@@ -144,24 +159,28 @@ impl Outcome {
     }
 
     #[must_use]
+    /// One output by name (tools use [`Self::with_outputs`]; names are checked against the spec).
     pub fn output(mut self, name: &str, value: impl Into<String>) -> Self {
         self.outputs.push((name.to_owned(), value.into()));
         self
     }
 
     #[must_use]
+    /// The sentence that says what happened.
     pub fn headline(mut self, sentence: impl Into<String>) -> Self {
         self.headline = Some(sentence.into());
         self
     }
 
     #[must_use]
+    /// The step summary (Markdown).
     pub fn summary(mut self, markdown: impl Into<String>) -> Self {
         self.summary = Some(markdown.into());
         self
     }
 
     #[must_use]
+    /// An annotation to write.
     pub fn annotate(mut self, annotation: Annotation) -> Self {
         self.annotations.push(annotation);
         self
@@ -177,6 +196,7 @@ impl Outcome {
         self.failure.as_deref()
     }
 
+    /// Exit 1 when a check failed, else 0.
     pub fn status(&self) -> ExitStatus {
         if self.failure.is_some() {
             ExitStatus::Failure
@@ -216,8 +236,11 @@ impl Outcome {
 
 /// A gantry tool. Its `Args` long flags are exactly its kebab-case input names.
 pub trait Tool: 'static {
+    /// The tool's arguments: its command line and, through the runner contract, its inputs.
     type Args: clap::Parser + Send + 'static;
+    /// Name, description, outputs and action settings.
     const SPEC: ToolSpec;
+    /// Runs the tool: `Ok` with the outcome of a completed run (passed or failed), `Err` for usage or infrastructure errors.
     fn run(args: Self::Args, ctx: &Context)
     -> impl Future<Output = anyhow::Result<Outcome>> + Send;
 }
@@ -227,6 +250,7 @@ type RunFuture = Pin<Box<dyn Future<Output = anyhow::Result<Outcome>> + Send>>;
 /// A tool with its types erased, so a multi-call binary can hold a list of them.
 #[derive(Clone, Copy)]
 pub struct ToolEntry {
+    /// The tool's spec.
     pub spec: &'static ToolSpec,
     command: fn() -> Command,
     run: fn(ArgMatches, Context) -> RunFuture,
@@ -248,6 +272,7 @@ fn run_erased<T: Tool>(matches: ArgMatches, ctx: Context) -> RunFuture {
 }
 
 impl ToolEntry {
+    /// The entry of tool `T`.
     pub const fn of<T: Tool>() -> Self {
         Self {
             spec: &T::SPEC,

@@ -3,6 +3,8 @@
 //! an undeclared output). The contract tests run its real binary; `cargo xtask generate` is tested
 //! on its definition.
 
+#![warn(missing_docs)]
+
 use clap::{Parser, ValueEnum};
 use gantry_actions::{
     Annotation, Branding, Context, Level, Outcome, OutputSpec, Secret, Tool, ToolSpec,
@@ -54,6 +56,7 @@ pub struct Args {
     pub summary_bytes: usize,
 }
 
+/// The fixture tool.
 pub struct Fixture;
 
 impl Tool for Fixture {

@@ -11,6 +11,8 @@
 //! The HTTP client is gantry's own (`gantry-http`: system or embedded roots, extra CA files), handed
 //! to octocrab, so a scratch container reaches `api.github.com` and a GHES behind a private CA alike.
 
+#![warn(missing_docs)]
+
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +30,10 @@ pub const DEFAULT_API_URL: &str = "https://api.github.com";
 const API_VERSION: &str = "2022-11-28";
 
 #[derive(Debug, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum GitHubError {
     #[error("GitHub API URL {url:?} is not a URL")]
     BadUrl { url: String },
@@ -75,7 +81,9 @@ pub enum GitHubError {
 /// `owner/name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repository {
+    /// The owner (user or organisation).
     pub owner: String,
+    /// The repository's name.
     pub name: String,
 }
 
@@ -107,17 +115,22 @@ impl std::fmt::Display for Repository {
 }
 
 #[derive(Debug, Clone)]
+/// How to reach GitHub.
 pub struct Options {
     /// The REST API base (`GITHUB_API_URL`); [`DEFAULT_API_URL`] when `None`.
     pub api_url: Option<String>,
+    /// The token every request carries.
     pub token: Secret,
+    /// Extra CA files (a GHES behind a private CA).
     pub ca_files: Vec<PathBuf>,
+    /// Time limit of one request.
     pub timeout: Duration,
     /// The longest rate-limit wait gantry sits out; a longer one is an error.
     pub max_rate_limit_wait: Duration,
 }
 
 impl Options {
+    /// Options for `token` against github.com.
     pub fn new(token: Secret) -> Self {
         Self {
             api_url: None,
@@ -160,9 +173,11 @@ struct TeamMembership {
 /// A user's membership in a team.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Membership {
+    /// A member.
     Active,
     /// Invited, not yet accepted: not a member.
     Pending,
+    /// Not a member.
     None,
 }
 
@@ -172,39 +187,61 @@ pub struct NewDeployment {
     /// The commit SHA deployed.
     #[serde(rename = "ref")]
     pub git_ref: String,
+    /// The environment deployed to.
     pub environment: String,
+    /// A line for people.
     pub description: String,
+    /// Data kept with the deployment.
     pub payload: Value,
+    /// Whether GitHub shows it as production.
     pub production_environment: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A deployment as GitHub returns it.
 pub struct Deployment {
+    /// Its id.
     pub id: u64,
+    /// The commit it records.
     pub sha: String,
+    /// The environment.
     pub environment: String,
     #[serde(default)]
+    /// The data kept with it.
     pub payload: Value,
+    /// When it was created (RFC 3339).
     pub created_at: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// A deployment status's state.
 pub enum DeploymentState {
+    /// It failed for a reason outside the change (infrastructure).
     Error,
+    /// It failed.
     Failure,
+    /// Superseded.
     Inactive,
+    /// Running.
     InProgress,
+    /// Waiting to run.
     Queued,
+    /// Not started.
     Pending,
+    /// It succeeded.
     Success,
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// A status to add to a deployment.
 pub struct NewDeploymentStatus {
+    /// The state.
     pub state: DeploymentState,
+    /// A line for people.
     pub description: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Where the log is (the run's page).
     pub log_url: Option<String>,
     /// Earlier successful deployments to the environment become inactive.
     pub auto_inactive: bool,
@@ -243,6 +280,7 @@ impl Method {
 }
 
 impl GitHub {
+    /// A client with `options`.
     pub fn new(options: Options) -> Result<Self, GitHubError> {
         let api_url = options
             .api_url
@@ -277,6 +315,7 @@ impl GitHub {
         })
     }
 
+    /// The REST API's base URL.
     pub fn api_url(&self) -> &str {
         &self.api_url
     }
@@ -345,6 +384,7 @@ impl GitHub {
         answer.json("a deployment")
     }
 
+    /// Adds a status to deployment `deployment_id`.
     pub async fn create_deployment_status(
         &self,
         repository: &Repository,

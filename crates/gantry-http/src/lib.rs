@@ -7,6 +7,8 @@
 //! cannot even speak plain HTTP). Extra CA files are added on top. Names resolve through hickory,
 //! which reads `/etc/hosts` and `/etc/resolv.conf` without glibc's NSS modules.
 
+#![warn(missing_docs)]
+
 pub mod retry;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +24,10 @@ pub enum RootSource {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum HttpError {
     #[error("reading CA file {path}")]
     ReadCa {
@@ -44,7 +50,9 @@ pub enum HttpError {
 /// Trusted roots for TLS.
 #[derive(Debug, Clone)]
 pub struct Roots {
+    /// The trusted certificates.
     pub certificates: Vec<reqwest::Certificate>,
+    /// Where the roots other than the extra CA files came from.
     pub source: RootSource,
     /// How many of `certificates` came from extra CA files.
     pub extra: usize,

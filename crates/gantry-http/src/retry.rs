@@ -29,7 +29,9 @@ pub enum Replay {
 pub enum Failure<'a> {
     /// The server answered with a status that is not a success.
     Status {
+        /// The answer's status.
         status: StatusCode,
+        /// The answer's headers (`Retry-After`, rate-limit headers).
         headers: &'a HeaderMap,
         /// The body, where the caller read it (GitHub's secondary rate limits say so only there).
         body: Option<&'a str>,

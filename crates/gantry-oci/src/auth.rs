@@ -17,9 +17,16 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Credential {
     #[default]
+    /// No credentials: anonymous tokens only.
     Anonymous,
     /// User name and password (or a token used as a password, as GHCR and ECR take them).
-    Basic { username: String, password: Secret },
+    /// User name and password (or a token used as a password, as GHCR and ECR take them).
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password or token.
+        password: Secret,
+    },
     /// An `OAuth2` refresh token (Docker's `identitytoken`), exchanged at the realm.
     IdentityToken(Secret),
     /// A registry bearer token to send as is.
@@ -44,6 +51,7 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// No credentials for any registry (Docker's config can be added).
     pub fn anonymous() -> Self {
         Self::default()
     }
@@ -92,6 +100,10 @@ fn normalise_host(registry: &str) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum AuthError {
     #[error("reading Docker config {path}")]
     ReadConfig {
@@ -268,10 +280,15 @@ fn run_helper(helper: &str, host: &str) -> Result<Credential, AuthError> {
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
+    /// `Basic`: send basic credentials.
     Basic,
+    /// `Bearer`: get a token at the realm for the scope.
     Bearer {
+        /// The token endpoint's URL.
         realm: String,
+        /// The service to name in the token request.
         service: Option<String>,
+        /// The scope the registry asked for.
         scope: Option<String>,
     },
 }

@@ -36,12 +36,14 @@ impl Client {
         )
     }
 
+    /// A client with `options`, authenticating with `credentials`.
     pub fn new(options: ClientOptions, credentials: Credentials) -> Result<Self> {
         Ok(Self {
             engine: Engine::new(options, credentials)?,
         })
     }
 
+    /// How the client reaches registries.
     pub fn options(&self) -> &ClientOptions {
         &self.engine.options
     }

@@ -38,14 +38,23 @@ impl Default for CopyOptions {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct CopyReport {
+    /// The digest copied.
     pub digest: Option<Digest>,
+    /// Its media type.
     pub media_type: String,
+    /// Manifests pushed (children, referrers and the tag included).
     pub manifests_pushed: usize,
+    /// Blobs mounted from another repository of the same registry.
     pub blobs_mounted: usize,
+    /// Blobs streamed into the target.
     pub blobs_uploaded: usize,
+    /// Blobs the target had already.
     pub blobs_present: usize,
+    /// Referrers carried along.
     pub referrers: Vec<Digest>,
+    /// Legacy cosign tags carried along.
     pub legacy_tags: Vec<String>,
+    /// Requests and bytes the copy took.
     pub counts: Counts,
 }
 

@@ -10,6 +10,10 @@ use sha2::{Digest as _, Sha256, Sha512};
 pub struct Digest(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 #[error("invalid digest {input:?}: {reason}")]
 pub struct DigestError {
     pub input: String,
@@ -22,14 +26,17 @@ impl Digest {
         Self(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
     }
 
+    /// `sha256` or `sha512`.
     pub fn algorithm(&self) -> &str {
         self.0.split_once(':').map_or("", |(a, _)| a)
     }
 
+    /// The lower-case hex after the algorithm.
     pub fn hex(&self) -> &str {
         self.0.split_once(':').map_or("", |(_, h)| h)
     }
 
+    /// `<algorithm>:<hex>`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -105,11 +112,14 @@ impl<'de> serde::Deserialize<'de> for Digest {
 
 /// An incremental hasher for one algorithm.
 pub enum Hasher {
+    /// SHA-256.
     Sha256(Sha256),
+    /// SHA-512.
     Sha512(Sha512),
 }
 
 impl Hasher {
+    /// Hashes `bytes`.
     pub fn update(&mut self, bytes: &[u8]) {
         match self {
             Self::Sha256(h) => h.update(bytes),
@@ -117,6 +127,7 @@ impl Hasher {
         }
     }
 
+    /// The digest of everything hashed.
     pub fn finish(self) -> Digest {
         match self {
             Self::Sha256(h) => Digest(format!("sha256:{}", hex::encode(h.finalize()))),

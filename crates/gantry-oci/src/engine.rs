@@ -71,9 +71,13 @@ impl Default for ClientOptions {
 /// Requests and bytes, for summaries, tests and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
+    /// Requests sent (retries and token requests included).
     pub requests: u64,
+    /// Body bytes sent.
     pub bytes_up: u64,
+    /// Body bytes received.
     pub bytes_down: u64,
+    /// Requests sent again after a transient failure.
     pub retries: u64,
 }
 
@@ -92,26 +96,32 @@ impl std::ops::Sub for Counts {
 /// One request as sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRecord {
+    /// `GET`, `PUT`, …
     pub method: String,
     /// Path and query, without scheme and host (a token request: the realm and `(token)`).
     pub path: String,
+    /// The answer's status; 0 when none came.
     pub status: u16,
 }
 
 /// Access a request needs: pull, or pull and push, on one repository.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Scope {
+    /// The repository, without the registry.
     pub repository: String,
+    /// Whether pushing is needed too.
     pub push: bool,
 }
 
 impl Scope {
+    /// Pull access to `repository`.
     pub fn pull(repository: &str) -> Self {
         Self {
             repository: repository.to_owned(),
             push: false,
         }
     }
+    /// Pull and push access to `repository`.
     pub fn push(repository: &str) -> Self {
         Self {
             repository: repository.to_owned(),

@@ -3,6 +3,10 @@
 use crate::digest::Digest;
 
 #[derive(Debug, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum OciError {
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
@@ -71,4 +75,5 @@ impl OciError {
     }
 }
 
+/// A result with [`OciError`].
 pub type Result<T, E = OciError> = std::result::Result<T, E>;

@@ -26,15 +26,20 @@ const CREATED: &str = "1970-01-01T00:00:00Z";
 pub struct ImageFile {
     /// Absolute path inside the image, e.g. `/gantry`.
     pub path: String,
+    /// Unix permission bits.
     pub mode: u32,
+    /// The file's content.
     pub bytes: Bytes,
 }
 
 /// What the image runs and says about itself.
 #[derive(Debug, Clone, Default)]
 pub struct ImageConfig {
+    /// The command the image runs.
     pub entrypoint: Vec<String>,
+    /// `NAME=value` environment entries.
     pub env: Vec<String>,
+    /// OCI labels.
     pub labels: BTreeMap<String, String>,
     /// `amd64`, `arm64`, … (GOARCH names).
     pub architecture: String,
@@ -43,12 +48,16 @@ pub struct ImageConfig {
 /// A built image: its blobs and manifest, ready to push or write as an OCI layout.
 #[derive(Debug, Clone)]
 pub struct ScratchImage {
+    /// The config blob.
     pub config: Bytes,
+    /// The one gzip layer.
     pub layer: Bytes,
+    /// The OCI manifest naming both.
     pub manifest: Manifest,
 }
 
 impl ScratchImage {
+    /// Builds the image of `files` reproducibly: the same files and config give the same digest.
     pub fn build(files: &[ImageFile], config: &ImageConfig) -> Result<Self> {
         let tar = tar_of(files)?;
         let diff_id = Digest::sha256(&tar);
@@ -79,6 +88,7 @@ impl ScratchImage {
         })
     }
 
+    /// The manifest's digest.
     pub fn digest(&self) -> &Digest {
         &self.manifest.digest
     }

@@ -8,6 +8,8 @@
 //! same-repository re-tag costs oci-client 5 requests (three `GET /v2/` auth probes) against 2
 //! here, its mount treats a 202 as an error, and its referrers listing fails open.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod client;
 pub mod copy;

@@ -8,13 +8,18 @@ use serde::{Deserialize, Serialize};
 use crate::digest::Digest;
 use crate::error::{OciError, Result};
 
+/// An OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// An OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// A Docker manifest list.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// A Docker v2 image manifest.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Every manifest type gantry asks for, always all four (distribution 2.8 answers 404 for an OCI
 /// manifest requested without the OCI type, even by digest).
 pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+/// The empty config of artifacts (`{}`).
 pub const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
 /// An uncompressed tar layer.
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -25,14 +30,20 @@ pub const MANIFEST_LIMIT: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
+    /// The content's media type.
     pub media_type: String,
+    /// The content's digest.
     pub digest: Digest,
+    /// The content's size in bytes.
     pub size: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The artifact type (referrers).
     pub artifact_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Annotations.
     pub annotations: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The platform (index entries).
     pub platform: Option<serde_json::Value>,
 }
 
@@ -41,28 +52,39 @@ pub struct Descriptor {
 #[serde(rename_all = "camelCase")]
 pub struct ManifestFields {
     #[serde(default)]
+    /// 2 for every manifest gantry reads.
     pub schema_version: Option<u32>,
     #[serde(default)]
+    /// The declared media type.
     pub media_type: Option<String>,
     #[serde(default)]
+    /// The artifact type.
     pub artifact_type: Option<String>,
     #[serde(default)]
+    /// The config (image manifests).
     pub config: Option<Descriptor>,
     #[serde(default)]
+    /// The layers (image manifests).
     pub layers: Vec<Descriptor>,
     #[serde(default)]
+    /// The child manifests (indexes).
     pub manifests: Vec<Descriptor>,
     #[serde(default)]
+    /// The manifest this one refers to.
     pub subject: Option<Descriptor>,
     #[serde(default)]
+    /// Annotations.
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
 /// A manifest as fetched: its exact bytes, media type and verified digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
+    /// The bytes as fetched (never re-serialised).
     pub bytes: bytes::Bytes,
+    /// The media type (from the content or the `Content-Type`).
     pub media_type: String,
+    /// The digest of the bytes.
     pub digest: Digest,
 }
 
@@ -82,6 +104,7 @@ impl Manifest {
         Self::new(body.to_string(), media_type)
     }
 
+    /// The fields gantry reads.
     pub fn fields(&self) -> Result<ManifestFields> {
         let fields: ManifestFields =
             serde_json::from_slice(&self.bytes).map_err(|e| OciError::InvalidManifest {
@@ -97,6 +120,7 @@ impl Manifest {
         Ok(fields)
     }
 
+    /// Whether it is an index or manifest list.
     pub fn is_index(&self) -> bool {
         self.media_type == OCI_INDEX || self.media_type == DOCKER_LIST
     }
@@ -137,8 +161,11 @@ pub fn media_type_of(bytes: &[u8], content_type: Option<&str>) -> String {
 /// A platform such as `linux/amd64` or `linux/arm64/v8`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
+    /// e.g. `linux`.
     pub os: String,
+    /// e.g. `amd64`.
     pub architecture: String,
+    /// e.g. `v8`.
     pub variant: Option<String>,
 }
 

@@ -20,6 +20,10 @@ pub struct Reference {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 #[error("invalid image reference {input:?}: {reason}")]
 pub struct ReferenceError {
     pub input: String,
@@ -71,6 +75,7 @@ fn is_registry(part: &str) -> bool {
 }
 
 impl Reference {
+    /// The registry as written (`docker.io` for Docker Hub).
     pub fn registry(&self) -> &str {
         &self.registry
     }
@@ -84,14 +89,17 @@ impl Reference {
         }
     }
 
+    /// The repository (`library/alpine`).
     pub fn repository(&self) -> &str {
         &self.repository
     }
 
+    /// The tag, if any.
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()
     }
 
+    /// The digest, if any.
     pub fn digest(&self) -> Option<&Digest> {
         self.digest.as_ref()
     }

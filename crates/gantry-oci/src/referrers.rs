@@ -19,14 +19,18 @@ use crate::reference::Reference;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReferrersSource {
+    /// The referrers API.
     Api,
+    /// The `sha256-<hex>` fallback tag.
     FallbackTag,
 }
 
 /// The referrers of one subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Referrers {
+    /// The referrers found.
     pub descriptors: Vec<Descriptor>,
+    /// Where they were found.
     pub source: ReferrersSource,
 }
 
@@ -34,16 +38,24 @@ pub struct Referrers {
 /// optionally a `subject`.
 #[derive(Debug, Clone)]
 pub struct Artifact {
+    /// The artifact's type.
     pub artifact_type: String,
+    /// Its layers.
     pub layers: Vec<ArtifactLayer>,
+    /// The manifest it refers to, if any.
     pub subject: Option<Descriptor>,
+    /// Manifest annotations.
     pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone)]
+/// One layer of an [`Artifact`].
 pub struct ArtifactLayer {
+    /// The layer's media type.
     pub media_type: String,
+    /// The layer's content.
     pub bytes: Bytes,
+    /// Layer annotations.
     pub annotations: BTreeMap<String, String>,
 }
 

@@ -14,13 +14,20 @@ use gantry_secret::Secret;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum AuthMode {
     #[default]
+    /// Anyone may pull and push.
     None,
+    /// HTTP basic authentication.
     Basic {
+        /// The one user name.
         username: String,
+        /// Its password.
         password: Secret,
     },
+    /// Bearer tokens from `/token`, issued for basic credentials.
     Bearer {
+        /// The one user name.
         username: String,
+        /// Its password.
         password: Secret,
     },
 }

@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod api;
 mod auth;
 mod store;
@@ -37,10 +39,12 @@ pub use uploads::Limits;
 /// How to run the registry.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where to listen (port 0: any free port).
     pub addr: SocketAddr,
     /// Keep content in this directory (reloaded on start); in a temporary directory removed on
     /// stop when `None`.
     pub storage: Option<PathBuf>,
+    /// How clients authenticate.
     pub auth: AuthMode,
     /// Allow an address other than loopback.
     pub allow_remote: bool,
@@ -61,7 +65,9 @@ pub struct Config {
 /// PEM files of a server certificate chain and its private key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
+    /// The certificate chain (PEM).
     pub cert: PathBuf,
+    /// Its private key (PEM).
     pub key: PathBuf,
 }
 
@@ -82,6 +88,10 @@ impl Default for Config {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum ServeError {
     #[error(
         "refusing to listen on {addr}: it is not a loopback address\nhint: pass --allow-remote to serve other hosts"
@@ -115,6 +125,7 @@ pub struct Running {
 }
 
 impl Running {
+    /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -124,6 +135,7 @@ impl Running {
         self.addr.to_string()
     }
 
+    /// Stops serving and waits for the server to end.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

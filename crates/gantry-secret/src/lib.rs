@@ -4,6 +4,8 @@
 //! `<redacted>`, so a `{:?}` of any struct holding one is safe to log. The runner-contract crate
 //! additionally masks secret inputs with `::add-mask::`.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -13,14 +15,17 @@ use std::str::FromStr;
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps `value`.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The value itself: every use is a place that handles the secret.
     pub fn expose(&self) -> &str {
         &self.0
     }
 
+    /// Whether the value is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -13,9 +13,13 @@ use crate::SigstoreError;
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The media type of a legacy attestation layer (`.att`).
 pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// The layer annotation holding the base64 signature.
 pub const SIGNATURE: &str = "dev.cosignproject.cosign/signature";
+/// The layer annotation holding the signing certificate (PEM).
 pub const CERTIFICATE: &str = "dev.sigstore.cosign/certificate";
+/// The layer annotation holding the certificate chain (PEM).
 pub const CHAIN: &str = "dev.sigstore.cosign/chain";
+/// The layer annotation holding the Rekor bundle (SET and entry).
 pub const REKOR_BUNDLE: &str = "dev.sigstore.cosign/bundle";
 
 type Result<T> = std::result::Result<T, SigstoreError>;

@@ -9,6 +9,8 @@
 //!
 //! The OCI side (finding bundles and cosign's legacy signatures in a registry) builds on this.
 
+#![warn(missing_docs)]
+
 mod keys;
 pub mod legacy;
 pub mod oci;
@@ -24,6 +26,10 @@ use sigstore_verify::types::{Artifact, ArtifactDigest, Bundle, DerPublicKey, Sha
 use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy};
 
 #[derive(Debug, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum SigstoreError {
     #[error("reading {path}")]
     Read {
@@ -103,11 +109,14 @@ pub(crate) fn read(path: &Path) -> Result<String> {
 /// must match).
 #[derive(Debug, Clone)]
 pub enum Matcher {
+    /// Exactly this text.
     Exact(String),
+    /// An anchored regular expression.
     Regex(regex::Regex),
 }
 
 impl Matcher {
+    /// A matcher for exactly `text`.
     pub fn exact(text: impl Into<String>) -> Self {
         Self::Exact(text.into())
     }
@@ -123,6 +132,7 @@ impl Matcher {
             .map_err(invalid)
     }
 
+    /// Whether `value` matches.
     pub fn matches(&self, value: &str) -> bool {
         match self {
             Self::Exact(expected) => expected == value,
@@ -152,13 +162,22 @@ impl std::fmt::Display for Matcher {
 pub enum Signer {
     /// Keyless: a Fulcio certificate for this identity from this issuer, with these claims.
     Identity {
+        /// The certificate's identity (SAN).
         identity: Matcher,
+        /// The OIDC issuer.
         issuer: Matcher,
+        /// GitHub claims the certificate must carry.
         claims: Box<ClaimPolicy>,
     },
     /// A key the verifier holds (PEM `PUBLIC KEY`). Its signatures must be in the transparency
     /// log unless `tlog` is off (cosign's `--insecure-ignore-tlog`, for keys signed offline).
-    Key { key: DerPublicKey, tlog: bool },
+    /// A public key; `tlog: false` waives the transparency log.
+    Key {
+        /// The public key (DER).
+        key: DerPublicKey,
+        /// Whether a transparency log entry (or timestamp) is required.
+        tlog: bool,
+    },
 }
 
 impl Signer {
@@ -179,7 +198,9 @@ impl Signer {
 /// a DSSE subject).
 #[derive(Debug, Clone, Copy)]
 pub enum Subject<'a> {
+    /// The signed bytes.
     Bytes(&'a [u8]),
+    /// The SHA-256 (hex) of what was signed.
     Sha256(&'a str),
 }
 
@@ -210,10 +231,13 @@ pub struct Verified {
 pub struct Claims {
     /// `owner/name`.
     pub repository: Option<String>,
+    /// The ref the workflow ran for.
     pub git_ref: Option<String>,
     /// The workflow file that ran, as `owner/name/.github/workflows/file.yml@ref`.
     pub workflow: Option<String>,
+    /// The event that triggered it.
     pub trigger: Option<String>,
+    /// The commit it ran at.
     pub sha: Option<String>,
     /// `github-hosted` or `self-hosted`.
     pub runner_environment: Option<String>,
@@ -253,11 +277,17 @@ impl Claims {
 /// Requirements on the GitHub claims; `None` asks nothing of that claim.
 #[derive(Debug, Clone, Default)]
 pub struct ClaimPolicy {
+    /// The repository (owner/name).
     pub repository: Option<Matcher>,
+    /// The git ref.
     pub git_ref: Option<Matcher>,
+    /// The workflow (build config URI).
     pub workflow: Option<Matcher>,
+    /// The triggering event.
     pub trigger: Option<Matcher>,
+    /// The commit.
     pub sha: Option<Matcher>,
+    /// `github-hosted` or `self-hosted`.
     pub runner_environment: Option<Matcher>,
 }
 

@@ -15,6 +15,10 @@ pub const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle"
 pub const BUNDLE_LIMIT: u64 = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum ImageError {
     #[error("{image} has no digest; verify a digest, never a tag that can move")]
     NoDigest { image: String },
@@ -45,6 +49,7 @@ pub enum ImageError {
 pub struct FoundBundle {
     /// The referrer manifest that holds it.
     pub manifest: Digest,
+    /// The bundle's JSON.
     pub json: String,
     /// The in-toto statement's `predicateType` for a DSSE bundle (read from the signed payload,
     /// never from the unsigned manifest annotation); `None` for a message signature or when the
@@ -78,20 +83,25 @@ fn statement_predicate_type(json: &str) -> Option<String> {
 pub struct LegacySignature {
     /// The `.sig` manifest and the layer in it.
     pub manifest: Digest,
+    /// The layer's digest.
     pub layer: Digest,
+    /// The signed payload.
     pub payload: Vec<u8>,
+    /// The layer's annotations (signature, certificate, bundle).
     pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 /// Where signatures were looked for and what was found.
 #[derive(Debug, Clone, Default)]
 pub struct Discovery {
+    /// v3 bundles found as referrers.
     pub bundles: Vec<FoundBundle>,
     /// cosign's legacy signatures (before v3), from the `.sig` tag.
     pub legacy: Vec<LegacySignature>,
     /// cosign's legacy attestations, from the `.att` tag: each layer's blob is a DSSE envelope.
     /// Read only when asked for ([`add_legacy_attestations`]).
     pub legacy_attestations: Vec<LegacySignature>,
+    /// Where discovery looked, for a message when nothing verifies.
     pub looked_in: Vec<String>,
     /// Referrers or layers that could not be read as signatures (too large, not matching their
     /// digest, not a manifest): each is a refusal with its reason, never a registry error.
@@ -282,11 +292,15 @@ async fn read_legacy_tag(
 /// What verifying an image proved.
 #[derive(Debug, Clone)]
 pub struct ImageVerified {
+    /// The digest verified.
     pub digest: Digest,
     /// The referrer whose bundle verified, or the `.sig` manifest.
     pub signature: Digest,
+    /// How the signature was stored.
     pub format: SignatureFormat,
+    /// What verified.
     pub verified: Verified,
+    /// Where discovery looked.
     pub looked_in: Vec<String>,
 }
 
@@ -369,9 +383,11 @@ fn reason(manifest: &Digest, format: &str, error: SigstoreError) -> String {
 /// An attestation that verified.
 #[derive(Debug, Clone)]
 pub struct AttestationVerified {
+    /// The predicate type of the signed statement.
     pub predicate_type: String,
     /// The referrer that holds it.
     pub manifest: Digest,
+    /// What verified.
     pub verified: Verified,
     /// The in-toto statement (its predicate is what a policy may read next).
     pub statement: serde_json::Value,

@@ -16,16 +16,26 @@ pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct SignaturePolicy {
+    /// The signer's exact identity.
     pub identity: Option<String>,
+    /// A regular expression the whole identity must match.
     pub identity_regexp: Option<String>,
+    /// The exact OIDC issuer (default GitHub Actions').
     pub issuer: Option<String>,
+    /// A regular expression the whole issuer must match.
     pub issuer_regexp: Option<String>,
+    /// The repository the signing workflow ran in.
     pub repository: Option<String>,
     #[serde(rename = "ref")]
+    /// The git ref it ran for.
     pub git_ref: Option<String>,
+    /// The workflow that signed.
     pub workflow: Option<String>,
+    /// The event that triggered it.
     pub trigger: Option<String>,
+    /// The commit it ran at.
     pub sha: Option<String>,
+    /// `github-hosted` or `self-hosted`.
     pub runner_environment: Option<String>,
     /// A PEM public key file.
     pub key: Option<PathBuf>,

@@ -48,8 +48,11 @@ fn invalid(
 /// Where keyless signing gets its certificate, its log entry and its timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Services {
+    /// Fulcio's URL.
     pub fulcio: String,
+    /// Rekor's URL.
     pub rekor: String,
+    /// The timestamp authority's URL, if one is used.
     pub tsa: Option<String>,
     /// Rekor v2 (tiles), which needs a timestamp authority; v1 otherwise.
     pub rekor_v2: bool,
@@ -234,10 +237,18 @@ fn sha2_256(bytes: &[u8]) -> Vec<u8> {
 #[derive(Debug)]
 pub enum Identity {
     /// A Fulcio certificate for this OIDC token's identity.
-    Keyless { token: Secret, services: Services },
+    /// An OIDC token exchanged at Fulcio for a certificate.
+    Keyless {
+        /// The OIDC identity token.
+        token: Secret,
+        /// Fulcio, Rekor and the TSA to use.
+        services: Services,
+    },
     /// A key; its signature recorded in this Rekor (v1) unless `None`.
     Key {
+        /// The private key.
         key: Box<SigningKey>,
+        /// The Rekor to log in; `None`: not logged.
         rekor: Option<String>,
     },
 }

@@ -5,6 +5,8 @@
 //! so loudly on stderr and returns early; with `CI=true` a missing component fails the test, so CI
 //! can never go green by skipping.
 
+#![warn(missing_docs)]
+
 pub mod component;
 pub mod github;
 pub mod peers;

@@ -26,7 +26,9 @@ pub fn run(program: &Path, args: &[&str]) -> Vec<u8> {
 
 /// skopeo and umoci.
 pub struct Peers {
+    /// The skopeo binary.
     pub skopeo: PathBuf,
+    /// The umoci binary.
     pub umoci: PathBuf,
 }
 
@@ -187,7 +189,9 @@ pub enum SignWhat {
 /// A bundle sigstore-js produced against the mock Sigstore services, and the trusted root that
 /// verifies it (fresh keys every time).
 pub struct Signed {
+    /// The bundle file.
     pub bundle: PathBuf,
+    /// The trusted root that verifies it.
     pub trusted_root: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -237,8 +241,11 @@ pub fn sigstore_js_sign(what: &SignWhat, identity: &str, claims: &str) -> Option
 /// sign against: their URL, a signing config v0.2 naming them, the trusted root that verifies
 /// what they issue, and an identity token. Stopped on drop.
 pub struct MockSigstore {
+    /// The services' base URL (Fulcio, Rekor and the TSA share it).
     pub url: String,
+    /// The trusted root that verifies what they issue.
     pub trusted_root: PathBuf,
+    /// A signing config v0.2 naming them.
     pub signing_config: PathBuf,
     /// Both in a client trust config, the form sigstore-python takes (`--trust-config`).
     pub trust_config: PathBuf,

@@ -12,13 +12,18 @@ pub struct TestCa {
 
 /// A certificate and its key, PEM encoded.
 pub struct IssuedCert {
+    /// The certificate (PEM).
     pub cert_pem: String,
+    /// Its private key (PEM).
     pub key_pem: String,
+    /// The certificate (DER).
     pub cert_der: Vec<u8>,
+    /// Its private key (PKCS#8 DER).
     pub key_pkcs8_der: Vec<u8>,
 }
 
 impl TestCa {
+    /// A new CA called `name`.
     pub fn new(name: &str) -> anyhow::Result<Self> {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(DnType::CommonName, name);
@@ -28,6 +33,7 @@ impl TestCa {
         Ok(Self { issuer })
     }
 
+    /// The CA certificate (PEM), for a client's trust store.
     pub fn cert_pem(&self) -> String {
         self.issuer.pem()
     }

@@ -23,9 +23,17 @@ pub enum Fault {
     /// hostile registry serves a manifest larger than any registry accepts at push. With
     /// `declared`, Content-Length says so; without, the body is streamed without a length, so
     /// only a client that counts while it reads notices.
-    Inflate { to: usize, declared: bool },
+    Inflate {
+        /// The size to pad the body to.
+        to: usize,
+        /// Whether `Content-Length` says so.
+        declared: bool,
+    },
     /// Answer 429 with `Retry-After: <seconds>` without forwarding.
-    TooManyRequests { retry_after_secs: u64 },
+    TooManyRequests {
+        /// The `Retry-After` value.
+        retry_after_secs: u64,
+    },
     /// Answer 503 without forwarding.
     Unavailable,
     /// Forward, then drop this response header.

@@ -311,10 +311,12 @@ impl Registry {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
+    /// The mode it runs in.
     pub fn auth(&self) -> Auth {
         self.auth
     }
 
+    /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -324,6 +326,7 @@ impl Registry {
         self.addr.to_string()
     }
 
+    /// `https` in TLS mode, else `http`.
     pub fn scheme(&self) -> &'static str {
         if self.auth == Auth::Tls {
             "https"

@@ -105,6 +105,7 @@ pub struct HttpsServer {
 }
 
 impl HttpsServer {
+    /// Starts serving `app` over HTTPS with a certificate from `ca`.
     pub fn start(app: axum::Router, ca: &crate::TestCa) -> anyhow::Result<Self> {
         let cert = ca.issue(&["127.0.0.1", "localhost", crate::TEST_HOST_NAME])?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -115,6 +116,7 @@ impl HttpsServer {
         })
     }
 
+    /// Where it listens.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.addr
     }

@@ -18,7 +18,9 @@ use serde_json::json;
 use crate::pki::IssuedCert;
 use crate::server::ServerThread;
 
+/// The service the token server issues tokens for.
 pub const SERVICE: &str = "gantry-testkit-registry";
+/// The issuer its tokens name.
 pub const ISSUER: &str = "gantry-testkit-token-server";
 /// The `OAuth2` refresh token (Docker's `identitytoken`) the token server accepts.
 pub const REFRESH_TOKEN: &str = "gantry-testkit-refresh-7d1e";
@@ -30,13 +32,16 @@ struct Issuer {
     issued: AtomicUsize,
 }
 
+/// A registry token server (RS256 JWTs), as distribution's token auth expects.
 pub struct TokenServer {
+    /// Its URL, for the registry's realm.
     pub realm: String,
     issuer: Arc<Issuer>,
     _server: ServerThread,
 }
 
 impl TokenServer {
+    /// Starts a token server for `username`/`password`, signing with `signing`.
     pub fn start(username: &str, password: &str, signing: &IssuedCert) -> anyhow::Result<Self> {
         let key =
             EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &signing.key_pkcs8_der)
@@ -63,6 +68,7 @@ impl TokenServer {
         })
     }
 
+    /// How many tokens it has issued.
     pub fn tokens_issued(&self) -> usize {
         self.issuer.issued.load(Ordering::SeqCst)
     }

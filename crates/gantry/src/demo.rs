@@ -42,6 +42,7 @@ pub fn command() -> clap::Command {
     ))
 }
 
+/// Runs the demo: exit 0 when every step went as it should.
 pub fn run(args: DemoArgs) -> ExitStatus {
     match gantry_actions::app::block_on(demo(args)) {
         Ok(Ok(true)) => ExitStatus::Success,

@@ -29,6 +29,7 @@ pub struct Args {
     pub timeout: u64,
 }
 
+/// The doctor tool.
 pub struct Doctor;
 
 impl Tool for Doctor {

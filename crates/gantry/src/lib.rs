@@ -4,6 +4,8 @@
 //! Tools plug in by adding their [`ToolEntry`] to [`TOOLS`]; `cargo xtask generate` reads the same
 //! list to write `actions/<tool>/`.
 
+#![warn(missing_docs)]
+
 pub mod demo;
 pub mod doctor;
 pub mod registry;

@@ -17,6 +17,7 @@ pub enum RegistryCommand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// How clients authenticate to `registry serve`.
 pub enum AuthKind {
     /// No authentication.
     None,
@@ -27,6 +28,7 @@ pub enum AuthKind {
 }
 
 #[derive(Debug, Args)]
+/// The options of `registry serve`.
 pub struct ServeArgs {
     /// Address to listen on (an IP address and port); loopback unless --allow-remote.
     #[arg(long, default_value = "127.0.0.1:5000", value_parser = parse_addr)]
@@ -102,6 +104,7 @@ pub fn command() -> clap::Command {
     )
 }
 
+/// Runs `registry serve` until interrupted.
 pub fn run(command: RegistryCommand) -> ExitStatus {
     let RegistryCommand::Serve(args) = command;
     gantry_actions::logging::init(gantry_actions::Mode::Cli);

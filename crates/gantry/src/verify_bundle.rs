@@ -58,6 +58,7 @@ pub fn command() -> clap::Command {
     )
 }
 
+/// Runs `verify-bundle`: exit 0 verified, 1 not, 2 usage or unreadable input.
 pub fn run(args: VerifyBundleArgs) -> ExitStatus {
     let json = args.json;
     let (status, body) = match verify(args) {

@@ -5,6 +5,8 @@
 //! environment must point at exactly the digest being promoted, so no stage can be skipped and no
 //! image that did not pass the earlier stage can arrive.
 
+#![warn(missing_docs)]
+
 mod args;
 mod gates;
 mod github;

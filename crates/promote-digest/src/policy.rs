@@ -45,10 +45,15 @@ const TAG_VARIABLES: [&str; 2] = ["env", "digest12"];
 /// A GitHub repository role, from least to most privileged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
+    /// `read`.
     Read,
+    /// `triage`.
     Triage,
+    /// `write`.
     Write,
+    /// `maintain`.
     Maintain,
+    /// `admin`.
     Admin,
 }
 
@@ -65,6 +70,7 @@ impl Role {
         })
     }
 
+    /// The role's name as GitHub writes it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Read => "read",
@@ -77,17 +83,24 @@ impl Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// One environment.
 pub struct Environment {
+    /// Its name (lowercase letters, digits and `-`).
     pub name: String,
     /// `registry/repository` when the environment lives elsewhere than the image.
     pub repository: Option<String>,
+    /// The tag template (`{env}`, `{digest12}`).
     pub tag: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// A command that must pass before a promotion moves anything.
 pub struct Gate {
+    /// Its name, for the log and the summary.
     pub name: String,
+    /// The command (`sh -c`).
     pub run: String,
+    /// How long it may run.
     pub timeout: Duration,
     /// Variables of gantry's own environment the gate may see (an explicit allow-list: a gate
     /// gets nothing else but `PATH`, `HOME` and the `GANTRY_*` variables of the promotion).
@@ -97,7 +110,9 @@ pub struct Gate {
 /// Who may take a path: anyone holding one of `roles` (or a higher one), or in one of `teams`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Allowed {
+    /// Roles that may (this one or higher).
     pub roles: Vec<Role>,
+    /// Teams (`org/slug`) whose active members may.
     pub teams: Vec<String>,
 }
 
@@ -115,9 +130,13 @@ impl std::fmt::Display for Allowed {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// One allowed path between two environments.
 pub struct Promotion {
+    /// The environment the digest passed.
     pub from: String,
+    /// The environment it moves to.
     pub to: String,
+    /// Gates, in order.
     pub gates: Vec<Gate>,
     /// `None`: anyone who can run the workflow.
     pub allowed: Option<Allowed>,
@@ -131,17 +150,26 @@ pub struct Promotion {
 pub enum Source {
     /// No file: the default chain dev → staging → canary → production.
     Default,
+    /// The file at this path.
     File(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// A promotion policy.
 pub struct Policy {
+    /// Where it came from.
     pub source: Source,
+    /// The environments, in promotion order.
     pub environments: Vec<Environment>,
+    /// The allowed paths.
     pub promotions: Vec<Promotion>,
 }
 
 #[derive(Debug, thiserror::Error)]
+#[expect(
+    missing_docs,
+    reason = "each variant's #[error] message is its documentation"
+)]
 pub enum PolicyError {
     #[error("reading policy {path}")]
     Read {
@@ -223,6 +251,7 @@ impl Policy {
         }
     }
 
+    /// The environment called `name`.
     pub fn environment(&self, name: &str) -> Result<&Environment, PolicyError> {
         self.environments
             .iter()

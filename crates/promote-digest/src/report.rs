@@ -32,18 +32,30 @@ pub enum Refusal {
     NotAllowed(String),
     /// The source environment does not hold the digest.
     SourceElsewhere {
+        /// The environment.
         source_env: String,
+        /// Its reference.
         source: Reference,
+        /// What it points at.
         found: Digest,
+        /// The digest asked for.
         digest: Digest,
     },
     /// A check after the source (signature, gate, something moved meanwhile) failed before the
     /// copy.
-    Unchanged { reason: String, target: Reference },
+    Unchanged {
+        /// What failed.
+        reason: String,
+        /// The target, which was not changed.
+        target: Reference,
+    },
     /// The target moved again right after the copy: someone else is promoting at once.
     Raced {
+        /// The target.
         target: Reference,
+        /// What it points at now.
         found: Digest,
+        /// The digest promoted.
         digest: Digest,
     },
 }

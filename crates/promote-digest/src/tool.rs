@@ -17,6 +17,7 @@ use crate::github::{GitHubSide, Inputs};
 use crate::policy::{Allowed, DEFAULT_PATH, Gate, Policy, PolicyError};
 use crate::report::{self, Refusal, Report};
 
+/// The promote-digest tool.
 pub struct PromoteDigest;
 
 impl Tool for PromoteDigest {

@@ -6,6 +6,8 @@
 //! The one decision: a tag is resolved once, and the digest it named is what gets signed and
 //! reported; nothing is signed "by tag".
 
+#![warn(missing_docs)]
+
 mod args;
 mod report;
 mod tool;

@@ -13,6 +13,7 @@ use crate::report::{self, Report};
 /// Rekor v1 of the public-good instance, where key-based signatures are logged by default.
 pub const PUBLIC_REKOR: &str = "https://rekor.sigstore.dev";
 
+/// The sign-image tool.
 pub struct SignImage;
 
 impl Tool for SignImage {

@@ -5,6 +5,8 @@
 //! The one decision: every image is checked and every failure reported in one run; a single
 //! unproven image fails the step.
 
+#![warn(missing_docs)]
+
 mod args;
 mod gate;
 mod report;

@@ -15,6 +15,7 @@ use crate::gate::{self, Judged};
 use crate::report::{self, Report};
 use crate::vulns;
 
+/// The verify-image tool.
 pub struct VerifyImage;
 
 impl Tool for VerifyImage {

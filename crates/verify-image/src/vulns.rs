@@ -18,14 +18,18 @@ pub const SEVERITIES: [&str; 6] = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGI
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// The vulnerability id (CVE, GHSA, …).
     pub id: String,
+    /// The package it was found in.
     pub package: String,
+    /// The installed version.
     pub version: String,
     /// The versions the scanner names as fixing it (may be set even when it is not fixed).
     pub fixed_in: String,
     /// Whether the scanner says a fix exists, by its own rule: Trivy's `Status == "fixed"`,
     /// Grype's `fix.state == "fixed"` (where a report lacks the field, a fixed version counts).
     pub fixed: bool,
+    /// Upper-case: one of [`SEVERITIES`].
     pub severity: String,
 }
 
@@ -47,9 +51,11 @@ impl std::fmt::Display for Finding {
 /// A scanner's report: which scanner, which image it names (if any), what it found.
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// `Trivy` or `Grype`.
     pub scanner: &'static str,
     /// Manifest digests the report says it scanned (`sha256:…`); empty when it names none.
     pub digests: Vec<String>,
+    /// Every finding, in the report's order.
     pub findings: Vec<Finding>,
     /// When the scan ran, if the report says.
     pub scanned_at: Option<jiff::Timestamp>,
@@ -203,11 +209,15 @@ pub fn parse_report(what: &str, json: &Value) -> anyhow::Result<Report> {
 /// An ignore file entry: `.trivyignore` lines, `ID [exp:YYYY-MM-DD]`, `#` comments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ignore {
+    /// The vulnerability id.
     pub id: String,
+    /// The day after which the entry no longer applies.
     pub expires: Option<jiff::civil::Date>,
+    /// Its line in the file.
     pub line: usize,
 }
 
+/// Reads an ignore file; a malformed line is an error naming it.
 pub fn read_ignores(path: &Path) -> anyhow::Result<Vec<Ignore>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -282,13 +292,17 @@ pub fn parse_max_age(text: &str) -> anyhow::Result<jiff::SignedDuration> {
 /// OpenVEX statements that set a vulnerability aside for a product.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VexStatement {
+    /// The vulnerability id.
     pub vulnerability: String,
+    /// `not_affected`, `fixed`, `affected` or `under_investigation`.
     pub status: String,
     /// Product identifiers (`@id`, purls); empty: every product.
     pub products: Vec<String>,
+    /// Why, for `not_affected`.
     pub justification: String,
 }
 
+/// Reads the statements of an OpenVEX document.
 pub fn read_vex(path: &Path) -> anyhow::Result<Vec<VexStatement>> {
     let what = path.display();
     let json: Value = serde_json::from_str(
@@ -335,12 +349,17 @@ pub fn read_vex(path: &Path) -> anyhow::Result<Vec<VexStatement>> {
 pub struct Gate {
     /// Upper-case severities that fail the gate.
     pub fail_on: Vec<String>,
+    /// Set aside findings without a fix.
     pub ignore_unfixed: bool,
+    /// Ignore file entries.
     pub ignores: Vec<Ignore>,
+    /// OpenVEX statements.
     pub vex: Vec<VexStatement>,
+    /// Today (UTC), for the ignore entries' dates.
     pub today: jiff::civil::Date,
     /// Reports whose scan is older than this (or does not say when it ran) fail.
     pub max_age: Option<jiff::SignedDuration>,
+    /// Now, for the scans' ages.
     pub now: jiff::Timestamp,
 }
 
