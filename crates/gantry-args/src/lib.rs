@@ -34,6 +34,13 @@ pub use images::ImagesArgs;
 pub use registry::RegistryArgs;
 pub use signature::{RootArgs, SignatureArgs, SignerArgs};
 
+/// The inputs [`RegistryArgs`] and [`GitHubTokenArgs`] bring that hold secrets: a tool that
+/// flattens both masks these (its `ToolSpec::secret_inputs`).
+pub const SECRET_INPUTS: &[&str] = &["github-token", "registry-password"];
+
+/// The action defaults those inputs take: the job's token for `github-token`.
+pub const ACTION_DEFAULTS: &[(&str, &str)] = &[("github-token", "${{ github.token }}")];
+
 /// Reads a secret from a file: the whole content, trailing newlines cut.
 pub(crate) fn read_secret_file(
     path: &std::path::Path,

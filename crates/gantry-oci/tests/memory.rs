@@ -9,16 +9,6 @@ use gantry_testkit::{Auth, Registry};
 const LAYER: usize = 128 * 1024 * 1024;
 const ALLOWED_GROWTH: u64 = 40 * 1024 * 1024;
 
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("status");
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .expect("field")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_layer_is_streamed_not_buffered() {
     let Some(source) = Registry::start(Auth::Anonymous) else {
@@ -53,8 +43,7 @@ async fn a_large_layer_is_streamed_not_buffered() {
     drop(layer);
 
     // Reset the peak to the current resident size (Linux: "5" clears VmHWM).
-    std::fs::write("/proc/self/clear_refs", "5").expect("clear_refs");
-    let before = status_kib("VmRSS:") * 1024;
+    let memory = gantry_testkit::PeakMemory::start();
     let destination: Reference = format!("{}/mirror/app:v1", target.host())
         .parse()
         .expect("reference");
@@ -66,14 +55,13 @@ async fn a_large_layer_is_streamed_not_buffered() {
         )
         .await
         .expect("copy");
-    let peak = status_kib("VmHWM:") * 1024;
+    let growth = memory.growth();
     assert_eq!(report.blobs_uploaded, 2);
     assert!(
         report.counts.bytes_up >= LAYER as u64,
         "{:?}",
         report.counts
     );
-    let growth = peak.saturating_sub(before);
     assert!(
         growth < ALLOWED_GROWTH,
         "copying a {} MiB layer grew the peak by {} MiB (allowed {} MiB): the blob was buffered",

@@ -10,16 +10,6 @@ const LAYER: usize = 128 * 1024 * 1024;
 const CHUNK: usize = 1024 * 1024;
 const ALLOWED_GROWTH: u64 = 40 * 1024 * 1024;
 
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("status");
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .expect("field")
-}
-
 fn chunk(i: usize) -> Bytes {
     Bytes::from(vec![u8::try_from(i % 251).unwrap_or(0); CHUNK])
 }
@@ -37,8 +27,7 @@ async fn a_large_blob_is_spooled_to_disk_not_held_in_memory() {
         .parse()
         .expect("digest");
 
-    std::fs::write("/proc/self/clear_refs", "5").expect("clear_refs");
-    let before = status_kib("VmRSS:") * 1024;
+    let memory = gantry_testkit::PeakMemory::start();
     let body =
         futures_util::stream::iter((0..LAYER / CHUNK).map(|i| Ok::<_, std::io::Error>(chunk(i))));
     let pushed = reqwest::Client::new()
@@ -60,8 +49,7 @@ async fn a_large_blob_is_spooled_to_disk_not_held_in_memory() {
         .await
         .expect("head");
     assert_eq!(head.headers()["content-length"], LAYER.to_string().as_str());
-    let peak = status_kib("VmHWM:") * 1024;
-    let growth = peak.saturating_sub(before);
+    let growth = memory.growth();
     assert!(
         growth < ALLOWED_GROWTH,
         "pushing {LAYER} bytes raised peak memory by {growth} bytes (allowed {ALLOWED_GROWTH})"

@@ -56,3 +56,37 @@ pub use pki::TestCa;
 pub use proxy::{Fault, FaultyProxy};
 pub use registry::{Auth, Backend, Registry, TEST_HOST_NAME};
 pub use server::HttpsServer;
+
+/// This process's peak memory, for tests that bound it (Linux `/proc`): [`PeakMemory::start`]
+/// resets the peak to the current resident size, [`PeakMemory::growth`] is how far the peak rose
+/// above it since. Alone in a test binary, so no other test adds to the peak.
+pub struct PeakMemory {
+    before: u64,
+}
+
+fn status_bytes(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("a /proc/self/status field")
+        * 1024
+}
+
+impl PeakMemory {
+    /// Resets the peak (Linux: writing 5 to `clear_refs` clears `VmHWM`) and remembers the
+    /// resident size.
+    pub fn start() -> Self {
+        std::fs::write("/proc/self/clear_refs", "5").expect("clear_refs");
+        Self {
+            before: status_bytes("VmRSS:"),
+        }
+    }
+
+    /// Bytes the peak rose above the resident size at the start.
+    pub fn growth(&self) -> u64 {
+        status_bytes("VmHWM:").saturating_sub(self.before)
+    }
+}

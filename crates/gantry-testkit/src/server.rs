@@ -6,6 +6,14 @@ pub(crate) struct ServerThread {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// The runtime a server thread runs on.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 impl ServerThread {
     /// Serves `app` on `listener` (already bound, any blocking mode).
     pub(crate) fn spawn(
@@ -14,10 +22,7 @@ impl ServerThread {
     ) -> std::io::Result<Self> {
         listener.set_nonblocking(true)?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
+        let runtime = runtime()?;
         let thread = std::thread::spawn(move || {
             runtime.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
@@ -60,10 +65,7 @@ impl ServerThread {
         let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
         listener.set_nonblocking(true)?;
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
+        let runtime = runtime()?;
         let thread = std::thread::spawn(move || {
             runtime.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {

@@ -32,7 +32,7 @@ impl Tool for SignImage {
             "identity-token",
             "key-password",
         ],
-        action_defaults: &[("github-token", "${{ github.token }}")],
+        action_defaults: gantry_args::ACTION_DEFAULTS,
         publish_action: true,
     };
 

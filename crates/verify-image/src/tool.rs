@@ -28,8 +28,8 @@ impl Tool for VerifyImage {
             color: "purple",
         },
         outputs: Report::SPEC,
-        secret_inputs: &["github-token", "registry-password"],
-        action_defaults: &[("github-token", "${{ github.token }}")],
+        secret_inputs: gantry_args::SECRET_INPUTS,
+        action_defaults: gantry_args::ACTION_DEFAULTS,
         publish_action: true,
     };
 

@@ -11,22 +11,10 @@ use gantry_secret::Secret;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{error_code, http};
+use crate::{error_code, http, patch_chunk, upload};
 
 async fn start_with(config: Config) -> gantry_registry::Running {
     gantry_registry::start(config).await.expect("start")
-}
-
-async fn push_blob(base: &str, repo: &str, bytes: &[u8]) -> Digest {
-    let digest = Digest::sha256(bytes);
-    let response = http()
-        .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={digest}"))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .expect("monolithic upload");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    digest
 }
 
 async fn start_upload(base: &str, repo: &str) -> String {
@@ -70,7 +58,7 @@ async fn an_open_patch_cannot_write_into_a_committed_blob_of_another_repository(
     let registry = start_with(config()).await;
     let base = format!("http://{}", registry.host());
     let bytes = layer(19_000);
-    let digest = push_blob(&base, "victim/app", &bytes).await;
+    let digest = upload(&base, "victim/app", &bytes).await;
 
     let location = start_upload(&base, "attacker/x").await;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(1);
@@ -143,10 +131,10 @@ async fn a_second_upload_of_a_stored_digest_leaves_the_first_file_in_place() {
     })
     .await;
     let base = format!("http://{}", registry.host());
-    let digest = push_blob(&base, "victim/app", b"shared layer").await;
+    let digest = upload(&base, "victim/app", b"shared layer").await;
     let file = dir.path().join("blobs/sha256").join(digest.hex());
     let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).expect("blob"));
-    push_blob(&base, "attacker/x", b"shared layer").await;
+    upload(&base, "attacker/x", b"shared layer").await;
     let after = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&file).expect("blob"));
     assert_eq!(inode, after, "the stored file was not replaced");
     let spooled: Vec<_> = std::fs::read_dir(dir.path().join("uploads"))
@@ -255,13 +243,14 @@ async fn the_bearer_realm_comes_from_the_configuration_never_from_the_request() 
     assert!(bad.to_string().contains("without a path"), "{bad}");
 }
 
-async fn token(base: &str, scopes: &[&str]) -> String {
+/// The token endpoint's answer for `scopes`, asked with the test credentials.
+async fn token_answer(base: &str, scopes: &[&str]) -> serde_json::Value {
     let query: String = scopes
         .iter()
         .map(|s| format!("scope={s}"))
         .collect::<Vec<_>>()
         .join("&");
-    let answer: serde_json::Value = http()
+    http()
         .get(format!("{base}/token?service=gantry-registry&{query}"))
         .basic_auth("gantry", Some("s3cret-pass"))
         .send()
@@ -269,8 +258,14 @@ async fn token(base: &str, scopes: &[&str]) -> String {
         .expect("token")
         .json()
         .await
-        .expect("json");
-    answer["token"].as_str().expect("token").to_owned()
+        .expect("json")
+}
+
+async fn token(base: &str, scopes: &[&str]) -> String {
+    token_answer(base, scopes).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
 }
 
 /// M2: a push token for `attacker/x` mounted any blob of `victim/app` without pull on it.
@@ -340,15 +335,7 @@ async fn bearer_tokens_expire() {
     })
     .await;
     let base = format!("http://{}", registry.host());
-    let answer: serde_json::Value = http()
-        .get(format!("{base}/token?scope=repository:team/app:pull"))
-        .basic_auth("gantry", Some("s3cret-pass"))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
+    let answer = token_answer(&base, &["repository:team/app:pull"]).await;
     assert_eq!(answer["expires_in"], 1);
     let token = answer["token"].as_str().expect("token").to_owned();
     let list = || {
@@ -531,7 +518,7 @@ fn image_manifest(config: &Digest, size: usize) -> serde_json::Value {
 async fn manifests_are_stored_under_the_digest_they_were_pushed_by_and_must_have_their_shape() {
     let registry = start_with(Config::default()).await;
     let base = format!("http://{}", registry.host());
-    let config = push_blob(&base, "team/app", b"{}").await;
+    let config = upload(&base, "team/app", b"{}").await;
     let body = image_manifest(&config, 2).to_string();
     let sha512 = format!("sha512:{}", "0".repeat(128))
         .parse::<Digest>()
@@ -579,41 +566,19 @@ async fn a_chunk_must_hold_exactly_the_range_it_names() {
     let registry = start_with(Config::default()).await;
     let base = format!("http://{}", registry.host());
     let location = start_upload(&base, "team/app").await;
-    let short = http()
-        .patch(&location)
-        .header("content-range", "0-9")
-        .body("hello")
-        .send()
-        .await
-        .expect("patch");
+    let short = patch_chunk(&location, "0-9", "hello").await;
     assert_eq!(short.status(), StatusCode::RANGE_NOT_SATISFIABLE);
 
     let location = start_upload(&base, "team/app").await;
-    let not_ascii = http()
-        .patch(&location)
-        .header(
-            "content-range",
-            reqwest::header::HeaderValue::from_bytes(b"0-4\xff").expect("header"),
-        )
-        .body("hello")
-        .send()
-        .await
-        .expect("patch");
+    let not_ascii = patch_chunk(
+        &location,
+        reqwest::header::HeaderValue::from_bytes(b"0-4\xff").expect("header"),
+        "hello",
+    )
+    .await;
     assert_eq!(not_ascii.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    let backwards = http()
-        .patch(&location)
-        .header("content-range", "4-0")
-        .body("hello")
-        .send()
-        .await
-        .expect("patch");
+    let backwards = patch_chunk(&location, "4-0", "hello").await;
     assert_eq!(backwards.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    let exact = http()
-        .patch(&location)
-        .header("content-range", "0-4")
-        .body("hello")
-        .send()
-        .await
-        .expect("patch");
+    let exact = patch_chunk(&location, "0-4", "hello").await;
     assert_eq!(exact.status(), StatusCode::ACCEPTED);
 }

@@ -6,7 +6,9 @@ mod hardening;
 mod peers;
 mod spec;
 
+use gantry_oci::Digest;
 use gantry_registry::{Config, Running};
+use reqwest::StatusCode;
 
 pub async fn start() -> Running {
     gantry_registry::start(Config::default())
@@ -24,4 +26,32 @@ pub async fn error_code(response: reqwest::Response) -> String {
         .as_str()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// A chunk `body` sent with `PATCH` to the upload at `location`, with `Content-Range: range`.
+pub async fn patch_chunk(
+    location: &str,
+    range: impl TryInto<reqwest::header::HeaderValue, Error: std::fmt::Debug>,
+    body: &'static str,
+) -> reqwest::Response {
+    http()
+        .patch(location)
+        .header("content-range", range.try_into().expect("header value"))
+        .body(body)
+        .send()
+        .await
+        .expect("patch")
+}
+
+/// Uploads `bytes` to `repo` in one POST; its digest.
+pub async fn upload(base: &str, repo: &str, bytes: &[u8]) -> Digest {
+    let digest = Digest::sha256(bytes);
+    let response = http()
+        .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={digest}"))
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("monolithic upload");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    digest
 }

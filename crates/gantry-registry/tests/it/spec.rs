@@ -4,19 +4,7 @@ use gantry_registry::{Config, ServeError};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::{error_code, http, start};
-
-async fn upload(base: &str, repo: &str, bytes: &[u8]) -> Digest {
-    let digest = Digest::sha256(bytes);
-    let response = http()
-        .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={digest}"))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .expect("monolithic upload");
-    assert_eq!(response.status(), StatusCode::CREATED);
-    digest
-}
+use crate::{error_code, http, patch_chunk, start, upload};
 
 #[tokio::test]
 async fn manifests_are_refused_until_their_blobs_exist_and_must_match_their_digest() {
@@ -93,30 +81,12 @@ async fn chunked_uploads_check_ranges_and_digests() {
         started.headers()["location"].to_str().expect("location")
     );
 
-    let first = http()
-        .patch(&location)
-        .header("content-range", "0-4")
-        .body("hello")
-        .send()
-        .await
-        .expect("patch");
+    let first = patch_chunk(&location, "0-4", "hello").await;
     assert_eq!(first.status(), StatusCode::ACCEPTED);
     assert_eq!(first.headers()["range"], "0-4");
-    let gap = http()
-        .patch(&location)
-        .header("content-range", "9-14")
-        .body("world!")
-        .send()
-        .await
-        .expect("patch");
+    let gap = patch_chunk(&location, "9-14", "world!").await;
     assert_eq!(gap.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    let second = http()
-        .patch(&location)
-        .header("content-range", "5-10")
-        .body(" world")
-        .send()
-        .await
-        .expect("patch");
+    let second = patch_chunk(&location, "5-10", " world").await;
     assert_eq!(second.headers()["range"], "0-10");
 
     let wrong = Digest::sha256(b"hello");
