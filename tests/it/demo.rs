@@ -50,6 +50,24 @@ fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and
         assert!(line.contains(&digest), "{line}");
     }
     assert!(first.contains("dev      → production  refused"), "{first}");
+    for (from, to) in [
+        ("dev", "staging"),
+        ("staging", "canary"),
+        ("canary", "production"),
+    ] {
+        let line = first
+            .lines()
+            .find(|l| l.starts_with(from) && l.contains(&format!("→ {to}")) && l.contains(&digest))
+            .unwrap_or_else(|| panic!("no {from} → {to} promotion:\n{first}"));
+        assert!(
+            line.contains("signature by the demo key verified, promoted"),
+            "each promotion says the signature was checked: {line}"
+        );
+    }
+    assert!(
+        first.contains("not allowed by the demo's policy") && !first.contains("/tmp/"),
+        "no temporary path the demo deletes on its way out:\n{first}"
+    );
     // Signed at dev; every promotion verified it; the unsigned and the stranger's are refused.
     let signed = first
         .lines()
@@ -62,8 +80,10 @@ fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and
             .find(|l| l.starts_with(name))
             .unwrap_or_else(|| panic!("no {name} line:\n{first}"));
         assert!(
-            line.contains("→ staging     refused: dev -> staging requires a signature: "),
-            "{line}"
+            line.contains("→ staging     refused (127.0.0.1:")
+                && line.contains(&format!("/demo/{name}@sha256:"))
+                && line.contains("dev -> staging requires a signature: "),
+            "the refusal names the image it refused: {line}"
         );
         assert!(line.contains(why), "{line}");
     };

@@ -153,3 +153,63 @@ async fn a_gate_that_moves_the_target_voids_the_promotion() {
     );
     assert_ne!(other, digest);
 }
+
+/// Section 3 of the review: the plain output was bare `key: value` lines, empty ones included; a
+/// dry run said only `promoted: false`; without a token the Deployment was silently not recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plain_output_says_what_happened_in_a_sentence() {
+    let Some(env) = setup() else { return };
+    let digest = push(&env, "dev", b"told plainly").await;
+    let plain = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_promote-digest"))
+            .current_dir(env.dir.path())
+            .args(["--image", &env.image(), "--digest", digest.as_str()])
+            .args(["--source-env", "dev", "--target-env", "staging"])
+            .args(["--insecure-registry", &env.registry.host()])
+            .args(extra)
+            .env("DOCKER_CONFIG", env.dir.path())
+            .env_remove("GANTRY_GITHUB_TOKEN")
+            .output()
+            .expect("run")
+    };
+    let dry = plain(&["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry.stderr));
+    let stdout = text(&dry.stdout);
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("dry run: staging (")
+                && l.contains("would move from nothing to")
+                && l.contains("nothing changed")),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.lines().any(|l| l.trim_end().ends_with(':')),
+        "no empty `key:` lines: {stdout}"
+    );
+
+    let moved = plain(&[]);
+    assert_eq!(moved.status.code(), Some(0), "{}", text(&moved.stderr));
+    let stdout = text(&moved.stdout);
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with(&format!("promoted {digest} from dev to staging"))),
+        "{stdout}"
+    );
+    assert!(
+        text(&moved.stderr)
+            .contains("notice: not recorded as a GitHub Deployment: no GitHub token"),
+        "{}",
+        text(&moved.stderr)
+    );
+    let again = plain(&[]);
+    assert!(
+        text(&again.stdout).starts_with("staging ("),
+        "{}",
+        text(&again.stdout)
+    );
+    assert!(text(&again.stdout).contains("already points at"));
+}
