@@ -705,7 +705,7 @@ impl<'a> Call<'a> {
     fn switch_to_plain_http(&self, url: &mut Url, error: &reqwest::Error) -> bool {
         let host = self.reference.api_host();
         if url.scheme() != "https"
-            || !error.is_connect()
+            || !answered_in_plain_http(error)
             || !is_loopback_host(host)
             || !self.own_origin
             || matches!(self.payload, Payload::Stream(_))
@@ -749,18 +749,23 @@ impl<'a> Call<'a> {
     }
 }
 
-/// A transport failure, with a way out when an HTTPS request met a plain-HTTP server.
-fn transport_error(method: &Method, url: &Url, error: &reqwest::Error) -> OciError {
+/// Whether the TLS handshake failed because the server answered in plain HTTP (rustls reads the
+/// `HTTP/1.1 400` as a record of an invalid content type).
+fn answered_in_plain_http(error: &reqwest::Error) -> bool {
     let mut source: Option<&dyn std::error::Error> = Some(error);
-    let mut plain = false;
     while let Some(e) = source {
         let text = e.to_string();
         if text.contains("InvalidContentType") || text.contains("corrupt message") {
-            plain = true;
+            return true;
         }
         source = e.source();
     }
-    if plain && url.scheme() == "https" {
+    false
+}
+
+/// A transport failure, with a way out when an HTTPS request met a plain-HTTP server.
+fn transport_error(method: &Method, url: &Url, error: &reqwest::Error) -> OciError {
+    if answered_in_plain_http(error) && url.scheme() == "https" {
         return OciError::PlainHttp {
             host: url
                 .host_str()
