@@ -93,6 +93,12 @@ fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and
         first.contains("re-run: already there, nothing to do"),
         "{first}"
     );
+    assert!(
+        first.lines().any(|l| l.starts_with("verify   production")
+            && l.contains(&digest)
+            && l.contains("verify-image: signed by the demo key")),
+        "verify-image checks production:\n{first}"
+    );
     assert!(first.contains("demo passed"), "{first}");
     // Another process, another registry, another moment: the same binary gives the same digest.
     assert_eq!(built_digest(&demo(&binary)), digest);

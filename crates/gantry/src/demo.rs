@@ -7,6 +7,7 @@
 //! digest that was built. The image is signed at dev with `sign-image` (a key generated for the
 //! run; there is no transparency log offline, so the policy waives it for that key) and every
 //! promotion verifies the signature: an unsigned image and one signed by another key are refused.
+//! Last, `verify-image` checks production's signature, as a deploy job would.
 //! Later tools (SBOM, the canary) join the flow here.
 
 use gantry_actions::output;
@@ -23,6 +24,7 @@ use gantry_oci::{Client, ImageConfig, ImageFile, Reference, ScratchImage};
 use gantry_sigstore::sign::SigningKey;
 use promote_digest::PromoteDigest;
 use sign_image::SignImage;
+use verify_image::VerifyImage;
 
 const CHAIN: [&str; 4] = ["dev", "staging", "canary", "production"];
 
@@ -111,6 +113,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
     demo.refusal_and_rerun().await?;
     demo.signature_refusals(&other_key).await?;
     demo.table().await?;
+    demo.verify_production(&dir.path().join("demo.pub")).await?;
     say(&format!(
         "{}: one build, one digest {}, dev → staging → canary → production without a rebuild; {total} registry requests in all.",
         if demo.ok {
@@ -315,6 +318,37 @@ impl Demo {
                 "already there, nothing to do"
             } else {
                 "moved again (unexpected)"
+            }
+        ));
+        Ok(())
+    }
+
+    /// `verify-image` in-process on production, as a deploy job would check what it runs.
+    async fn verify_production(&mut self, public_key: &std::path::Path) -> anyhow::Result<()> {
+        let args = verify_image::Args::try_parse_from([
+            "verify-image",
+            "--image",
+            &format!("{}:production", self.repository),
+            "--key",
+            &public_key.display().to_string(),
+            "--insecure-ignore-tlog",
+            "--insecure-registry",
+            &self.host,
+        ])?;
+        let outcome = VerifyImage::run(args, &Self::context()).await?;
+        let verified = outcome.status() == ExitStatus::Success
+            && outputs(&outcome).get("digest") == Some(&self.digest);
+        self.ok &= verified;
+        say(&format!(
+            "verify   production  {}  ({})\n",
+            self.digest,
+            if verified {
+                "verify-image: signed by the demo key, as a deploy job checks it".to_owned()
+            } else {
+                format!(
+                    "verify-image did NOT verify it: {}",
+                    outcome.failure_message().unwrap_or("?")
+                )
             }
         ));
         Ok(())
