@@ -18,7 +18,7 @@ pub fn neutralise(text: &str) -> String {
             out.push('\n');
         }
         let start = line.trim_start();
-        if start.starts_with("::") || start.starts_with("\r::") {
+        if start.starts_with("::") {
             out.push_str("> ");
         }
         out.push_str(&neutralise_markers(line, "# #"));

@@ -27,11 +27,11 @@ pub struct GitHubTokenArgs {
 impl GitHubTokenArgs {
     /// The token, from the flag, the variable or the file; `None` when none was given.
     pub fn token(&self) -> anyhow::Result<Option<Secret>> {
-        match (&self.github_token, &self.github_token_file) {
-            (Some(token), _) => Ok(Some(token.clone())),
-            (None, Some(path)) => crate::read_secret_file(path, "github-token-file").map(Some),
-            (None, None) => Ok(None),
-        }
+        crate::secret(
+            self.github_token.as_ref(),
+            self.github_token_file.as_deref(),
+            "github-token-file",
+        )
     }
 }
 

@@ -41,16 +41,29 @@ pub const SECRET_INPUTS: &[&str] = &["github-token", "registry-password"];
 /// The action defaults those inputs take: the job's token for `github-token`.
 pub const ACTION_DEFAULTS: &[(&str, &str)] = &[("github-token", "${{ github.token }}")];
 
-/// Reads a secret from a file: the whole content, trailing newlines cut.
-pub(crate) fn read_secret_file(
-    path: &std::path::Path,
-    flag: &str,
-) -> anyhow::Result<gantry_secret::Secret> {
+/// A secret given as a value (a flag or its environment variable) or as a file (`file_flag`
+/// names the file's flag in messages): the value, else the file's content with trailing newlines
+/// cut; `None` when neither was given. Every secret flag pair of every tool reads through here.
+pub fn secret(
+    value: Option<&gantry_secret::Secret>,
+    file: Option<&std::path::Path>,
+    file_flag: &str,
+) -> anyhow::Result<Option<gantry_secret::Secret>> {
+    if let Some(value) = value {
+        return Ok(Some(value.clone()));
+    }
+    let Some(path) = file else {
+        return Ok(None);
+    };
     let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("--{flag} {}: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("--{file_flag} {}: {e}", path.display()))?;
     let value = text.trim_end_matches(['\n', '\r']);
-    anyhow::ensure!(!value.is_empty(), "--{flag} {} is empty", path.display());
-    Ok(gantry_secret::Secret::new(value))
+    anyhow::ensure!(
+        !value.is_empty(),
+        "--{file_flag} {} is empty, expected the secret",
+        path.display()
+    );
+    Ok(Some(gantry_secret::Secret::new(value)))
 }
 
 #[cfg(test)]

@@ -54,11 +54,11 @@ impl RegistryArgs {
         github_token: Option<&Secret>,
     ) -> anyhow::Result<Client> {
         let mut credentials = Credentials::anonymous().with_docker_config(None)?;
-        let password = match (&self.registry_password, &self.registry_password_file) {
-            (Some(password), _) => Some(password.clone()),
-            (None, Some(path)) => Some(crate::read_secret_file(path, "registry-password-file")?),
-            (None, None) => None,
-        };
+        let password = crate::secret(
+            self.registry_password.as_ref(),
+            self.registry_password_file.as_deref(),
+            "registry-password-file",
+        )?;
         for reference in references {
             let registry = reference.registry();
             if let Some(password) = &password {

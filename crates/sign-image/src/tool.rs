@@ -74,6 +74,7 @@ async fn identity(args: &Args, ctx: &Context) -> anyhow::Result<Identity> {
     if let Some(path) = &args.key {
         let keyless_only = [
             ("--identity-token", args.identity_token.is_some()),
+            ("--identity-token-file", args.identity_token_file.is_some()),
             ("--signing-config", args.signing_config.is_some()),
             ("--fulcio-url", args.fulcio_url.is_some()),
             ("--tsa-url", args.tsa_url.is_some()),
@@ -100,8 +101,13 @@ async fn identity(args: &Args, ctx: &Context) -> anyhow::Result<Identity> {
         );
     }
     let services = services(args)?;
-    let token = match &args.identity_token {
-        Some(token) => token.clone(),
+    let given = gantry_args::secret(
+        args.identity_token.as_ref(),
+        args.identity_token_file.as_deref(),
+        "identity-token-file",
+    )?;
+    let token = match given {
+        Some(token) => token,
         None => ctx
             .id_token("sigstore")
             .await

@@ -13,6 +13,7 @@ fn sign_image(args: &[&str]) -> (Output, serde_json::Value) {
         .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
         .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
         .env_remove("COSIGN_PASSWORD")
+        .env_remove("SIGSTORE_ID_TOKEN")
         .output()
         .expect("sign-image");
     let json = gantry_testkit::stdout_json(&output);
@@ -55,6 +56,24 @@ fn inputs_that_cannot_mean_what_they_say_are_refused() {
     refused(
         &["--image", image, "--key", key, "--identity-token", "a.b.c"],
         "--identity-token applies to keyless signing",
+    );
+    let token = dir.path().join("token");
+    std::fs::write(&token, "\n").expect("token file");
+    let token = token.to_str().expect("utf-8");
+    refused(
+        &[
+            "--image",
+            image,
+            "--key",
+            key,
+            "--identity-token-file",
+            token,
+        ],
+        "--identity-token-file applies to keyless signing",
+    );
+    refused(
+        &["--image", image, "--identity-token-file", token],
+        "is empty, expected the secret",
     );
     refused(
         &["--image", image, "--tlog-upload", "false"],
