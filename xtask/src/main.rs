@@ -182,6 +182,7 @@ fn run_tests(root: &std::path::Path, args: &[String]) -> anyhow::Result<bool> {
         .args(args)
         .env("GANTRY_DIST_BINARY", binary)
         .env("PATH", ready.path_var())
+        .envs(ready.env.iter().map(|(k, v)| (k, v)))
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let mut totals = xtask::TestTotals::default();

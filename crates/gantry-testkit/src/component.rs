@@ -151,6 +151,27 @@ pub fn spawn_announced(
     Ok((service, line.trim().to_owned()))
 }
 
+/// A root filesystem built by `cargo xtask setup` for the SBOM tests (`minbase`, `lang`: see
+/// `crates/gantry-sbom/tests/fixtures/build-rootfs.sh`), found through `GANTRY_SBOM_FIXTURES`
+/// (which `cargo xtask test` sets), or `None` after a loud skip (a failure with `CI=true`).
+pub fn sbom_rootfs(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("GANTRY_SBOM_FIXTURES").map(PathBuf::from);
+    match dir.map(|d| d.join(name)) {
+        Some(found) if found.join("var/lib/dpkg/status").is_file() => Some(found),
+        found => missing(
+            &format!(
+                "the root filesystem {name:?} is not built ({})",
+                found.map_or_else(
+                    || "GANTRY_SBOM_FIXTURES is not set".to_owned(),
+                    |f| f.display().to_string()
+                )
+            ),
+            "cargo xtask setup, then GANTRY_SBOM_FIXTURES=<target>/fixtures/sbom",
+            in_ci(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{require_in, skip_message, which};

@@ -18,6 +18,7 @@ pub const TOOLS: &[ToolEntry] = &[
     sign_image::ENTRY,
     verify_image::ENTRY,
     promote_digest::ENTRY,
+    sbom_attach::ENTRY,
     ToolEntry::of::<doctor::Doctor>(),
 ];
 

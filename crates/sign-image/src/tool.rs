@@ -5,13 +5,12 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use gantry_actions::{Branding, Context, Outcome, Tool, ToolSpec};
-use gantry_sigstore::sign::{COSIGN_SIGN_PREDICATE, Identity, Services, SigningKey};
+use gantry_sigstore::sign::COSIGN_SIGN_PREDICATE;
 
 use crate::args::Args;
 use crate::report::{self, Report};
 
-/// Rekor v1 of the public-good instance, where key-based signatures are logged by default.
-pub const PUBLIC_REKOR: &str = "https://rekor.sigstore.dev";
+pub use gantry_args::PUBLIC_REKOR;
 
 /// The sign-image tool.
 pub struct SignImage;
@@ -52,77 +51,13 @@ fn annotations(args: &Args) -> anyhow::Result<BTreeMap<String, String>> {
         .collect()
 }
 
-fn services(args: &Args) -> anyhow::Result<Services> {
-    let mut services = match &args.signing_config {
-        Some(path) => Services::from_signing_config(path)?,
-        None => Services::production()?,
-    };
-    if let Some(url) = &args.fulcio_url {
-        services.fulcio.clone_from(url);
-    }
-    if let Some(url) = &args.rekor_url {
-        services.rekor.clone_from(url);
-        services.rekor_v2 = false;
-    }
-    if let Some(url) = &args.tsa_url {
-        services.tsa = Some(url.clone());
-    }
-    Ok(services)
-}
-
-async fn identity(args: &Args, ctx: &Context) -> anyhow::Result<Identity> {
-    if let Some(path) = &args.key {
-        let keyless_only = [
-            ("--identity-token", args.identity_token.is_some()),
-            ("--identity-token-file", args.identity_token_file.is_some()),
-            ("--signing-config", args.signing_config.is_some()),
-            ("--fulcio-url", args.fulcio_url.is_some()),
-            ("--tsa-url", args.tsa_url.is_some()),
-        ];
-        if let Some((flag, _)) = keyless_only.iter().find(|(_, given)| *given) {
-            anyhow::bail!(
-                "{flag} applies to keyless signing; with --key it would be ignored, so gantry refuses to guess which was meant"
-            );
-        }
-        let key = SigningKey::from_file(path, args.key_password.as_ref())?;
-        let rekor = args.tlog_upload.then(|| {
-            args.rekor_url
-                .clone()
-                .unwrap_or_else(|| PUBLIC_REKOR.to_owned())
-        });
-        return Ok(Identity::Key {
-            key: Box::new(key),
-            rekor,
-        });
-    }
-    if !args.tlog_upload {
-        anyhow::bail!(
-            "--tlog-upload false applies to key-based signing only: a keyless certificate is short-lived and proven only by its log entry"
-        );
-    }
-    let services = services(args)?;
-    let given = gantry_args::secret(
-        args.identity_token.as_ref(),
-        args.identity_token_file.as_deref(),
-        "identity-token-file",
-    )?;
-    let token = match given {
-        Some(token) => token,
-        None => ctx
-            .id_token("sigstore")
-            .await
-            .context("keyless signing needs an identity token")?,
-    };
-    Ok(Identity::Keyless { token, services })
-}
-
 async fn sign(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let annotations = annotations(&args)?;
     let images = &args.images.images;
     if let Some(dir) = &args.bundle_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let identity = identity(&args, ctx).await?;
+    let identity = args.signing.identity(|| ctx.id_token("sigstore")).await?;
     let client = args
         .registry
         .client(&args.images.references(), args.github.token()?.as_ref())?;

@@ -44,6 +44,82 @@ impl Client {
         Ok(bytes)
     }
 
+    /// Streams a blob as it arrives, for a reader that never holds it whole (an SBOM of a 2 GiB
+    /// layer). The stream ends with an error, after the last chunk, when the content is not
+    /// `size` bytes or does not hash to `digest`: a consumer must read it to the end before
+    /// trusting anything it read.
+    pub async fn blob_stream(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<impl futures_util::Stream<Item = Result<Bytes>> + Send + '_> {
+        use futures_util::StreamExt as _;
+        let what = format!("blob {digest} in {}", reference.name());
+        let response = self.blob_response(reference, digest).await?;
+        let url = response.url().to_string();
+        let state = (
+            response.bytes_stream(),
+            Some(digest.hasher()),
+            0u64,
+            digest.clone(),
+        );
+        Ok(futures_util::stream::unfold(
+            state,
+            move |(mut body, hasher, read, digest)| {
+                let what = what.clone();
+                let url = url.clone();
+                async move {
+                    let mut hasher = hasher?;
+                    match body.next().await {
+                        Some(Ok(chunk)) => {
+                            let read = read + chunk.len() as u64;
+                            self.engine.count_down(chunk.len() as u64);
+                            if read > size {
+                                return Some((
+                                    Err(OciError::TooLarge { what, limit: size }),
+                                    (body, None, read, digest),
+                                ));
+                            }
+                            hasher.update(&chunk);
+                            Some((Ok(chunk), (body, Some(hasher), read, digest)))
+                        }
+                        Some(Err(error)) => Some((
+                            Err(OciError::Http {
+                                method: "GET".to_owned(),
+                                url,
+                                reason: gantry_http::explain(&error),
+                            }),
+                            (body, None, read, digest),
+                        )),
+                        None => {
+                            let actual = hasher.finish();
+                            if actual != digest {
+                                Some((
+                                    Err(OciError::DigestMismatch {
+                                        what,
+                                        expected: digest.clone(),
+                                        actual,
+                                    }),
+                                    (body, None, read, digest),
+                                ))
+                            } else if read != size {
+                                Some((
+                                    Err(OciError::Protocol(format!(
+                                        "{what}: expected {size} bytes, read {read}"
+                                    ))),
+                                    (body, None, read, digest),
+                                ))
+                            } else {
+                                None
+                            }
+                        }
+                    }
+                }
+            },
+        ))
+    }
+
     /// Opens a blob download for streaming (the caller checks the digest as it reads).
     pub(crate) async fn blob_response(
         &self,

@@ -1,0 +1,146 @@
+//! The cataloguers, and how their findings become one inventory: language packages an OS
+//! package owns are folded into it, the same purl found twice becomes one package with two
+//! locations, and the order is fixed (by purl) so the SBOM is byte-identical run after run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::Result;
+use crate::fs::{Capture, Filesystem};
+use crate::os::OsRelease;
+use crate::package::{Ecosystem, Package};
+
+mod apk;
+mod cargo;
+pub(crate) mod control;
+mod dotnet;
+mod dpkg;
+pub(crate) mod golang;
+pub(crate) mod java;
+mod npm;
+mod python;
+mod rpm;
+
+pub(crate) use cargo::from_audit_data;
+
+/// What one cataloguer found: packages, and for OS packages the files each owns (path with a
+/// leading `/`, purl).
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    pub packages: Vec<Package>,
+    pub owned: Vec<(String, String)>,
+}
+
+/// Everything found in a filesystem.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// The distribution, from `os-release`.
+    pub os: Option<OsRelease>,
+    /// The packages, sorted by purl, each purl once.
+    pub packages: Vec<Package>,
+}
+
+impl Inventory {
+    /// How many packages of each ecosystem (only those with any).
+    pub fn counts(&self) -> BTreeMap<Ecosystem, usize> {
+        let mut counts = BTreeMap::new();
+        for package in &self.packages {
+            *counts.entry(package.ecosystem).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+fn os_release(fs: &Filesystem) -> Option<OsRelease> {
+    ["etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|path| match fs.resolve(path) {
+            Some(Capture::Text(text)) => Some(OsRelease::parse(&String::from_utf8_lossy(text))),
+            _ => None,
+        })
+}
+
+/// Catalogues the filesystem.
+pub fn catalog(fs: &Filesystem) -> Result<Inventory> {
+    let os = os_release(fs);
+    let mut os_found = Found::default();
+    for found in [
+        dpkg::catalog(fs, os.as_ref()),
+        apk::catalog(fs, os.as_ref()),
+        rpm::catalog(fs, os.as_ref())?,
+    ] {
+        os_found.packages.extend(found.packages);
+        os_found.owned.extend(found.owned);
+    }
+    let mut language: Vec<Package> = Vec::new();
+    for found in [npm::catalog(fs), python::catalog(fs), dotnet::catalog(fs)] {
+        language.extend(found.packages);
+    }
+    // Packages found inside files (binaries, jars), located where the file is.
+    for (path, capture) in fs.files() {
+        if let Capture::Found(packages) = capture {
+            language.extend(packages.iter().cloned().map(|mut p| {
+                p.locations.clear();
+                p.at(path)
+            }));
+        }
+    }
+    // Which OS package owns each path (canonical: `/lib/x` is `/usr/lib/x` on merged-/usr).
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    for (path, purl) in &os_found.owned {
+        if let Some(canonical) = fs.canonical(path) {
+            owner.entry(canonical).or_insert_with(|| purl.clone());
+        }
+    }
+    let owned_by = |package: &Package| -> Option<String> {
+        package.locations.iter().find_map(|location| {
+            let canonical = fs.canonical(location)?;
+            // the manifest itself, or the directory that holds it (`*.dist-info`, an npm package)
+            let parent = canonical.rsplit_once('/').map(|(d, _)| d.to_owned());
+            owner
+                .get(&canonical)
+                .or_else(|| parent.and_then(|p| owner.get(&p)))
+                .cloned()
+        })
+    };
+    let mut os_packages: BTreeMap<String, Package> = BTreeMap::new();
+    for package in os_found.packages {
+        insert(&mut os_packages, package);
+    }
+    let mut folded: BTreeMap<String, String> = BTreeMap::new();
+    let mut others: BTreeMap<String, Package> = BTreeMap::new();
+    for package in language {
+        match owned_by(&package).filter(|o| os_packages.contains_key(o)) {
+            Some(owner_purl) => {
+                folded.insert(package.purl.clone(), owner_purl.clone());
+                if let Some(os_package) = os_packages.get_mut(&owner_purl) {
+                    os_package.owns.insert(package.purl);
+                }
+            }
+            None => insert(&mut others, package),
+        }
+    }
+    let mut packages: Vec<Package> = os_packages
+        .into_values()
+        .chain(others.into_values())
+        .collect();
+    packages.sort_by(|a, b| a.purl.cmp(&b.purl));
+    let known: BTreeSet<String> = packages.iter().map(|p| p.purl.clone()).collect();
+    for package in &mut packages {
+        let depends = std::mem::take(&mut package.depends);
+        package.depends = depends
+            .into_iter()
+            .map(|d| folded.get(&d).cloned().unwrap_or(d))
+            .filter(|d| known.contains(d) && *d != package.purl)
+            .collect();
+    }
+    Ok(Inventory { os, packages })
+}
+
+fn insert(map: &mut BTreeMap<String, Package>, package: Package) {
+    match map.get_mut(&package.purl) {
+        Some(existing) => existing.merge(package),
+        None => {
+            map.insert(package.purl.clone(), package);
+        }
+    }
+}

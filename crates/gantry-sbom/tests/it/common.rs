@@ -1,0 +1,125 @@
+//! What the tests share: SBOMs of a directory, the schema check, the package managers' view.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The SBOM of a directory, as bytes.
+pub fn sbom_of(dir: &Path) -> Vec<u8> {
+    let inventory = gantry_sbom::catalog_rootfs(dir).expect("cataloguing the rootfs");
+    gantry_sbom::write(&inventory, &subject(), &tool())
+}
+
+pub fn subject() -> gantry_sbom::Subject {
+    gantry_sbom::Subject {
+        kind: "file",
+        name: "rootfs".into(),
+        version: None,
+        purl: None,
+        created: None,
+    }
+}
+
+pub fn tool() -> gantry_sbom::Tool {
+    gantry_sbom::Tool {
+        name: "gantry".into(),
+        version: "test".into(),
+    }
+}
+
+/// Checks `sbom` against the official CycloneDX 1.6 JSON schema, strict (cyclonedx-python-lib);
+/// `false` after a loud skip when the validator is missing outside CI.
+pub fn validate(sbom: &[u8]) -> bool {
+    let Some(python) = gantry_testkit::component::require_python_module(
+        "cyclonedx.validation.json",
+        "pip install 'cyclonedx-python-lib[json-validation]==11.12.0'",
+    ) else {
+        return false;
+    };
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), sbom).expect("writing the sbom");
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import sys\nfrom cyclonedx.schema import SchemaVersion\nfrom cyclonedx.validation.json import JsonStrictValidator\nerror = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\nif error:\n    print(error)\n    sys.exit(1)\n",
+        ])
+        .arg(file.path())
+        .output()
+        .expect("running the validator");
+    assert!(
+        output.status.success(),
+        "the SBOM does not validate against CycloneDX 1.6 (strict): {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
+}
+
+/// `name version arch` of every installed package, as dpkg itself says (`ii` rows only).
+pub fn dpkg_installed(root: &Path) -> BTreeSet<String> {
+    let output = Command::new("dpkg-query")
+        .arg(format!(
+            "--admindir={}",
+            root.join("var/lib/dpkg").display()
+        ))
+        .args([
+            "-W",
+            "-f",
+            "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n",
+        ])
+        .output()
+        .expect("running dpkg-query");
+    assert!(output.status.success(), "dpkg-query failed");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix("ii  "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `name version arch` of every deb component of an SBOM.
+pub fn sbom_debs(sbom: &Value) -> BTreeSet<String> {
+    components(sbom)
+        .filter(|c| {
+            c["purl"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("pkg:deb/"))
+        })
+        .map(|c| {
+            let arch = c["properties"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["name"] == "gantry:arch")
+                .and_then(|p| p["value"].as_str())
+                .unwrap_or("");
+            format!(
+                "{} {} {arch}",
+                c["name"].as_str().unwrap_or(""),
+                c["version"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+pub fn components(sbom: &Value) -> impl Iterator<Item = &Value> {
+    sbom["components"].as_array().into_iter().flatten()
+}
+
+/// Every purl in an SBOM, with the language packages an OS package owns (`gantry:owns`).
+pub fn purls(sbom: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for c in components(sbom) {
+        if let Some(purl) = c["purl"].as_str() {
+            out.insert(purl.to_owned());
+        }
+        for p in c["properties"].as_array().into_iter().flatten() {
+            if p["name"] == "gantry:owns" {
+                out.insert(p["value"].as_str().unwrap_or("").to_owned());
+            }
+        }
+    }
+    out
+}

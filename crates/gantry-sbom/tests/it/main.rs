@@ -1,0 +1,5 @@
+//! gantry-sbom against real root filesystems and images: the package managers' own view is the
+//! ground truth, the CycloneDX schema the judge of the format, syft and trivy the peers.
+
+mod common;
+mod rootfs;
