@@ -2,4 +2,5 @@
 //! ground truth, the CycloneDX schema the judge of the format, syft and trivy the peers.
 
 mod common;
+mod image;
 mod rootfs;
