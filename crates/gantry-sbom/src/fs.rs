@@ -39,7 +39,9 @@ pub(crate) fn want(path: &str, mode: u32) -> Option<Want> {
         ("var/lib/dpkg", "status") | ("lib/apk/db", "installed") => return text(64 * MIB),
         ("var/lib/dpkg/status.d", _) if !name.ends_with(".md5sums") => return text(MIB),
         ("var/lib/dpkg/info", _) if extension(name) == Some("list") => return text(16 * MIB),
-        ("var/lib/rpm" | "usr/lib/sysimage/rpm", "rpmdb.sqlite") => return text(256 * MIB),
+        ("var/lib/rpm" | "usr/lib/sysimage/rpm", "rpmdb.sqlite" | "rpmdb.sqlite-wal") => {
+            return text(256 * MIB);
+        }
         ("var/lib/rpm" | "usr/lib/sysimage/rpm", "Packages" | "Packages.db") => {
             return Some(Want::Marker);
         }

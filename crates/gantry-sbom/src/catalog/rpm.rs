@@ -163,8 +163,15 @@ pub(crate) fn catalog(fs: &Filesystem, os: Option<&OsRelease>) -> Result<Found> 
         path: format!("/{path}"),
         reason,
     };
-    let blobs = read_blobs(bytes)
-        .map_err(|e| database(format!("not a readable sqlite rpm database: {e}")))?;
+    let wal = match fs.resolve(&format!("{path}-wal")) {
+        Some(Capture::Text(wal)) if !wal.is_empty() => Some(wal),
+        _ => None,
+    };
+    let blobs = match wal {
+        None => read_blobs(bytes),
+        Some(wal) => read_blobs_with_wal(bytes, wal),
+    }
+    .map_err(|e| database(format!("not a readable sqlite rpm database: {e}")))?;
     let namespace = os
         .and_then(|o| o.id.clone())
         .unwrap_or_else(|| "redhat".into());
@@ -240,6 +247,25 @@ pub(crate) fn catalog(fs: &Filesystem, os: Option<&OsRelease>) -> Result<Found> 
     Ok(found)
 }
 
+fn select_blobs(connection: &rusqlite::Connection) -> Result<Vec<Vec<u8>>, rusqlite::Error> {
+    let mut statement = connection.prepare("SELECT blob FROM Packages ORDER BY hnum")?;
+    let rows = statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
+    rows.collect()
+}
+
+/// The header blobs when the database has a write-ahead log not yet checkpointed: both files are
+/// copied into a private temporary directory and opened there, so sqlite applies the log (to the
+/// copy; the image is never touched).
+fn read_blobs_with_wal(bytes: &[u8], wal: &[u8]) -> Result<Vec<Vec<u8>>, rusqlite::Error> {
+    let io = |e: std::io::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    let dir = tempfile::tempdir().map_err(io)?;
+    let database = dir.path().join("rpmdb.sqlite");
+    std::fs::write(&database, bytes).map_err(io)?;
+    std::fs::write(dir.path().join("rpmdb.sqlite-wal"), wal).map_err(io)?;
+    let connection = rusqlite::Connection::open(&database)?;
+    select_blobs(&connection)
+}
+
 /// The header blobs of the `Packages` table, in row order, from the database's bytes (read in
 /// memory, read-only: nothing is written to disk).
 fn read_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, rusqlite::Error> {
@@ -258,9 +284,7 @@ fn read_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, rusqlite::Error> {
         bytes.len(),
         true,
     )?;
-    let mut statement = connection.prepare("SELECT blob FROM Packages ORDER BY hnum")?;
-    let rows = statement.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
-    rows.collect()
+    select_blobs(&connection)
 }
 
 #[cfg(test)]

@@ -3,4 +3,6 @@
 
 mod common;
 mod image;
+mod layers;
+mod os;
 mod rootfs;
