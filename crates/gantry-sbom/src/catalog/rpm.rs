@@ -137,8 +137,8 @@ fn strings(header: &BTreeMap<u32, Value>, tag: u32) -> &[String] {
     }
 }
 
-pub(crate) fn catalog(fs: &Filesystem, os: Option<&OsRelease>) -> Result<Found> {
-    let mut found = Found::default();
+/// A Berkeley DB or ndb database without an sqlite one beside it: an error, never a skip.
+fn refuse_legacy(fs: &Filesystem) -> Result<()> {
     for dir in DIRS {
         for legacy in ["Packages", "Packages.db"] {
             let path = format!("{dir}/{legacy}");
@@ -152,16 +152,17 @@ pub(crate) fn catalog(fs: &Filesystem, os: Option<&OsRelease>) -> Result<Found> 
             }
         }
     }
+    Ok(())
+}
+
+/// The sqlite database's path and its header blobs, when there is one.
+fn database_blobs(fs: &Filesystem) -> Result<Option<(String, Vec<Vec<u8>>)>> {
     let Some((path, Capture::Text(bytes))) = DIRS
         .iter()
         .map(|d| format!("{d}/rpmdb.sqlite"))
         .find_map(|p| fs.resolve(&p).map(|c| (p, c)))
     else {
-        return Ok(found);
-    };
-    let database = |reason: String| SbomError::Database {
-        path: format!("/{path}"),
-        reason,
+        return Ok(None);
     };
     let wal = match fs.resolve(&format!("{path}-wal")) {
         Some(Capture::Text(wal)) if !wal.is_empty() => Some(wal),
@@ -171,7 +172,23 @@ pub(crate) fn catalog(fs: &Filesystem, os: Option<&OsRelease>) -> Result<Found> 
         None => read_blobs(bytes),
         Some(wal) => read_blobs_with_wal(bytes, wal),
     }
-    .map_err(|e| database(format!("not a readable sqlite rpm database: {e}")))?;
+    .map_err(|e| SbomError::Database {
+        path: format!("/{path}"),
+        reason: format!("not a readable sqlite rpm database: {e}"),
+    })?;
+    Ok(Some((path, blobs)))
+}
+
+pub(crate) fn catalog(fs: &Filesystem, os: Option<&OsRelease>) -> Result<Found> {
+    let mut found = Found::default();
+    refuse_legacy(fs)?;
+    let Some((path, blobs)) = database_blobs(fs)? else {
+        return Ok(found);
+    };
+    let database = |reason: String| SbomError::Database {
+        path: format!("/{path}"),
+        reason,
+    };
     let namespace = os
         .and_then(|o| o.id.clone())
         .unwrap_or_else(|| "redhat".into());
