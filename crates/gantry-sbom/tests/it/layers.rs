@@ -10,26 +10,17 @@ fn tar(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     for (path, content) in entries {
         let mut header = tar::Header::new_gnu();
-        match content {
-            Some(bytes) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_size(bytes.len() as u64);
-                header.set_mode(0o644);
-                header.set_cksum();
-                builder
-                    .append_data(&mut header, path, *bytes)
-                    .expect("append");
-            }
-            None => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_size(0);
-                header.set_mode(0o755);
-                header.set_cksum();
-                builder
-                    .append_data(&mut header, path, std::io::empty())
-                    .expect("append");
-            }
-        }
+        let (kind, mode, bytes): (_, _, &[u8]) = match content {
+            Some(bytes) => (tar::EntryType::Regular, 0o644, bytes),
+            None => (tar::EntryType::Directory, 0o755, &[]),
+        };
+        header.set_entry_type(kind);
+        header.set_size(bytes.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, bytes)
+            .expect("append");
     }
     builder.into_inner().expect("tar")
 }
