@@ -123,3 +123,25 @@ pub fn purls(sbom: &Value) -> BTreeSet<String> {
     }
     out
 }
+
+/// Catalogues an OCI layout's one image, its layers read from the blob files in order.
+pub fn catalog_layout(layout: &Path) -> gantry_sbom::Inventory {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    let digest = index["manifests"][0]["digest"].as_str().expect("digest");
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(blob(digest)).expect("manifest")).expect("json");
+    let mut fs = gantry_sbom::Filesystem::default();
+    for layer in manifest["layers"].as_array().expect("layers") {
+        let digest = layer["digest"].as_str().expect("digest");
+        let file = std::fs::File::open(blob(digest)).expect("layer");
+        fs.apply(gantry_sbom::read_layer(digest, file, u64::MAX).expect("read layer"));
+    }
+    gantry_sbom::catalog(&fs).expect("catalog")
+}

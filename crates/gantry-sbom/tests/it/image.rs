@@ -12,20 +12,30 @@ use serde_json::Value;
 
 use crate::common::{components, purls, subject, tool, validate};
 
-/// The layout (tag `app`) and the final tree umoci unpacks from it, built once per test run.
-struct Built {
-    _dir: tempfile::TempDir,
-    layout: PathBuf,
-    unpacked: PathBuf,
+/// The layout (tag `app`) and the final tree umoci unpacks from it, built once beside the
+/// root filesystems (a statics' temporary directory would never be removed) and reused.
+pub struct Built {
+    pub layout: PathBuf,
+    pub unpacked: PathBuf,
 }
 
-fn built() -> Option<&'static Built> {
+pub fn built() -> Option<&'static Built> {
     static BUILT: OnceLock<Option<Built>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let lang = gantry_testkit::component::sbom_rootfs("lang")?;
             let peers = Peers::find()?;
-            Some(build(&peers, &lang))
+            let dir = lang.parent().expect("fixtures").join("layered");
+            if !dir.join(".complete").exists() {
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).expect("mkdir");
+                build(&peers, &lang, &dir);
+                std::fs::write(dir.join(".complete"), b"").expect("stamp");
+            }
+            Some(Built {
+                layout: dir.join("layout"),
+                unpacked: dir.join("final/rootfs"),
+            })
         })
         .as_ref()
 }
@@ -41,11 +51,10 @@ fn sh(script: &str) {
 /// Layer 1: the `lang` rootfs. Layer 2: deletes `ms@2.1.3`, the Go binary and a Debian
 /// package's egg-info (whiteouts), adds left-pad. Layer 3: deletes `/srv/app/lib` (the copied
 /// jar) and puts a new file where a directory was.
-fn build(peers: &Peers, lang: &Path) -> Built {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let layout = dir.path().join("layout");
+fn build(peers: &Peers, lang: &Path, dir: &Path) {
+    let layout = dir.join("layout");
     let image = format!("{}:app", layout.display());
-    let bundle = dir.path().join("bundle");
+    let bundle = dir.join("bundle");
     let (l, b) = (
         layout.to_str().expect("utf8"),
         bundle.to_str().expect("utf8"),
@@ -68,7 +77,7 @@ fn build(peers: &Peers, lang: &Path) -> Built {
         "cd {b}/rootfs && rm -rf srv/app/lib && printf x > srv/app/lib"
     ));
     run(&peers.umoci, &["repack", "--image", &image, b]);
-    let unpacked = dir.path().join("final");
+    let unpacked = dir.join("final");
     run(
         &peers.umoci,
         &[
@@ -79,11 +88,7 @@ fn build(peers: &Peers, lang: &Path) -> Built {
             unpacked.to_str().expect("utf8"),
         ],
     );
-    Built {
-        layout,
-        unpacked: unpacked.join("rootfs"),
-        _dir: dir,
-    }
+    std::fs::remove_dir_all(&bundle).expect("removing the bundle");
 }
 
 fn body(sbom: &[u8]) -> (Value, Value) {

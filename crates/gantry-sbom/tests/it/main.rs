@@ -5,4 +5,5 @@ mod common;
 mod image;
 mod layers;
 mod os;
+mod peers;
 mod rootfs;
