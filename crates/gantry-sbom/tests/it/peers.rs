@@ -103,38 +103,35 @@ fn run_peer(peer: &Peer, target: &Path, layout: bool) -> Value {
     command
         .env("HOME", work.path())
         .env("SYFT_CHECK_FOR_APP_UPDATE", "false");
-    match peer.name {
-        "syft" => {
-            let source = if layout {
-                format!("oci-dir:{}", target.display())
-            } else {
-                format!("dir:{}", target.display())
-            };
-            command
-                .args(["scan", &source, "-q", "-o"])
-                .arg(format!("cyclonedx-json={}", out.display()));
+    if peer.name == "syft" {
+        let source = if layout {
+            format!("oci-dir:{}", target.display())
+        } else {
+            format!("dir:{}", target.display())
+        };
+        command
+            .args(["scan", &source, "-q", "-o"])
+            .arg(format!("cyclonedx-json={}", out.display()));
+    } else {
+        command.arg(if layout { "image" } else { "rootfs" });
+        if layout {
+            command.arg("--input");
         }
-        _ => {
-            command.arg(if layout { "image" } else { "rootfs" });
-            if layout {
-                command.arg("--input");
-            }
-            command
-                .arg(target)
-                .args([
-                    "--format",
-                    "cyclonedx",
-                    "--skip-db-update",
-                    "--offline-scan",
-                    "--skip-files",
-                    "**/*.jar",
-                    "-q",
-                    "--cache-dir",
-                ])
-                .arg(work.path().join("cache"))
-                .arg("-o")
-                .arg(&out);
-        }
+        command
+            .arg(target)
+            .args([
+                "--format",
+                "cyclonedx",
+                "--skip-db-update",
+                "--offline-scan",
+                "--skip-files",
+                "**/*.jar",
+                "-q",
+                "--cache-dir",
+            ])
+            .arg(work.path().join("cache"))
+            .arg("-o")
+            .arg(&out);
     }
     let output = command.output().expect("running the peer");
     assert!(
