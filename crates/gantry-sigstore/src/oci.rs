@@ -11,8 +11,9 @@ use crate::{Signer, SigstoreError, Subject, Verified};
 /// Media types of Sigstore bundles (`application/vnd.dev.sigstore.bundle+json;version=0.1`,
 /// `….bundle.v0.3+json`) start with this.
 pub const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
-/// A bundle larger than this is refused unread.
-pub const BUNDLE_LIMIT: u64 = 1024 * 1024;
+/// A bundle larger than this is refused unread. An attestation bundle carries its whole predicate
+/// (a CycloneDX SBOM of a large image runs to tens of MiB), so the limit is generous.
+pub const BUNDLE_LIMIT: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[expect(

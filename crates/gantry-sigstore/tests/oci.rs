@@ -271,7 +271,7 @@ async fn an_oversized_bundle_is_refused_unread_not_an_infrastructure_error() {
         artifact_type: "application/vnd.dev.sigstore.bundle.v0.3+json".to_owned(),
         layers: vec![gantry_oci::ArtifactLayer {
             media_type: "application/vnd.dev.sigstore.bundle.v0.3+json".to_owned(),
-            bytes: Bytes::from(vec![b' '; 2 * 1024 * 1024]),
+            bytes: Bytes::from(vec![b' '; 65 * 1024 * 1024]),
             annotations: BTreeMap::new(),
         }],
         subject: Some(subject),
@@ -285,7 +285,7 @@ async fn an_oversized_bundle_is_refused_unread_not_an_infrastructure_error() {
     let text = err.to_string();
     assert!(
         text.contains(&format!("{} (bundle): ", pushed.digest))
-            && text.contains("larger than the limit of 1048576 bytes"),
+            && text.contains("larger than the limit of 67108864 bytes"),
         "{text}"
     );
 }

@@ -21,7 +21,7 @@ use crate::report::{self, Made};
 pub const CYCLONEDX_PREDICATE: &str = "https://cyclonedx.org/bom";
 
 /// The most an existing attestation bundle read back may be (it holds the whole SBOM).
-const BUNDLE_LIMIT: u64 = 256 * 1024 * 1024;
+const BUNDLE_LIMIT: u64 = gantry_sigstore::oci::BUNDLE_LIMIT;
 const INDEX_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// The sbom-attach tool.

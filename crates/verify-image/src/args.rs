@@ -22,6 +22,12 @@ pub struct Args {
     #[arg(long = "require-attestation", value_name = "TYPE")]
     pub require_attestations: Vec<String>,
 
+    /// Require a plain signature (cosign's `sign`). With `false`, only the attestations named by
+    /// `require-attestation` are verified, as `cosign verify-attestation` does: an image that
+    /// carries attestations but no signature passes.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub require_signature: bool,
+
     /// The vulnerability gate.
     #[command(flatten)]
     pub gate: GateArgs,

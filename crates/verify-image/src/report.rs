@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 
 use gantry_actions::Outcome;
 use gantry_sigstore::Signer;
-use gantry_sigstore::oci::ImageVerified;
 
 use crate::gate::Judged;
 use crate::tool::Checked;
@@ -100,7 +99,20 @@ pub(crate) fn vulnerability_section(
 }
 
 /// The outcome of a run: outputs, summary, every refusal.
-pub(crate) fn outcome(signer: &Signer, checked: &[Checked], judged: &[Judged]) -> Outcome {
+/// One proven digest for the outputs: by its signature, or (attestations only) by its first
+/// verified attestation.
+struct Proof<'a> {
+    digest: String,
+    verified: &'a gantry_sigstore::Verified,
+    format: String,
+}
+
+pub(crate) fn outcome(
+    signer: &Signer,
+    checked: &[Checked],
+    judged: &[Judged],
+    signature_required: bool,
+) -> Outcome {
     let mut summary = format!(
         "## gantry verify-image\n\nRequired: {}.\n\n| image | result |\n|---|---|\n",
         gantry_sigstore::oci::describe(signer)
@@ -116,9 +128,24 @@ pub(crate) fn outcome(signer: &Signer, checked: &[Checked], judged: &[Judged]) -
                     "| `{image}` | ✅ signed by {by} ({}, {}) |",
                     verified.format, verified.signature
                 );
-                proven.push(verified.as_ref());
+                proven.push(Proof {
+                    digest: verified.digest.to_string(),
+                    verified: &verified.verified,
+                    format: verified.format.to_string(),
+                });
             }
             Checked::Attested(image, kind, found) => {
+                let digest = image.digest().map(ToString::to_string).unwrap_or_default();
+                if !signature_required
+                    && let Some(first) = found.first()
+                    && !proven.iter().any(|p| p.digest == digest)
+                {
+                    proven.push(Proof {
+                        digest,
+                        verified: &first.verified,
+                        format: "attestation".to_owned(),
+                    });
+                }
                 let _ = writeln!(
                     summary,
                     "| `{image}` | ✅ attestation {kind} ({}) |",
@@ -136,9 +163,7 @@ pub(crate) fn outcome(signer: &Signer, checked: &[Checked], judged: &[Judged]) -
         }
     }
     let totals = vulnerability_section(judged, &mut summary, &mut refusals);
-    let lines = |f: &dyn Fn(&ImageVerified) -> String| {
-        proven.iter().map(|v| f(v)).collect::<Vec<_>>().join("\n")
-    };
+    let lines = |f: &dyn Fn(&Proof) -> String| proven.iter().map(f).collect::<Vec<_>>().join("\n");
     let count = |severity: &str| {
         if judged.is_empty() {
             String::new()
@@ -153,10 +178,10 @@ pub(crate) fn outcome(signer: &Signer, checked: &[Checked], judged: &[Judged]) -
     };
     let report = Report {
         verified: refusals.is_empty().to_string(),
-        digest: lines(&|v| v.digest.to_string()),
+        digest: lines(&|v| v.digest.clone()),
         identity: lines(&|v| v.verified.identity.clone().unwrap_or_default()),
         issuer: lines(&|v| v.verified.issuer.clone().unwrap_or_default()),
-        signature_format: lines(&|v| v.format.to_string()),
+        signature_format: lines(&|v| v.format.clone()),
         log_index: lines(&|v| {
             v.verified
                 .log_index

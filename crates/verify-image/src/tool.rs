@@ -48,6 +48,10 @@ pub(crate) enum Checked {
 
 async fn verify(args: Args) -> anyhow::Result<Outcome> {
     let base = std::path::Path::new(".");
+    anyhow::ensure!(
+        args.require_signature || !args.require_attestations.is_empty(),
+        "--require-signature false leaves nothing to verify: name the attestations with --require-attestation"
+    );
     let policy = args.signature.policy();
     let signer = policy.signer(base)?;
     let gate = gate::inputs(&args.gate)?;
@@ -81,14 +85,29 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
             } else {
                 &attestations
             };
-            checked.extend(check(&client, target, &signer, &root, wanted).await?);
+            checked.extend(
+                check(
+                    &client,
+                    target,
+                    &signer,
+                    &root,
+                    wanted,
+                    args.require_signature,
+                )
+                .await?,
+            );
         }
     }
     let judged: Vec<Judged> = match &gate {
         Some(gate) => gate::judge(gate, &tops, &checked),
         None => Vec::new(),
     };
-    Ok(report::outcome(&signer, &checked, &judged))
+    Ok(report::outcome(
+        &signer,
+        &checked,
+        &judged,
+        args.require_signature,
+    ))
 }
 
 /// Predicate types by their usual short names; anything else is taken as a predicate type URI.
@@ -104,14 +123,15 @@ fn predicate_type(kind: &str) -> String {
     .to_owned()
 }
 
-/// The signature, then each required attestation. A refusal is a result; a registry that cannot
-/// be read is an error (exit 2).
+/// The signature (unless `signature` is false), then each required attestation. A refusal is a
+/// result; a registry that cannot be read is an error (exit 2).
 async fn check(
     client: &Client,
     image: Reference,
     signer: &Signer,
     root: &TrustedRoot,
     attestations: &[String],
+    signature: bool,
 ) -> anyhow::Result<Vec<Checked>> {
     let found = match discover(client, &image).await {
         Ok(mut discovery) if !attestations.is_empty() => {
@@ -130,10 +150,13 @@ async fn check(
         }
         Err(refusal) => return Ok(vec![Checked::Refused(image, refusal.to_string())]),
     };
-    let mut out = vec![match verify_signature(&image, &discovery, signer, root) {
-        Ok(verified) => Checked::Proven(image.clone(), Box::new(verified)),
-        Err(refusal) => Checked::Refused(image.clone(), refusal.to_string()),
-    }];
+    let mut out = Vec::new();
+    if signature {
+        out.push(match verify_signature(&image, &discovery, signer, root) {
+            Ok(verified) => Checked::Proven(image.clone(), Box::new(verified)),
+            Err(refusal) => Checked::Refused(image.clone(), refusal.to_string()),
+        });
+    }
     for kind in attestations {
         out.push(
             match verify_attestations(&image, &discovery, kind, signer, root) {

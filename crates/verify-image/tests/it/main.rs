@@ -518,6 +518,72 @@ async fn required_attestations_are_found_by_predicate_type_and_are_not_signature
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attestations_alone_verify_when_only_attestations_are_asked_for() {
+    let Some(env) = setup().await else { return };
+    // an image that carries an SBOM attestation and no signature, as sbom-attach leaves it
+    let attested_only = push(&env.client, &env.registry.host(), "ledger:dev", "amd64").await;
+    env.attest(&attested_only, "https://cyclonedx.org/bom")
+        .await;
+    let flags = [
+        "--require-attestation",
+        "cyclonedx",
+        "--require-signature",
+        "false",
+    ];
+    let (output, json) = env.verify_image(&attested_only, &[], &flags);
+    assert_eq!(output.status.code(), Some(0), "{json}");
+    contains(&json, "summary", "✅ attestation https://cyclonedx.org/bom");
+    assert_eq!(
+        json["outputs"]["digest"],
+        attested_only.digest().expect("digest").to_string()
+    );
+    assert_eq!(json["outputs"]["signature-format"], "attestation");
+    // the attestation is still checked: another type is missing, and fails
+    let (output, json) = env.verify_image(
+        &attested_only,
+        &[],
+        &[
+            "--require-attestation",
+            "slsaprovenance",
+            "--require-signature",
+            "false",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    contains(
+        &json,
+        "failure",
+        "no attestation of type https://slsa.dev/provenance/v1",
+    );
+    // by someone else's key: refused
+    let stranger = SigningKey::generate_pem().expect("key");
+    let stranger_path = env.write("stranger.pem", stranger.expose());
+    let identity = Identity::Key {
+        key: Box::new(SigningKey::from_file(&stranger_path, None).expect("key")),
+        rekor: None,
+    };
+    let other = push(&env.client, &env.registry.host(), "other:dev", "amd64").await;
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": other.name(), "digest": {"sha256": other.digest().expect("digest").hex()}}],
+        "predicateType": "https://cyclonedx.org/bom",
+        "predicate": {"bomFormat": "CycloneDX", "specVersion": "1.6"},
+    });
+    env.attach_signed_by(
+        &identity,
+        &other,
+        statement.to_string().as_bytes(),
+        "https://cyclonedx.org/bom",
+    )
+    .await;
+    let (output, json) = env.verify_image(&other, &[], &flags);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    // nothing to verify at all is a usage error
+    let (output, json) = env.verify_image(&attested_only, &[], &["--require-signature", "false"]);
+    assert_eq!(output.status.code(), Some(2), "{json}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recursive_verification_requires_every_platform_signed() {
     let Some(env) = setup().await else { return };
     let mut platforms = Vec::new();
