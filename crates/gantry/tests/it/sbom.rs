@@ -137,52 +137,13 @@ async fn a_keyless_sbom_attestation_verifies_with_gantry_sigstore_js_and_sigstor
         "procps is removed, not installed"
     );
     assert_eq!(outputs["os"], "Debian GNU/Linux 12 (bookworm)");
-    // the referrer holds exactly the SBOM
-    let found = referrers(&registry, &image, &digest).await;
-    let sbom_referrer = found
-        .iter()
-        .find(|d| d.artifact_type.as_deref() == Some(CYCLONEDX))
-        .expect("an SBOM referrer");
-    assert_eq!(outputs["referrer-digest"], sbom_referrer.digest.to_string());
-    let client = Client::plain_http(&registry.host()).expect("client");
-    let at = image.with_digest(sbom_referrer.digest.clone());
-    let layer = client
-        .manifest(&at)
-        .await
-        .expect("manifest")
-        .fields()
-        .expect("fields")
-        .layers
-        .remove(0);
-    assert_eq!(layer.media_type, CYCLONEDX);
-    assert_eq!(
-        client
-            .blob(&at, &layer.digest, 64 << 20)
-            .await
-            .expect("blob")
-            .to_vec(),
-        sbom
-    );
-    // the attestation: a DSSE bundle whose statement carries the SBOM as its predicate
+    let found = sbom_referrer_holds(&registry, &image, &digest, &outputs, &sbom).await;
     let attestation = outputs["attestation-digest"]
         .as_str()
         .expect("attestation")
         .to_owned();
     let bundle = bundle_of(&registry, &image, &attestation).await;
-    let parsed: serde_json::Value = serde_json::from_slice(&bundle).expect("bundle json");
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(parsed["dsseEnvelope"]["payload"].as_str().expect("payload"))
-        .expect("base64");
-    let statement: serde_json::Value = serde_json::from_slice(&payload).expect("statement");
-    assert_eq!(statement["predicateType"], "https://cyclonedx.org/bom");
-    assert_eq!(
-        statement["predicate"],
-        serde_json::from_slice::<serde_json::Value>(&sbom).expect("sbom json")
-    );
-    assert_eq!(
-        statement["subject"][0]["digest"]["sha256"],
-        digest.trim_start_matches("sha256:")
-    );
+    statement_carries_the_sbom(&bundle, &sbom, &digest);
     // gantry verify-image: the attestation alone, as cosign verify-attestation checks it
     let pinned = format!("{}@{digest}", image.name());
     let verify = |identity: &str| {
@@ -209,34 +170,7 @@ async fn a_keyless_sbom_attestation_verifies_with_gantry_sigstore_js_and_sigstor
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let output = verify("https://github.com/someone/else/.github/workflows/x.yml@refs/heads/main");
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    // sigstore-js and sigstore-python, offline
-    let bundle_file = dir.path().join("attestation.sigstore.json");
-    std::fs::write(&bundle_file, &bundle).expect("bundle file");
-    let Some(js) = sigstore_js_verify(
-        &bundle_file,
-        &services.trusted_root,
-        SIGNER_IDENTITY,
-        SIGNER_ISSUER,
-        &digest,
-    ) else {
-        return;
-    };
-    assert!(js.status.success(), "sigstore-js: {}", text(&js));
-    let py = Command::new(&python)
-        .args(["-m", "sigstore", "--trust-config"])
-        .arg(&services.trust_config)
-        .args(["verify", "identity", "--offline", "--bundle"])
-        .arg(&bundle_file)
-        .args([
-            "--cert-identity",
-            SIGNER_IDENTITY,
-            "--cert-oidc-issuer",
-            SIGNER_ISSUER,
-            &digest,
-        ])
-        .output()
-        .expect("sigstore-python");
-    assert!(py.status.success(), "sigstore-python: {}", text(&py));
+    peers_verify(&python, &services, dir.path(), &bundle, &digest);
     // again: nothing new is attached, the same digests come back
     let before: BTreeSet<String> = found.iter().map(|d| d.digest.to_string()).collect();
     let again = attach_keyless(&registry, &services, &image, dir.path(), &sbom_file);
@@ -278,23 +212,7 @@ async fn an_index_gets_one_sbom_per_platform_signed_with_a_key() {
         "acme/multi:v1",
         &["--all"],
     );
-    let key = dir.path().join("key.pem");
-    std::fs::write(
-        &key,
-        gantry_sigstore::sign::SigningKey::generate_pem()
-            .expect("key")
-            .expose(),
-    )
-    .expect("key");
-    let public = dir.path().join("key.pub");
-    std::fs::write(
-        &public,
-        gantry_sigstore::sign::SigningKey::from_file(&key, None)
-            .expect("key")
-            .public_pem()
-            .expect("pem"),
-    )
-    .expect("pub");
+    let (key, public) = key_pair(dir.path());
     let image = format!("{}/acme/multi:v1", registry.host());
     let attach = |extra: &[&str]| {
         let mut args = vec![
@@ -466,4 +384,114 @@ fn as_a_container_action_the_outputs_and_summary_are_written() {
     let summary = std::fs::read_to_string(&summary_file).expect("summary");
     assert!(summary.contains("| deb | 2 |"), "{summary}");
     assert!(out.is_file());
+}
+
+/// sigstore-js and sigstore-python, offline, accept the attestation bundle for `digest`.
+fn peers_verify(python: &Path, services: &MockSigstore, dir: &Path, bundle: &[u8], digest: &str) {
+    // sigstore-js and sigstore-python, offline
+    let bundle_file = dir.join("attestation.sigstore.json");
+    std::fs::write(&bundle_file, bundle).expect("bundle file");
+    let Some(js) = sigstore_js_verify(
+        &bundle_file,
+        &services.trusted_root,
+        SIGNER_IDENTITY,
+        SIGNER_ISSUER,
+        digest,
+    ) else {
+        return;
+    };
+    assert!(js.status.success(), "sigstore-js: {}", text(&js));
+    let py = Command::new(python)
+        .args(["-m", "sigstore", "--trust-config"])
+        .arg(&services.trust_config)
+        .args(["verify", "identity", "--offline", "--bundle"])
+        .arg(&bundle_file)
+        .args([
+            "--cert-identity",
+            SIGNER_IDENTITY,
+            "--cert-oidc-issuer",
+            SIGNER_ISSUER,
+            digest,
+        ])
+        .output()
+        .expect("sigstore-python");
+    assert!(py.status.success(), "sigstore-python: {}", text(&py));
+}
+
+/// The bundle is DSSE over an in-toto statement for `digest` whose predicate is the SBOM.
+fn statement_carries_the_sbom(bundle: &[u8], sbom: &[u8], digest: &str) {
+    let parsed: serde_json::Value = serde_json::from_slice(bundle).expect("bundle json");
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(parsed["dsseEnvelope"]["payload"].as_str().expect("payload"))
+        .expect("base64");
+    let statement: serde_json::Value = serde_json::from_slice(&payload).expect("statement");
+    assert_eq!(statement["predicateType"], "https://cyclonedx.org/bom");
+    assert_eq!(
+        statement["predicate"],
+        serde_json::from_slice::<serde_json::Value>(sbom).expect("sbom json")
+    );
+    assert_eq!(
+        statement["subject"][0]["digest"]["sha256"],
+        digest.trim_start_matches("sha256:")
+    );
+}
+
+/// A fresh key pair: (private, public) PEM files in `dir`.
+fn key_pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = dir.join("key.pem");
+    std::fs::write(
+        &key,
+        gantry_sigstore::sign::SigningKey::generate_pem()
+            .expect("key")
+            .expose(),
+    )
+    .expect("key");
+    let public = dir.join("key.pub");
+    std::fs::write(
+        &public,
+        gantry_sigstore::sign::SigningKey::from_file(&key, None)
+            .expect("key")
+            .public_pem()
+            .expect("pem"),
+    )
+    .expect("pub");
+    (key, public)
+}
+
+/// The SBOM referrer of `digest` is the one the outputs name and holds exactly `sbom`; every
+/// referrer of `digest`.
+async fn sbom_referrer_holds(
+    registry: &Registry,
+    image: &Reference,
+    digest: &str,
+    outputs: &serde_json::Value,
+    sbom: &[u8],
+) -> Vec<gantry_oci::Descriptor> {
+    // the referrer holds exactly the SBOM
+    let found = referrers(registry, image, digest).await;
+    let sbom_referrer = found
+        .iter()
+        .find(|d| d.artifact_type.as_deref() == Some(CYCLONEDX))
+        .expect("an SBOM referrer");
+    assert_eq!(outputs["referrer-digest"], sbom_referrer.digest.to_string());
+    let client = Client::plain_http(&registry.host()).expect("client");
+    let at = image.with_digest(sbom_referrer.digest.clone());
+    let layer = client
+        .manifest(&at)
+        .await
+        .expect("manifest")
+        .fields()
+        .expect("fields")
+        .layers
+        .remove(0);
+    assert_eq!(layer.media_type, CYCLONEDX);
+    assert_eq!(
+        client
+            .blob(&at, &layer.digest, 64 << 20)
+            .await
+            .expect("blob")
+            .to_vec(),
+        sbom
+    );
+    found
 }
