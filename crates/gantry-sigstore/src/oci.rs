@@ -45,6 +45,20 @@ pub enum ImageError {
     },
 }
 
+/// Predicate types by their usual short names (cosign's `--type`): `slsaprovenance`, `cyclonedx`,
+/// `spdx`, `vuln`, `openvex`; anything else is taken as a predicate type URI.
+pub fn predicate_type(kind: &str) -> String {
+    match kind {
+        "slsaprovenance" | "slsa" => "https://slsa.dev/provenance/v1",
+        "cyclonedx" => "https://cyclonedx.org/bom",
+        "spdx" | "spdxjson" => "https://spdx.dev/Document",
+        "vuln" => "https://cosign.sigstore.dev/attestation/vuln/v1",
+        "openvex" => "https://openvex.dev/ns",
+        other => other,
+    }
+    .to_owned()
+}
+
 /// One bundle found for an image.
 #[derive(Debug, Clone)]
 pub struct FoundBundle {

@@ -28,6 +28,8 @@
 //!       # trusted-root: root.json (default: the public-good root), or tuf-url: a TUF repository
 //!       # to fetch it from (tuf-root: its root.json, tuf-cache: a folder, tuf-offline: true).
 //!       # Paths are relative to this file.
+//!     require-attestation: [cyclonedx]       # attestations the digest must carry, signed by
+//!                                            # the require-signature identity (sbom-attach's SBOM)
 //! ```
 
 use std::path::Path;
@@ -143,6 +145,9 @@ pub struct Promotion {
     /// The digest must carry a signature this policy accepts; paths in it are already resolved
     /// against the policy file's folder.
     pub require_signature: Option<SignaturePolicy>,
+    /// Predicate types (full URIs) of attestations the digest must carry, signed as
+    /// `require_signature` says.
+    pub require_attestations: Vec<String>,
 }
 
 /// Where a policy came from, for messages and summaries.
@@ -314,6 +319,7 @@ fn chain(environments: &[Environment]) -> Vec<Promotion> {
             gates: Vec::new(),
             allowed: None,
             require_signature: None,
+            require_attestations: Vec::new(),
         })
         .collect()
 }

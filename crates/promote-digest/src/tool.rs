@@ -48,6 +48,7 @@ struct Plan {
     gates: Vec<Gate>,
     allowed: Option<Allowed>,
     require_signature: Option<SignaturePolicy>,
+    require_attestations: Vec<String>,
     /// The target is the last environment: GitHub marks its deployments as production.
     production: bool,
 }
@@ -76,6 +77,7 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, Refusal>> {
         gates: promotion.gates.clone(),
         allowed: promotion.allowed.clone(),
         require_signature: promotion.require_signature.clone(),
+        require_attestations: promotion.require_attestations.clone(),
         production: policy
             .environments
             .last()
@@ -405,7 +407,7 @@ impl Run<'_> {
                     verified.format, verified.signature
                 );
                 self.signed_by = Some(who);
-                Ok(None)
+                self.check_attestations(&at, &signer, &root).await
             }
             Err(ImageError::Registry(error)) => {
                 Err(anyhow::Error::new(error).context(format!("reading the signatures of {at}")))
@@ -418,6 +420,55 @@ impl Run<'_> {
                 )))
             }
         }
+    }
+
+    /// Verifies each attestation the path requires, signed by the same signer; `Some` says why
+    /// the promotion is refused.
+    async fn check_attestations(
+        &mut self,
+        at: &Reference,
+        signer: &gantry_sigstore::Signer,
+        root: &gantry_sigstore::TrustedRoot,
+    ) -> anyhow::Result<Option<String>> {
+        use gantry_sigstore::oci::{
+            ImageError, add_legacy_attestations, discover, verify_attestations,
+        };
+        if self.plan.require_attestations.is_empty() {
+            return Ok(None);
+        }
+        let read = |error: ImageError| match error {
+            ImageError::Registry(error) => {
+                anyhow::Error::new(error).context(format!("reading the attestations of {at}"))
+            }
+            other => anyhow::anyhow!("{other}"),
+        };
+        let mut discovery = discover(self.client, at).await.map_err(read)?;
+        add_legacy_attestations(self.client, at, &mut discovery)
+            .await
+            .map_err(read)?;
+        for kind in &self.plan.require_attestations {
+            match verify_attestations(at, &discovery, kind, signer, root) {
+                Ok(found) => {
+                    let _ = writeln!(
+                        self.summary,
+                        "- ✅ attestation {kind} ({})",
+                        found
+                            .iter()
+                            .map(|a| a.manifest.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                Err(refusal) => {
+                    let _ = writeln!(self.summary, "- ❌ {refusal}");
+                    return Ok(Some(format!(
+                        "{} -> {} requires attestation {kind}: {refusal}",
+                        self.args.source_env, self.args.target_env
+                    )));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The sentence that says what happened.

@@ -60,7 +60,7 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
     let attestations: Vec<String> = args
         .require_attestations
         .iter()
-        .map(|kind| predicate_type(kind))
+        .map(|kind| gantry_sigstore::oci::predicate_type(kind))
         .collect();
     // The gate reads the attestations of the images named, not of each platform.
     let mut top_attestations = attestations.clone();
@@ -108,19 +108,6 @@ async fn verify(args: Args) -> anyhow::Result<Outcome> {
         &judged,
         args.require_signature,
     ))
-}
-
-/// Predicate types by their usual short names; anything else is taken as a predicate type URI.
-fn predicate_type(kind: &str) -> String {
-    match kind {
-        "slsaprovenance" | "slsa" => "https://slsa.dev/provenance/v1",
-        "cyclonedx" => "https://cyclonedx.org/bom",
-        "spdx" | "spdxjson" => "https://spdx.dev/Document",
-        "vuln" => vulns::VULN_PREDICATE,
-        "openvex" => "https://openvex.dev/ns",
-        other => other,
-    }
-    .to_owned()
 }
 
 /// The signature (unless `signature` is false), then each required attestation. A refusal is a

@@ -52,6 +52,8 @@ struct FilePromotion {
     allowed: Option<FileAllowed>,
     #[serde(default, rename = "require-signature")]
     require_signature: Option<SignaturePolicy>,
+    #[serde(default, rename = "require-attestation")]
+    require_attestation: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -245,6 +247,7 @@ fn promotion_of(
         .iter()
         .map(|gate| gate_of(at, gate))
         .collect::<Result<Vec<_>, _>>()?;
+    let (require_signature, require_attestations) = requirements(at, &promotion, &from, &to)?;
     let allowed = match promotion.allowed {
         None => None,
         Some(allowed) => {
@@ -273,7 +276,26 @@ fn promotion_of(
             })
         }
     };
-    let require_signature = match promotion.require_signature {
+    Ok(Promotion {
+        from,
+        to,
+        gates,
+        allowed,
+        require_signature,
+        require_attestations,
+    })
+}
+
+/// A path's `require-signature` (checked now, so a bad requirement fails before anything moves)
+/// and `require-attestation` (predicate types, which need the signature's identity).
+fn requirements(
+    at: &Locator<'_>,
+    promotion: &FilePromotion,
+    from: &str,
+    to: &str,
+) -> Result<(Option<SignaturePolicy>, Vec<String>), PolicyError> {
+    let require_attestation = &promotion.require_attestation;
+    let require_signature = match promotion.require_signature.clone() {
         None => None,
         Some(wanted) => {
             let base = Path::new(at.file).parent().unwrap_or(Path::new("."));
@@ -292,13 +314,30 @@ fn promotion_of(
             Some(wanted)
         }
     };
-    Ok(Promotion {
-        from,
-        to,
-        gates,
-        allowed,
-        require_signature,
-    })
+    if let Some(first) = require_attestation.first() {
+        if require_signature.is_none() {
+            return Err(at.error(
+                first.span(),
+                format!("require-attestation of {from} -> {to} needs require-signature: the identity or key whose attestations count"),
+            ));
+        }
+        if let Some(empty) = promotion
+            .require_attestation
+            .iter()
+            .find(|a| a.trim().is_empty())
+        {
+            return Err(at.error(
+                empty.span(),
+                "require-attestation: an empty predicate type".to_owned(),
+            ));
+        }
+    }
+    let require_attestations = promotion
+        .require_attestation
+        .iter()
+        .map(|kind| gantry_sigstore::oci::predicate_type(kind.trim()))
+        .collect();
+    Ok((require_signature, require_attestations))
 }
 
 fn gate_of(at: &Locator<'_>, gate: &FileGate) -> Result<Gate, PolicyError> {

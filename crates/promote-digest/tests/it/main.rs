@@ -836,6 +836,110 @@ async fn a_path_that_requires_a_signature_promotes_only_what_the_identity_signed
     assert_eq!(env.digest_at("team/app:canary").await, None);
 }
 
+/// Attaches an SBOM to `digest` as sbom-attach does: the CycloneDX referrer, and the attestation
+/// signed keyless by the mock's identity.
+async fn attach_sbom(env: &Env, services: &MockSigstore, digest: &Digest) {
+    use gantry_sigstore::sign::{Identity, Services, attach, sign_statement};
+    let image = env.reference("team/app").with_digest(digest.clone());
+    let sbom = br#"{"bomFormat":"CycloneDX","specVersion":"1.6","version":1}"#;
+    let subject = env.client.resolve(&image).await.expect("resolve");
+    env.client
+        .push_artifact(
+            &image,
+            &Artifact {
+                artifact_type: "application/vnd.cyclonedx+json".to_owned(),
+                layers: vec![ArtifactLayer {
+                    media_type: "application/vnd.cyclonedx+json".to_owned(),
+                    bytes: Bytes::from_static(sbom),
+                    annotations: std::collections::BTreeMap::new(),
+                }],
+                subject: Some(subject),
+                annotations: std::collections::BTreeMap::new(),
+            },
+        )
+        .await
+        .expect("sbom referrer");
+    let statement = serde_json::json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": image.name(), "digest": {"sha256": digest.hex()}}],
+        "predicateType": "https://cyclonedx.org/bom",
+        "predicate": serde_json::from_slice::<serde_json::Value>(sbom).expect("json"),
+    });
+    let identity = Identity::Keyless {
+        token: gantry_secret::Secret::new(services.token.clone()),
+        services: Services::from_signing_config(&services.signing_config).expect("config"),
+    };
+    let bundle = sign_statement(
+        &identity,
+        &reqwest::Client::new(),
+        statement.to_string().as_bytes(),
+    )
+    .await
+    .expect("sign");
+    attach(&env.client, &image, &bundle, "https://cyclonedx.org/bom")
+        .await
+        .expect("attach");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_that_requires_the_sbom_attestation_refuses_without_it_and_carries_it_along() {
+    let Some(env) = setup() else { return };
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    std::fs::copy(&services.trusted_root, env.dir.path().join("root.json")).expect("copy");
+    let host = env.registry.host();
+    let policy = env.write_policy(&format!(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    repository: {host}/team/staging\npromotions:\n  - from: dev\n    to: staging\n    require-signature:\n      identity: {SIGNER_IDENTITY}\n      trusted-root: root.json\n    require-attestation: [cyclonedx]\n"
+    ));
+    // signed, but no SBOM attestation: refused, nothing moves
+    let signed = push(&env, "dev", b"signed, no sbom").await;
+    sign_keyless(&env, &services, &signed).await;
+    let (output, json) = env.promote(&signed, "dev", "staging", &["--policy", &policy]);
+    assert_eq!(output.status.code(), Some(1), "{json}");
+    says(
+        &json,
+        "failure",
+        "dev -> staging requires attestation https://cyclonedx.org/bom: no attestation of type https://cyclonedx.org/bom",
+    );
+    assert_eq!(env.digest_at("team/staging:staging").await, None);
+    // with it: promoted, and the SBOM and its attestation are referrers in staging's repository
+    attach_sbom(&env, &services, &signed).await;
+    let (output, json) = env.promote(&signed, "dev", "staging", &["--policy", &policy]);
+    assert_eq!(output.status.code(), Some(0), "{json}");
+    says(&json, "summary", "✅ attestation https://cyclonedx.org/bom");
+    let staging = env.reference("team/staging").with_digest(signed.clone());
+    let carried = env
+        .client
+        .referrers(&staging, None)
+        .await
+        .expect("referrers");
+    let types: Vec<&str> = carried
+        .descriptors
+        .iter()
+        .filter_map(|d| d.artifact_type.as_deref())
+        .collect();
+    assert!(
+        types.contains(&"application/vnd.cyclonedx+json"),
+        "{types:?}"
+    );
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| **t == "application/vnd.dev.sigstore.bundle.v0.3+json")
+            .count(),
+        2,
+        "the signature and the SBOM attestation: {types:?}"
+    );
+    // require-attestation without require-signature: no identity to check it against
+    let alone = env.write_policy(
+        "version: 1\npromotions:\n  - from: dev\n    to: staging\n    require-attestation: [cyclonedx]\n",
+    );
+    let (output, json) = env.promote(&signed, "dev", "staging", &["--policy", &alone]);
+    assert_eq!(output.status.code(), Some(2), "{json}");
+    says(&json, "error", "needs require-signature");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signature_requirement_can_take_its_trusted_root_from_a_tuf_repository() {
     let Some(env) = setup() else { return };
