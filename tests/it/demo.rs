@@ -60,10 +60,39 @@ fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and
             .find(|l| l.starts_with(from) && l.contains(&format!("→ {to}")) && l.contains(&digest))
             .unwrap_or_else(|| panic!("no {from} → {to} promotion:\n{first}"));
         assert!(
-            line.contains("signature by the demo key verified, promoted"),
+            line.contains("signature by the demo key verified") && line.contains("promoted"),
             "each promotion says the signature was checked: {line}"
         );
+        if to == "production" {
+            assert!(line.contains("SBOM attestation too"), "{line}");
+        }
     }
+    // The SBOM: read from dev's layers (the binary's own dependencies, embedded by
+    // cargo-auditable), attached and signed; the promotion carried it to production's repository.
+    let sbom = first
+        .lines()
+        .find(|l| l.starts_with("sbom     → dev"))
+        .unwrap_or_else(|| panic!("no SBOM line:\n{first}"));
+    assert!(
+        sbom.contains(&digest) && sbom.contains("signed attestation sha256:"),
+        "{sbom}"
+    );
+    let packages: usize = sbom
+        .split('(')
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no package count: {sbom}"));
+    assert!(
+        packages > 100 && sbom.contains("\"cargo\":"),
+        "the binary's crates: {sbom}"
+    );
+    assert!(
+        first.lines().any(|l| l.starts_with("carried  → production")
+            && l.contains("SBOM (1)")
+            && l.contains("(2 bundles)")),
+        "the SBOM travelled with the digest:\n{first}"
+    );
     assert!(
         first.contains("not allowed by the demo's policy") && !first.contains("/tmp/"),
         "no temporary path the demo deletes on its way out:\n{first}"
@@ -96,7 +125,7 @@ fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and
     assert!(
         first.lines().any(|l| l.starts_with("verify   production")
             && l.contains(&digest)
-            && l.contains("verify-image: signed by the demo key")),
+            && l.contains("verify-image: signed by the demo key, SBOM attestation too")),
         "verify-image checks production:\n{first}"
     );
     assert!(first.contains("demo passed"), "{first}");

@@ -4,6 +4,10 @@
 //! then must not go through glibc's NSS modules, which a static binary cannot load: reqwest's
 //! hickory-dns resolver reads `/etc/hosts` and `/etc/resolv.conf` itself. The result runs in an
 //! empty (scratch) root that holds only the binary, a CA bundle and those two files.
+//!
+//! It is built with cargo-auditable (installed into the target directory on first use), so the
+//! binary carries its own dependency list (`.dep-v0`): syft, trivy and gantry's `sbom-attach` list
+//! gantry's crates from the image alone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,12 +29,49 @@ pub fn binary_path(root: &Path) -> PathBuf {
     target_dir.join(TARGET).join(PROFILE).join("gantry")
 }
 
+/// The cargo-auditable release the binary is built with.
+const CARGO_AUDITABLE: &str = "0.7.7";
+
+/// The directory holding `cargo-auditable`, installed there when missing.
+fn cargo_auditable(root: &Path) -> anyhow::Result<PathBuf> {
+    let tools = crate::setup::target_dir(root).join("tools");
+    let bin = tools.join("bin");
+    let installed = Command::new(bin.join("cargo-auditable"))
+        .args(["auditable", "--version"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(CARGO_AUDITABLE));
+    if !installed {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "install",
+                "--locked",
+                "--quiet",
+                "--version",
+                CARGO_AUDITABLE,
+                "cargo-auditable",
+                "--root",
+            ])
+            .arg(&tools)
+            .status()
+            .context("running cargo install cargo-auditable")?;
+        anyhow::ensure!(status.success(), "cargo install cargo-auditable failed");
+    }
+    Ok(bin)
+}
+
 /// Builds the static `gantry` binary and checks that it has no dynamic loader.
 pub fn build(root: &Path) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let tools = cargo_auditable(root)?;
+    let path = std::env::join_paths(std::iter::once(tools).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))?;
     let status = Command::new(cargo)
         .current_dir(root)
+        .env("PATH", path)
         .args([
+            "auditable",
             "build",
             "--locked",
             "--package",

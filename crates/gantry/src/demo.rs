@@ -7,8 +7,11 @@
 //! digest that was built. The image is signed at dev with `sign-image` (a key generated for the
 //! run; there is no transparency log offline, so the policy waives it for that key) and every
 //! promotion verifies the signature: an unsigned image and one signed by another key are refused.
-//! Last, `verify-image` checks production's signature, as a deploy job would.
-//! Later tools (SBOM, the canary) join the flow here.
+//! At dev, `sbom-attach` catalogues the image straight from the registry (the binary's own
+//! dependency list, embedded by cargo-auditable) and attaches the SBOM with a signed attestation;
+//! the path to production requires that attestation, production lives in a repository of its own
+//! so the promotion visibly carries the SBOM there, and `verify-image` checks production's
+//! signature and SBOM attestation, as a deploy job would. Later tools (the canary) join here.
 
 use gantry_actions::output;
 use std::collections::BTreeMap;
@@ -23,6 +26,7 @@ use gantry_actions::{ExitStatus, Outcome, Tool as _};
 use gantry_oci::{Client, ImageConfig, ImageFile, Reference, ScratchImage};
 use gantry_sigstore::sign::SigningKey;
 use promote_digest::PromoteDigest;
+use sbom_attach::SbomAttach;
 use sign_image::SignImage;
 use verify_image::VerifyImage;
 
@@ -73,7 +77,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
     let image = build_image()?;
     let dir = tempfile::tempdir()?;
     let policy = dir.path().join("gantry.yml");
-    std::fs::write(&policy, SIGNED_POLICY)?;
+    std::fs::write(
+        &policy,
+        SIGNED_POLICY.replace("{production}", &format!("{host}/demo/production")),
+    )?;
     let key = dir.path().join("demo.key");
     let other_key = dir.path().join("stranger.key");
     for path in [&key, &other_key] {
@@ -109,7 +116,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
         "the demo key",
     )
     .await?;
+    demo.sbom(&dev.with_digest(image.digest().clone()), &key)
+        .await?;
     total += demo.chain().await?;
+    demo.carried().await?;
     demo.refusal_and_rerun().await?;
     demo.signature_refusals(&other_key).await?;
     demo.table().await?;
@@ -125,8 +135,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
     ));
     if args.serve {
         say(&format!(
-            "\nserving http://{} until interrupted; try: skopeo inspect --tls-verify=false docker://{}:production",
-            demo.host, demo.repository
+            "\nserving http://{} until interrupted; try: skopeo inspect --tls-verify=false docker://{}/demo/production:production",
+            demo.host, demo.host
         ));
         tokio::signal::ctrl_c().await?;
     }
@@ -188,6 +198,59 @@ impl Demo {
                 .map_or("?", String::as_str),
         ));
         Ok(outcome)
+    }
+
+    /// `sbom-attach` in-process with the demo key, exactly as the CLI runs it.
+    async fn sbom(&mut self, image: &Reference, key: &std::path::Path) -> anyhow::Result<()> {
+        let args = sbom_attach::Args::try_parse_from([
+            "sbom-attach",
+            "--image",
+            &image.to_string(),
+            "--key",
+            &key.display().to_string(),
+            "--tlog-upload",
+            "false",
+            "--insecure-registry",
+            &self.host,
+        ])?;
+        let outcome = SbomAttach::run(args, &Self::context()).await?;
+        let outputs = outputs(&outcome);
+        let attached = outcome.status() == ExitStatus::Success
+            && outputs
+                .get("attestation-digest")
+                .is_some_and(|a| !a.is_empty());
+        self.ok &= attached;
+        let get = |key: &str| outputs.get(key).map_or("?", String::as_str).to_owned();
+        say(&format!(
+            "sbom     → dev         {}  ({} packages {}, read from the registry's layers; CycloneDX 1.6 referrer {}, signed attestation {})",
+            image.digest().map(ToString::to_string).unwrap_or_default(),
+            get("packages"),
+            get("counts"),
+            get("referrer-digest"),
+            get("attestation-digest"),
+        ));
+        Ok(())
+    }
+
+    /// The SBOM and its attestation arrived with the digest in production's own repository.
+    async fn carried(&mut self) -> anyhow::Result<()> {
+        let at: Reference = format!("{}/demo/production@{}", self.host, self.digest).parse()?;
+        let referrers = self.client.referrers(&at, None).await?;
+        let count = |kind: &str| {
+            referrers
+                .descriptors
+                .iter()
+                .filter(|d| d.artifact_type.as_deref() == Some(kind))
+                .count()
+        };
+        let sboms = count(sbom_attach::CYCLONEDX_MEDIA_TYPE);
+        let bundles = count(gantry_sigstore::sign::BUNDLE_V03);
+        self.ok &= sboms == 1 && bundles == 2;
+        say(&format!(
+            "carried  → production  {}/demo/production has the digest's SBOM ({sboms}) and its signature and SBOM attestation ({bundles} bundles), copied with it",
+            self.host
+        ));
+        Ok(())
     }
 
     /// `promote-digest` in-process, exactly as the CLI runs it.
@@ -273,15 +336,18 @@ impl Demo {
                 .unwrap_or(0);
             total += requests;
             let moved = outputs.get("promoted").is_some_and(|p| p == "true");
-            let verified = outcome
-                .summary
-                .as_deref()
-                .is_some_and(|s| s.contains("✅ signed by"));
+            let summary = outcome.summary.as_deref().unwrap_or_default();
+            let verified = summary.contains("✅ signed by")
+                && (to != "production"
+                    || summary.contains("✅ attestation https://cyclonedx.org/bom"));
             self.ok &= outcome.status() == ExitStatus::Success && moved && verified;
             say(&format!(
                 "{from:<8} → {to:<11} {}  ({}, {requests} requests){}",
                 outputs.get("digest").map_or("?", String::as_str),
                 match (moved, verified) {
+                    (true, true) if to == "production" => {
+                        "signature by the demo key verified, SBOM attestation too, promoted"
+                    }
                     (true, true) => "signature by the demo key verified, promoted",
                     (true, false) => "promoted WITHOUT a verified signature",
                     _ => "NOT promoted",
@@ -328,10 +394,12 @@ impl Demo {
         let args = verify_image::Args::try_parse_from([
             "verify-image",
             "--image",
-            &format!("{}:production", self.repository),
+            &format!("{}/demo/production:production", self.host),
             "--key",
             &public_key.display().to_string(),
             "--insecure-ignore-tlog",
+            "--require-attestation",
+            "cyclonedx",
             "--insecure-registry",
             &self.host,
         ])?;
@@ -343,7 +411,8 @@ impl Demo {
             "verify   production  {}  ({})\n",
             self.digest,
             if verified {
-                "verify-image: signed by the demo key, as a deploy job checks it".to_owned()
+                "verify-image: signed by the demo key, SBOM attestation too, as a deploy job checks it"
+                    .to_owned()
             } else {
                 format!(
                     "verify-image did NOT verify it: {}",
@@ -358,7 +427,12 @@ impl Demo {
     async fn table(&mut self) -> anyhow::Result<()> {
         let mut table = String::from("\nwhere each environment points now:\n");
         for env in CHAIN {
-            let reference: Reference = format!("{}:{env}", self.repository).parse()?;
+            let repository = if env == "production" {
+                format!("{}/demo/production", self.host)
+            } else {
+                self.repository.clone()
+            };
+            let reference: Reference = format!("{repository}:{env}").parse()?;
             let at = self.client.resolve(&reference).await?;
             let same = at.digest.as_str() == self.digest;
             self.ok &= same;
@@ -387,13 +461,15 @@ fn outputs(outcome: &Outcome) -> BTreeMap<String, String> {
 }
 
 /// The chain dev → staging → canary → production, written out so that a policy in the current directory cannot change the demo,
-/// with a signature by the demo's key required on every path (its `demo.pub` sits beside it).
+/// with a signature by the demo's key required on every path (its `demo.pub` sits beside it), the
+/// SBOM attestation on the way to production, and production in a repository of its own.
 const SIGNED_POLICY: &str = "version: 1
 environments:
   - name: dev
   - name: staging
   - name: canary
   - name: production
+    repository: {production}
 promotions:
   - from: dev
     to: staging
@@ -410,6 +486,7 @@ promotions:
     require-signature:
       key: demo.pub
       insecure-ignore-tlog: true
+    require-attestation: [cyclonedx]
 ";
 
 /// This binary in a scratch image: the image gantry ships, built the way `cargo xtask pack` builds

@@ -14,8 +14,9 @@ mod report;
 mod tool;
 
 pub use args::Args;
+pub use gantry_sbom::CYCLONEDX_JSON as CYCLONEDX_MEDIA_TYPE;
 pub use report::Report;
-pub use tool::SbomAttach;
+pub use tool::{CYCLONEDX_PREDICATE, SbomAttach};
 
 /// The tool's entry for a multi-call binary.
 pub const ENTRY: gantry_actions::ToolEntry = gantry_actions::ToolEntry::of::<SbomAttach>();
