@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 /// The benchmarks `cargo xtask bench` knows.
-pub const BENCHES: [&str; 2] = ["promote", "verify"];
+pub const BENCHES: [&str; 3] = ["promote", "sbom", "verify"];
 
 fn criterion_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -37,14 +37,22 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<String> {
         BENCHES.join(", ")
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .current_dir(root)
-        .args(["bench", "--locked", "-p", package(name), "--bench", name])
-        .status()
-        .context("running cargo bench")?;
+        .args(["bench", "--locked", "-p", package(name), "--bench", name]);
+    if name == "sbom" {
+        // the peers (syft in the Python environment) and the root filesystems come from the set-up
+        let ready = crate::setup::ensure(root)?;
+        command
+            .env("PATH", ready.path_var())
+            .envs(ready.env.iter().map(|(k, v)| (k, v)));
+    }
+    let status = command.status().context("running cargo bench")?;
     anyhow::ensure!(status.success(), "cargo bench failed");
     let section = match name {
         "verify" => verify_section(&criterion_dir())?,
+        "sbom" => sbom_section(&criterion_dir())?,
         _ => promote_section(&criterion_dir())?,
     };
     let path = root.join("BENCHMARKS.md");
@@ -56,7 +64,7 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<String> {
 /// The crate whose `benches/<name>.rs` the benchmark is.
 fn package(name: &str) -> &'static str {
     match name {
-        "verify" => "gantry",
+        "verify" | "sbom" => "gantry",
         _ => "promote-digest",
     }
 }
@@ -100,6 +108,68 @@ fn verify_section(dir: &Path) -> anyhow::Result<String> {
         out,
         "Registry requests per image: **{:.1}** (target ≤ 4): the referrers list, the referrer manifest, the bundle blob, and a GET of the legacy `.sig` tag (404 when absent). Counted by gantry-oci's client over the same {images} images.",
         report["requests_per_image"].as_f64().unwrap_or(0.0),
+    )?;
+    Ok(out)
+}
+
+fn sbom_section(dir: &Path) -> anyhow::Result<String> {
+    let report = read_report(dir, "sbom")?;
+    let time = |group: &str, who: &str| median_seconds(dir, group, who);
+    let (rootfs_gantry, rootfs_syft, rootfs_trivy) = (
+        time("rootfs", "gantry")?,
+        time("rootfs", "syft")?,
+        time("rootfs", "trivy")?,
+    );
+    let (image_gantry, image_syft, image_trivy, floor) = (
+        time("image", "gantry")?,
+        time("image", "syft")?,
+        time("image", "trivy")?,
+        time("image", "floor")?,
+    );
+    let mib = |field: &str| {
+        #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
+        let value = report["peak"][field].as_u64().unwrap_or(0) as f64 / 1_048_576.0;
+        value
+    };
+    let met = |ok: bool| if ok { "met" } else { "**not met**" };
+    let mut out = String::new();
+    #[expect(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
+    let image_mib = report["image_bytes"].as_u64().unwrap_or(0) as f64 / 1_048_576.0;
+    writeln!(
+        out,
+        "## sbom: sbom-attach against syft and trivy, and the pull-and-decompress floor\n\nCommand: `cargo xtask bench sbom`. One run: the minbase Debian root filesystem (mmdebstrap, a directory), and the SBOM tests' image ({} layers, {image_mib:.0} MiB compressed: the `lang` root filesystem and two layers of whiteouts and changes) cold from CNCF distribution on loopback. Medians of criterion samples, process wall time, every tool started as a process; trivy gets an empty cache every run; gantry's image run also attaches the SBOM referrer. The floor: each layer through `curl | gunzip | tar -t`, one after another. Peak resident memory (`ru_maxrss`) in a separate pass.\n\nMachine: {} cores; syft {}; trivy {}.\n",
+        report["image_layers"],
+        report["machine"]["cores"],
+        report["machine"]["syft"].as_str().unwrap_or("?"),
+        report["machine"]["trivy"].as_str().unwrap_or("?"),
+    )?;
+    writeln!(
+        out,
+        "| measurement | gantry | syft | trivy | syft / gantry | trivy / gantry | target |\n|---|---|---|---|---|---|---|\n| root filesystem (directory) | {rootfs_gantry:.3} s | {rootfs_syft:.3} s | {rootfs_trivy:.3} s | **{:.1}×** | **{:.1}×** | ≥ 10× both: {} |\n| image from the registry, cold | {image_gantry:.3} s | {image_syft:.3} s | {image_trivy:.3} s | **{:.1}×** | **{:.1}×** | ≥ 2.5× syft, ≥ 2× trivy: {} |\n",
+        rootfs_syft / rootfs_gantry,
+        rootfs_trivy / rootfs_gantry,
+        met(rootfs_syft / rootfs_gantry >= 10.0 && rootfs_trivy / rootfs_gantry >= 10.0),
+        image_syft / image_gantry,
+        image_trivy / image_gantry,
+        met(image_syft / image_gantry >= 2.5 && image_trivy / image_gantry >= 2.0),
+    )?;
+    writeln!(
+        out,
+        "Against the floor: gantry {image_gantry:.3} s, `curl | gunzip | tar` {floor:.3} s: **{:.2}×** the floor (target ≤ 1.25×: {}). gantry pulls up to 3 layers at once while the floor takes them one after another.\n",
+        image_gantry / floor,
+        met(image_gantry / floor <= 1.25),
+    )?;
+    writeln!(
+        out,
+        "| peak memory | gantry | syft | trivy | target |\n|---|---|---|---|---|\n| the image | {:.1} MiB | {:.1} MiB | {:.1} MiB | ≤ 64 MiB: {} |\n| a synthetic image with one 2 GiB layer | {:.1} MiB (+{:.1} MiB) | – | – | ≤ +16 MiB: {} |\n| the root filesystem | {:.1} MiB | – | – | – |",
+        mib("gantry_image"),
+        mib("syft_image"),
+        mib("trivy_image"),
+        met(mib("gantry_image") <= 64.0),
+        mib("gantry_big"),
+        mib("gantry_big") - mib("gantry_image"),
+        met(mib("gantry_big") - mib("gantry_image") <= 16.0),
+        mib("gantry_rootfs"),
     )?;
     Ok(out)
 }

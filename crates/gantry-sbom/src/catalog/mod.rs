@@ -144,3 +144,93 @@ fn insert(map: &mut BTreeMap<String, Package>, package: Package) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{Change, LayerChanges, Node};
+
+    fn fs_with(files: &[(&str, &[u8])]) -> Filesystem {
+        let mut fs = Filesystem::default();
+        fs.apply(LayerChanges {
+            changes: files
+                .iter()
+                .map(|(p, t)| Change::Put((*p).into(), Node::File(Capture::Text((*t).into()))))
+                .collect(),
+        });
+        fs
+    }
+
+    #[test]
+    fn dotnet_deps_json_lists_packages_not_projects_with_their_graph() {
+        let deps = br#"{
+          "runtimeTarget": {"name": ".NETCoreApp,Version=v8.0"},
+          "targets": {".NETCoreApp,Version=v8.0": {
+            "Shop/1.0.0": {"dependencies": {"Newtonsoft.Json": "13.0.3", "Serilog": "3.1.1"}},
+            "Newtonsoft.Json/13.0.3": {},
+            "Serilog/3.1.1": {"dependencies": {"Newtonsoft.Json": "13.0.3"}}
+          }},
+          "libraries": {
+            "Shop/1.0.0": {"type": "project", "serviceable": false},
+            "Newtonsoft.Json/13.0.3": {"type": "package", "serviceable": true, "sha512": "sha512-x"},
+            "Serilog/3.1.1": {"type": "package", "serviceable": true, "sha512": "sha512-y"}
+          }
+        }"#;
+        let inventory = catalog(&fs_with(&[("app/Shop.deps.json", deps)])).expect("catalog");
+        let purls: Vec<&str> = inventory.packages.iter().map(|p| p.purl.as_str()).collect();
+        assert_eq!(
+            purls,
+            [
+                "pkg:nuget/Newtonsoft.Json@13.0.3",
+                "pkg:nuget/Serilog@3.1.1"
+            ]
+        );
+        assert_eq!(
+            inventory.packages[1].depends.iter().collect::<Vec<_>>(),
+            ["pkg:nuget/Newtonsoft.Json@13.0.3"]
+        );
+    }
+
+    #[test]
+    fn the_same_purl_in_two_places_is_one_package_with_two_occurrences() {
+        let manifest = br#"{"name":"ms","version":"2.1.3"}"#;
+        let inventory = catalog(&fs_with(&[
+            ("a/node_modules/ms/package.json", manifest),
+            ("b/node_modules/ms/package.json", manifest),
+        ]))
+        .expect("catalog");
+        assert_eq!(inventory.packages.len(), 1);
+        assert_eq!(inventory.packages[0].locations.len(), 2);
+    }
+
+    proptest::proptest! {
+        /// Whatever bytes stand where a cataloguer looks, cataloguing never panics.
+        #[test]
+        fn cataloguers_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2048), which in 0usize..7) {
+            let path = [
+                "var/lib/dpkg/status",
+                "var/lib/dpkg/status.d/x",
+                "lib/apk/db/installed",
+                "app/node_modules/x/package.json",
+                "usr/lib/python3/dist-packages/x-1.dist-info/METADATA",
+                "app/x.deps.json",
+                "usr/lib/sysimage/rpm/rpmdb.sqlite",
+            ][which];
+            let _ = catalog(&fs_with(&[(path, &bytes), ("etc/os-release", &bytes)]));
+        }
+
+        /// Text shaped like the formats (lines of `Key: value`, JSON-ish braces) as well.
+        #[test]
+        fn cataloguers_never_panic_on_near_misses(text in "([A-Za-z:{}\\[\\]\",@/ 0-9.-]{0,40}\n){0,30}", which in 0usize..6) {
+            let path = [
+                "var/lib/dpkg/status",
+                "lib/apk/db/installed",
+                "app/node_modules/x/package.json",
+                "usr/lib/python3/dist-packages/x-1.dist-info/METADATA",
+                "app/x.deps.json",
+                "var/lib/dpkg/status.d/y",
+            ][which];
+            let _ = catalog(&fs_with(&[(path, text.as_bytes())]));
+        }
+    }
+}
