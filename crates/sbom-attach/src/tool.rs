@@ -158,26 +158,6 @@ async fn targets(
     Ok(out)
 }
 
-/// `pkg:oci/<name>@<digest>?repository_url=<registry>/<repository>`: the purl of an image.
-fn image_purl(image: &Reference, digest: &Digest) -> String {
-    let name = image
-        .repository()
-        .rsplit('/')
-        .next()
-        .unwrap_or(image.repository());
-    let encode = |s: &str| {
-        s.replace('%', "%25")
-            .replace(':', "%3A")
-            .replace('/', "%2F")
-            .replace('@', "%40")
-    };
-    format!(
-        "pkg:oci/{name}@{}?repository_url={}",
-        encode(digest.as_str()),
-        encode(&image.name())
-    )
-}
-
 /// The in-toto statement of the attestation: subject the image, predicate the SBOM.
 fn statement(image: &Reference, digest: &Digest, sbom: &[u8]) -> anyhow::Result<Vec<u8>> {
     let predicate: serde_json::Value = serde_json::from_slice(sbom).context("the SBOM is JSON")?;
@@ -316,7 +296,7 @@ async fn remote(args: &Args, ctx: &Context) -> anyhow::Result<Outcome> {
             kind: "container",
             name: target.name(),
             version: Some(digest.to_string()),
-            purl: Some(image_purl(&target, &digest)),
+            purl: gantry_sbom::purl::image(&target.name(), digest.as_str()),
             created: found.created.clone(),
         };
         let sbom = gantry_sbom::write(&found.inventory, &subject, &tool());

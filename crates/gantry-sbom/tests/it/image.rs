@@ -32,12 +32,53 @@ pub fn built() -> Option<&'static Built> {
                 build(&peers, &lang, &dir);
                 std::fs::write(dir.join(".complete"), b"").expect("stamp");
             }
-            Some(Built {
+            let built = Built {
                 layout: dir.join("layout"),
                 unpacked: dir.join("final/rootfs"),
-            })
+            };
+            assert_three_layers_with_whiteouts(&built.layout);
+            Some(built)
         })
         .as_ref()
+}
+
+/// The image must really be three layers, the upper ones with whiteouts (umoci without
+/// `--refresh-bundle` silently writes one full layer per repack instead).
+fn assert_three_layers_with_whiteouts(layout: &Path) {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+            .expect("json");
+    let blob = |digest: &str| {
+        layout
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"))
+    };
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(blob(
+            index["manifests"][0]["digest"].as_str().expect("digest"),
+        ))
+        .expect("manifest"),
+    )
+    .expect("json");
+    let layers = manifest["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 3, "three layers: {manifest}");
+    for layer in &layers[1..] {
+        let file =
+            std::fs::File::open(blob(layer["digest"].as_str().expect("digest"))).expect("layer");
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+        let whiteouts = archive
+            .entries()
+            .expect("entries")
+            .filter_map(Result::ok)
+            .filter(|e| {
+                e.path().is_ok_and(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(".wh."))
+                })
+            })
+            .count();
+        assert!(whiteouts > 0, "layer {} has no whiteouts", layer["digest"]);
+    }
 }
 
 fn sh(script: &str) {
@@ -66,17 +107,26 @@ fn build(peers: &Peers, lang: &Path, dir: &Path) {
         &["unpack", "--rootless", "--image", &image, b],
     );
     sh(&format!("cp -a {}/. {b}/rootfs/", lang.display()));
-    run(&peers.umoci, &["repack", "--image", &image, b]);
+    run(
+        &peers.umoci,
+        &["repack", "--refresh-bundle", "--image", &image, b],
+    );
     sh(&format!(
         "cd {b}/rootfs && rm -rf srv/app/node_modules/ms usr/local/bin/hello && \
          mkdir -p srv/app/node_modules/left-pad && \
          printf '{{\"name\":\"left-pad\",\"version\":\"1.3.0\",\"license\":\"WTFPL\"}}' > srv/app/node_modules/left-pad/package.json"
     ));
-    run(&peers.umoci, &["repack", "--image", &image, b]);
+    run(
+        &peers.umoci,
+        &["repack", "--refresh-bundle", "--image", &image, b],
+    );
     sh(&format!(
         "cd {b}/rootfs && rm -rf srv/app/lib && printf x > srv/app/lib"
     ));
-    run(&peers.umoci, &["repack", "--image", &image, b]);
+    run(
+        &peers.umoci,
+        &["repack", "--refresh-bundle", "--image", &image, b],
+    );
     let unpacked = dir.join("final");
     run(
         &peers.umoci,
