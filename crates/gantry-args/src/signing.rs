@@ -64,8 +64,14 @@ pub struct SigningArgs {
     pub tlog_upload: bool,
 }
 
-/// The signing inputs that hold secrets (to mask).
-pub const SIGNING_SECRET_INPUTS: &[&str] = &["identity-token", "key-password"];
+/// The inputs that hold secrets in a tool that flattens [`SigningArgs`] with `RegistryArgs` and
+/// `GitHubTokenArgs` (its `ToolSpec::secret_inputs`).
+pub const SIGNING_SECRET_INPUTS: &[&str] = &[
+    "github-token",
+    "registry-password",
+    "identity-token",
+    "key-password",
+];
 
 impl SigningArgs {
     fn services(&self) -> anyhow::Result<Services> {

@@ -25,12 +25,7 @@ impl Tool for SignImage {
             color: "purple",
         },
         outputs: Report::SPEC,
-        secret_inputs: &[
-            "github-token",
-            "registry-password",
-            "identity-token",
-            "key-password",
-        ],
+        secret_inputs: gantry_args::SIGNING_SECRET_INPUTS,
         action_defaults: gantry_args::ACTION_DEFAULTS,
         publish_action: true,
     };

@@ -81,12 +81,14 @@ pub fn dpkg_installed(root: &Path) -> BTreeSet<String> {
 
 /// `name version arch` of every deb component of an SBOM.
 pub fn sbom_debs(sbom: &Value) -> BTreeSet<String> {
+    sbom_os_packages(sbom, "deb")
+}
+
+/// `name version arch` of every component of purl type `ty` (`deb`, `rpm`).
+pub fn sbom_os_packages(sbom: &Value, ty: &str) -> BTreeSet<String> {
+    let prefix = format!("pkg:{ty}/");
     components(sbom)
-        .filter(|c| {
-            c["purl"]
-                .as_str()
-                .is_some_and(|p| p.starts_with("pkg:deb/"))
-        })
+        .filter(|c| c["purl"].as_str().is_some_and(|p| p.starts_with(&prefix)))
         .map(|c| {
             let arch = c["properties"]
                 .as_array()

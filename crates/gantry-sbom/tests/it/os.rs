@@ -86,30 +86,6 @@ fn rpm_qa(root: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-fn sbom_rpms(json: &Value) -> BTreeSet<String> {
-    components(json)
-        .filter(|c| {
-            c["purl"]
-                .as_str()
-                .is_some_and(|p| p.starts_with("pkg:rpm/"))
-        })
-        .map(|c| {
-            let arch = c["properties"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|p| p["name"] == "gantry:arch")
-                .and_then(|p| p["value"].as_str())
-                .unwrap_or("");
-            format!(
-                "{} {} {arch}",
-                c["name"].as_str().unwrap_or(""),
-                c["version"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn rpm_packages_are_exactly_what_rpm_says() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -131,7 +107,7 @@ fn rpm_packages_are_exactly_what_rpm_says() {
     let json: Value = serde_json::from_slice(&sbom).expect("json");
     let truth = rpm_qa(root.path());
     assert_eq!(truth.len(), 3, "{truth:?}");
-    assert_eq!(sbom_rpms(&json), truth);
+    assert_eq!(crate::common::sbom_os_packages(&json, "rpm"), truth);
     let hello = component(&json, "hello-gantry");
     assert_eq!(
         hello["purl"],
