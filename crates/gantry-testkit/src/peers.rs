@@ -409,3 +409,32 @@ pub fn cosign_key_pair(dir: &Path, password: &str) -> Option<(PathBuf, PathBuf)>
     );
     Some((dir.join("cosign.key"), dir.join("cosign.pub")))
 }
+
+/// Checks `sbom` against the official CycloneDX 1.6 JSON schema, strict (cyclonedx-python-lib);
+/// `false` after a loud skip when the validator is missing outside CI. Panics with the
+/// validator's message when the SBOM does not validate.
+pub fn validate_cyclonedx(sbom: &[u8]) -> bool {
+    let Some(python) = crate::component::require_python_module(
+        "cyclonedx.validation.json",
+        "pip install 'cyclonedx-python-lib[json-validation]==11.12.0'",
+    ) else {
+        return false;
+    };
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(file.path(), sbom).expect("writing the sbom");
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import sys\nfrom cyclonedx.schema import SchemaVersion\nfrom cyclonedx.validation.json import JsonStrictValidator\nerror = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\nif error:\n    print(error)\n    sys.exit(1)\n",
+        ])
+        .arg(file.path())
+        .output()
+        .expect("running the validator");
+    assert!(
+        output.status.success(),
+        "the SBOM does not validate against CycloneDX 1.6 (strict): {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
+}

@@ -128,6 +128,7 @@ async fn a_keyless_sbom_attestation_verifies_with_gantry_sigstore_js_and_sigstor
     let outputs = json(&output)["outputs"].clone();
     let digest = outputs["digest"].as_str().expect("digest").to_owned();
     let sbom = std::fs::read(&sbom_file).expect("sbom written");
+    gantry_testkit::peers::validate_cyclonedx(&sbom);
     assert_eq!(
         outputs["sbom-digest"],
         gantry_oci::Digest::sha256(&sbom).to_string()
@@ -297,6 +298,64 @@ async fn an_index_gets_one_sbom_per_platform_signed_with_a_key() {
     let none = attach(&["--platform", "linux/s390x", "--attest", "false"]);
     assert_eq!(none.status.code(), Some(2), "{}", text(&none));
     assert!(text(&none).contains("linux/amd64"), "{}", text(&none));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_refuses_the_sbom_s_size_gets_an_error_naming_it_and_nothing_half_done() {
+    // gantry-registry accepting blobs of at most 1 KiB: the image fits, its SBOM does not
+    let registry = gantry_registry::start(gantry_registry::Config {
+        limits: gantry_registry::Limits {
+            max_blob_size: 1024,
+            ..gantry_registry::Limits::default()
+        },
+        ..gantry_registry::Config::default()
+    })
+    .await
+    .expect("registry");
+    let host = registry.host();
+    let client = Client::plain_http(&host).expect("client");
+    let file = |path: &str, text: &str| ImageFile {
+        path: path.into(),
+        mode: 0o644,
+        bytes: Bytes::from(text.to_owned()),
+    };
+    let image = ScratchImage::build(
+        &[file("/var/lib/dpkg/status", STATUS)],
+        &ImageConfig::default(),
+    )
+    .expect("image");
+    let tag: Reference = format!("{host}/acme/small:v1").parse().expect("reference");
+    image.push(&client, &tag).await.expect("push");
+    let output = gantry(&[
+        "sbom-attach",
+        "--image",
+        &tag.to_string(),
+        "--attest",
+        "false",
+        "--insecure-registry",
+        &host,
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let error = json(&output)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains("attaching the SBOM (") && error.contains(" bytes) to "),
+        "{error}"
+    );
+    // nothing was attached
+    let pinned = tag.with_digest(image.digest().clone());
+    assert!(
+        client
+            .referrers(&pinned, None)
+            .await
+            .expect("referrers")
+            .descriptors
+            .is_empty()
+    );
+    registry.stop().await;
 }
 
 #[test]
