@@ -279,6 +279,7 @@ async fn layers_read_from_the_registry_match_the_unpacked_image(backend: Backend
         "the layers are zstd"
     );
     let (zstd, _) = catalogue(&second, "acme/app:zstd", 3).await;
+    validate(&zstd);
     assert!(zstd != sbom, "a different image digest");
     let (components_zstd, deps_zstd) = body(&zstd);
     assert_eq!(components_zstd, components_layers);

@@ -174,6 +174,7 @@ fn gantry_finds_every_package_syft_and_trivy_find() {
         } else {
             serde_json::from_slice(&sbom_of(target)).expect("json")
         };
+        crate::common::validate(&serde_json::to_vec(&ours).expect("json"));
         let ours = normalised(&ours);
         for peer in &peers {
             let theirs = run_peer(peer, target, layout);
