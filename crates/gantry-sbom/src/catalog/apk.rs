@@ -27,9 +27,12 @@ pub(crate) fn catalog(fs: &Filesystem, os: Option<&OsRelease>) -> Found {
     for record in text.split("\n\n") {
         let mut fields: Vec<(char, &str)> = Vec::new();
         for line in record.lines() {
-            let mut chars = line.chars();
-            if let (Some(key), Some(':')) = (chars.next(), chars.next()) {
-                fields.push((key, &line[2..]));
+            // `K:value`: a one-byte ASCII key (a multi-byte first character is not a field, and
+            // slicing after it would cut a character in two)
+            if let [key, b':', ..] = line.as_bytes()
+                && key.is_ascii()
+            {
+                fields.push((char::from(*key), &line[2..]));
             }
         }
         let get = |key: char| fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
@@ -103,4 +106,25 @@ pub(crate) fn catalog(fs: &Filesystem, os: Option<&OsRelease>) -> Found {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::{Change, LayerChanges, Node};
+
+    /// Found by the property test: a line starting with a multi-byte character.
+    #[test]
+    fn a_line_starting_with_a_multibyte_character_is_not_a_field() {
+        let mut fs = Filesystem::default();
+        fs.apply(LayerChanges {
+            changes: vec![Change::Put(
+                DB.into(),
+                Node::File(Capture::Text("é:x\nP:musl\nV:1.2.5-r0\n".as_bytes().into())),
+            )],
+        });
+        let found = catalog(&fs, None);
+        assert_eq!(found.packages.len(), 1);
+        assert_eq!(found.packages[0].name, "musl");
+    }
 }

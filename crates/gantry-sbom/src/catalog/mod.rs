@@ -221,7 +221,7 @@ mod tests {
 
         /// Text shaped like the formats (lines of `Key: value`, JSON-ish braces) as well.
         #[test]
-        fn cataloguers_never_panic_on_near_misses(text in "([A-Za-z:{}\\[\\]\",@/ 0-9.-]{0,40}\n){0,30}", which in 0usize..6) {
+        fn cataloguers_never_panic_on_near_misses(text in "([A-Za-z:{}\\[\\]\",@/ 0-9.éü€-]{0,40}\n){0,30}", which in 0usize..6) {
             let path = [
                 "var/lib/dpkg/status",
                 "lib/apk/db/installed",
