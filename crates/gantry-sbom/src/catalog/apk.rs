@@ -96,15 +96,7 @@ pub(crate) fn catalog(fs: &Filesystem, os: Option<&OsRelease>) -> Found {
         }
         found.packages.push(package);
     }
-    for (index, names) in depends {
-        for name in names {
-            if let Some(target) = by_name.get(&name)
-                && *target != found.packages[index].purl
-            {
-                found.packages[index].depends.insert(target.clone());
-            }
-        }
-    }
+    found.link_by_name(&by_name, depends);
     found
 }
 

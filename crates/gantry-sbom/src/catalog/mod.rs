@@ -30,6 +30,26 @@ pub(crate) struct Found {
     pub owned: Vec<(String, String)>,
 }
 
+impl Found {
+    /// Adds to each package (by index) the packages its dependency names resolve to in
+    /// `by_name` (names and provided names to purls), never itself.
+    fn link_by_name(
+        &mut self,
+        by_name: &BTreeMap<String, String>,
+        wants: Vec<(usize, Vec<String>)>,
+    ) {
+        for (index, names) in wants {
+            for name in names {
+                if let Some(target) = by_name.get(&name)
+                    && *target != self.packages[index].purl
+                {
+                    self.packages[index].depends.insert(target.clone());
+                }
+            }
+        }
+    }
+}
+
 /// Everything found in a filesystem.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
@@ -188,6 +208,28 @@ mod tests {
         assert_eq!(
             inventory.packages[1].depends.iter().collect::<Vec<_>>(),
             ["pkg:nuget/Newtonsoft.Json@13.0.3"]
+        );
+    }
+
+    #[test]
+    fn python_requirements_resolve_by_normalised_name_and_extras_are_not_installed() {
+        let inventory = catalog(&fs_with(&[
+            (
+                "site-packages/app-1.0.dist-info/METADATA",
+                b"Metadata-Version: 2.1\nName: App\nVersion: 1.0\nRequires-Dist: Foo_Bar (>=2)\nRequires-Dist: extra-only ; extra == 'x'\n\nbody: not a field\n",
+            ),
+            ("site-packages/foo_bar-2.0.dist-info/METADATA", b"Name: foo-bar\nVersion: 2.0\n"),
+            ("site-packages/extra_only-1.dist-info/METADATA", b"Name: extra-only\nVersion: 1\n"),
+        ]))
+        .expect("catalog");
+        let app = inventory
+            .packages
+            .iter()
+            .find(|p| p.name == "app")
+            .expect("app");
+        assert_eq!(
+            app.depends.iter().collect::<Vec<_>>(),
+            ["pkg:pypi/foo-bar@2.0"]
         );
     }
 

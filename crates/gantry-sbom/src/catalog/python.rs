@@ -106,15 +106,7 @@ pub(crate) fn catalog(fs: &Filesystem) -> Found {
         wants.push((found.packages.len(), requires));
         found.packages.push(package);
     }
-    for (index, requires) in wants {
-        for name in requires {
-            if let Some(target) = by_name.get(&name)
-                && *target != found.packages[index].purl
-            {
-                found.packages[index].depends.insert(target.clone());
-            }
-        }
-    }
+    found.link_by_name(&by_name, wants);
     found
 }
 

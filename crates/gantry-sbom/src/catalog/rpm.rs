@@ -252,15 +252,7 @@ pub(crate) fn catalog(fs: &Filesystem, os: Option<&OsRelease>) -> Result<Found> 
         requires.push((found.packages.len(), strings(&header, REQUIRENAME).to_vec()));
         found.packages.push(package);
     }
-    for (index, names) in requires {
-        for name in names {
-            if let Some(target) = by_name.get(&name)
-                && *target != found.packages[index].purl
-            {
-                found.packages[index].depends.insert(target.clone());
-            }
-        }
-    }
+    found.link_by_name(&by_name, requires);
     Ok(found)
 }
 
