@@ -13,12 +13,19 @@
 
 #![warn(missing_docs)]
 
+mod actions;
+mod request;
+mod statuses;
+
+pub use actions::{Artifact, Cancel, Dispatched, Fetched, Job, RunFilter, RunStatus, WorkflowRun};
+pub use request::RateLimit;
+pub use statuses::{CommitState, NewCommitStatus};
+
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use gantry_http::retry::{Decision, Failure, Policy, Replay};
 use gantry_secret::Secret;
 use http::StatusCode;
 use octocrab::Octocrab;
@@ -41,13 +48,24 @@ pub enum GitHubError {
     BadRepository(String),
     #[error("setting up the GitHub client")]
     Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
-    #[error("{method} {path}: {source}")]
+    #[error("{method} {path}: {reason}")]
     Transport {
         method: &'static str,
         path: String,
-        #[source]
-        source: Box<octocrab::Error>,
+        /// What failed, on one line.
+        reason: String,
+        /// Whether the request may have reached GitHub (the connection was open): a write may
+        /// have taken effect.
+        sent: bool,
     },
+    #[error("{method} {path}: the answer is larger than {limit} bytes")]
+    TooLarge {
+        method: &'static str,
+        path: String,
+        limit: usize,
+    },
+    #[error("{0}")]
+    Invalid(String),
     #[error("{method} {path} answered HTTP {status}, expected {expected}: {message}")]
     Api {
         method: &'static str,
@@ -76,6 +94,18 @@ pub enum GitHubError {
         expected: &'static str,
         reason: String,
     },
+}
+
+impl GitHubError {
+    /// Whether a write may have taken effect although it failed: the connection was open when
+    /// it broke, or GitHub answered a server error. Only a read can tell what happened.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            Self::Transport { sent, .. } => *sent,
+            Self::Api { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
 }
 
 /// `owner/name`.
@@ -253,6 +283,8 @@ pub struct GitHub {
     api_url: String,
     max_wait: Duration,
     requests: AtomicU64,
+    counted: AtomicU64,
+    rate: std::sync::Mutex<Option<RateLimit>>,
 }
 
 impl std::fmt::Debug for GitHub {
@@ -261,21 +293,6 @@ impl std::fmt::Debug for GitHub {
             .field("api_url", &self.api_url)
             .field("requests", &self.requests())
             .finish_non_exhaustive()
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Method {
-    Get,
-    Post,
-}
-
-impl Method {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Post => "POST",
-        }
     }
 }
 
@@ -312,6 +329,8 @@ impl GitHub {
             api_url,
             max_wait: options.max_rate_limit_wait,
             requests: AtomicU64::new(0),
+            counted: AtomicU64::new(0),
+            rate: std::sync::Mutex::new(None),
         })
     }
 
@@ -325,6 +344,19 @@ impl GitHub {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// Requests that counted against the primary rate limit: all but those answered 304.
+    pub fn counted_requests(&self) -> u64 {
+        self.counted.load(Ordering::Relaxed)
+    }
+
+    /// The primary rate limit as the last answer reported it.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        *self
+            .rate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The role `user` holds in `repository`.
     pub async fn permission(
         &self,
@@ -335,7 +367,7 @@ impl GitHub {
             "/repos/{repository}/collaborators/{}/permission",
             segment(user)
         );
-        let answer = self.send(Method::Get, &path, None).await?;
+        let answer = self.get(&path).await?;
         answer.expect(&[StatusCode::OK])?;
         answer.json("a repository-collaborator-permission")
     }
@@ -354,7 +386,7 @@ impl GitHub {
             segment(team_slug),
             segment(user)
         );
-        let answer = self.send(Method::Get, &path, None).await?;
+        let answer = self.get(&path).await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(Membership::None);
         }
@@ -379,7 +411,7 @@ impl GitHub {
         body["auto_merge"] = Value::from(false);
         body["required_contexts"] = Value::Array(Vec::new());
         body["transient_environment"] = Value::from(false);
-        let answer = self.send(Method::Post, &path, Some(&body)).await?;
+        let answer = self.post(&path, &body).await?;
         answer.expect(&[StatusCode::CREATED])?;
         answer.json("a deployment")
     }
@@ -393,7 +425,7 @@ impl GitHub {
     ) -> Result<(), GitHubError> {
         let path = format!("/repos/{repository}/deployments/{deployment_id}/statuses");
         let body = serde_json::to_value(status).map_err(|e| GitHubError::Setup(e.into()))?;
-        let answer = self.send(Method::Post, &path, Some(&body)).await?;
+        let answer = self.post(&path, &body).await?;
         answer.expect(&[StatusCode::CREATED])
     }
 
@@ -409,125 +441,9 @@ impl GitHub {
             ("per_page", &limit.clamp(1, 100).to_string()),
         ]);
         let path = format!("/repos/{repository}/deployments?{query}");
-        let answer = self.send(Method::Get, &path, None).await?;
+        let answer = self.get(&path).await?;
         answer.expect(&[StatusCode::OK])?;
         answer.json("a list of deployments")
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Answer, GitHubError> {
-        let policy = Policy {
-            max_wait: self.max_wait,
-            ..Policy::github()
-        };
-        let replay = match method {
-            Method::Get => Replay::Safe,
-            Method::Post => Replay::Unsafe,
-        };
-        let mut attempts = policy.attempts();
-        loop {
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            let transport = |source| GitHubError::Transport {
-                method: method.name(),
-                path: path.to_owned(),
-                source: Box::new(source),
-            };
-            let response = match method {
-                Method::Get => self.octo._get(path).await,
-                Method::Post => self.octo._post(path, body).await,
-            }
-            .map_err(transport)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let text = self
-                .octo
-                .body_to_string(response)
-                .await
-                .map_err(transport)?;
-            let answer = Answer {
-                method: method.name(),
-                path: path.to_owned(),
-                status,
-                text,
-            };
-            tracing::debug!("{} {path} -> {status}", method.name());
-            if status.is_success() {
-                return Ok(answer);
-            }
-            let failure = Failure::Status {
-                status,
-                headers: &headers,
-                body: Some(&answer.text),
-            };
-            match attempts.after(replay, failure) {
-                Decision::Stop => return Ok(answer),
-                Decision::TooLong(wait) => {
-                    return Err(GitHubError::RateLimited {
-                        method: method.name(),
-                        path: path.to_owned(),
-                        wait,
-                        limit: self.max_wait,
-                    });
-                }
-                Decision::Retry(wait) => {
-                    tracing::info!(
-                        "{} {path} answered {status}; waiting {} s before attempt {}",
-                        method.name(),
-                        wait.as_secs(),
-                        attempts.number()
-                    );
-                    tokio::time::sleep(wait).await;
-                }
-            }
-        }
-    }
-}
-
-struct Answer {
-    method: &'static str,
-    path: String,
-    status: StatusCode,
-    text: String,
-}
-
-impl Answer {
-    fn expect(&self, wanted: &[StatusCode]) -> Result<(), GitHubError> {
-        if wanted.contains(&self.status) {
-            return Ok(());
-        }
-        let message = serde_json::from_str::<Value>(&self.text)
-            .ok()
-            .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))
-            .unwrap_or_else(|| self.text.chars().take(2000).collect());
-        Err(GitHubError::Api {
-            method: self.method,
-            path: self.path.clone(),
-            status: self.status.as_u16(),
-            expected: wanted
-                .iter()
-                .map(|s| s.as_u16().to_string())
-                .collect::<Vec<_>>()
-                .join(" or "),
-            message: if message.is_empty() {
-                "(no message)".to_owned()
-            } else {
-                message
-            },
-        })
-    }
-
-    fn json<T: for<'de> Deserialize<'de>>(&self, expected: &'static str) -> Result<T, GitHubError> {
-        serde_json::from_str(&self.text).map_err(|e| GitHubError::Decode {
-            method: self.method,
-            path: self.path.clone(),
-            status: self.status.as_u16(),
-            expected,
-            reason: e.to_string(),
-        })
     }
 }
 

@@ -30,12 +30,35 @@ use crate::server::ServerThread;
 /// The token the fake accepts.
 pub const TOKEN: &str = "ghs_fake-installation-token-0123456789";
 
+mod actions;
+
+pub use actions::{FakeWorkflow, RunPlan, RunRecord};
+
 /// The REST paths gantry uses: the spec subset prism loads holds these and what they reference.
-const PATHS: [&str; 4] = [
+const PATHS: [&str; 14] = [
     "/repos/{owner}/{repo}/collaborators/{username}/permission",
     "/orgs/{org}/teams/{team_slug}/memberships/{username}",
     "/repos/{owner}/{repo}/deployments",
     "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+    "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches",
+    "/repos/{owner}/{repo}/dispatches",
+    "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+    "/repos/{owner}/{repo}/actions/runs",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/concurrency_groups",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
+    "/repos/{owner}/{repo}/statuses/{sha}",
+];
+
+/// The reads gantry polls with `If-None-Match`. GitHub answers them 304 when nothing changed (its
+/// documentation of conditional requests says so), but its description lists only 200: the
+/// subset adds `304 not_modified` to these operations, and nothing else.
+const CONDITIONAL: [&str; 3] = [
+    "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+    "/repos/{owner}/{repo}/actions/runs",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}",
 ];
 
 /// How the next requests are refused.
@@ -58,7 +81,10 @@ struct FakeState {
     throttle: Vec<Throttle>,
     /// "METHOD path" of every request the fake saw.
     requests: Vec<String>,
+    /// "METHOD path" and the status the fake answered, of every request.
+    answers: Vec<(String, u16)>,
     next_id: u64,
+    actions: actions::ActionsState,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -67,8 +93,10 @@ type Shared = Arc<Mutex<FakeState>>;
 pub struct GitHubFake {
     state: Shared,
     _server: ServerThread,
+    _front: ServerThread,
     prism: Child,
     prism_log: PathBuf,
+    prism_addr: SocketAddr,
     addr: SocketAddr,
     _dir: tempfile::TempDir,
 }
@@ -91,6 +119,7 @@ impl GitHubFake {
         let state: Shared = Arc::default();
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let upstream = listener.local_addr()?;
+        state.lock().expect("fake state").actions.upstream = format!("http://{upstream}");
         let server = ServerThread::spawn(listener, router(state.clone()))?;
         let dir = tempfile::tempdir()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -112,12 +141,20 @@ impl GitHubFake {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", prism.display()))?;
+        let front_listener = TcpListener::bind("127.0.0.1:0")?;
+        let front_addr = front_listener.local_addr()?;
+        let front = ServerThread::spawn(
+            front_listener,
+            front(state.clone(), &format!("127.0.0.1:{port}"))?,
+        )?;
         let mut fake = Self {
             state,
             _server: server,
+            _front: front,
             prism: child,
             prism_log,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            prism_addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: front_addr,
             _dir: dir,
         };
         fake.wait_ready()?;
@@ -130,7 +167,7 @@ impl GitHubFake {
             if let Some(status) = self.prism.try_wait()? {
                 anyhow::bail!("prism exited with {status}:\n{}", self.prism_log());
             }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+            if TcpStream::connect_timeout(&self.prism_addr, Duration::from_millis(200)).is_ok() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -150,9 +187,15 @@ impl GitHubFake {
         text
     }
 
-    /// The API base URL (prism in front of the fake).
+    /// The API base URL (prism in front of the fake, but for the redirecting reads: see `front`).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Whether each request to the log and artifact storage carried an `Authorization` header
+    /// (GitHub's token must never reach the storage).
+    pub fn storage_authorization(&self) -> Vec<bool> {
+        self.state().actions.storage_auth.clone()
     }
 
     fn state(&self) -> MutexGuard<'_, FakeState> {
@@ -200,6 +243,11 @@ impl GitHubFake {
     pub fn requests(&self) -> Vec<String> {
         self.state().requests.clone()
     }
+
+    /// `METHOD path` and the answer's status, of every request the fake answered.
+    pub fn answers(&self) -> Vec<(String, u16)> {
+        self.state().answers.clone()
+    }
 }
 
 /// The spec with only [`PATHS`] and the components they reference, written once per process
@@ -219,6 +267,7 @@ fn build_subset() -> anyhow::Result<PathBuf> {
         use std::hash::{Hash as _, Hasher as _};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         PATHS.hash(&mut hasher);
+        CONDITIONAL.hash(&mut hasher);
         std::fs::metadata(&full)
             .with_context(|| format!("reading {}", full.display()))?
             .len()
@@ -235,10 +284,15 @@ fn build_subset() -> anyhow::Result<PathBuf> {
         serde_json::from_str(&text).context("parsing GitHub's OpenAPI description")?;
     let mut paths = serde_json::Map::new();
     for path in PATHS {
-        let item = spec["paths"]
+        let mut item = spec["paths"]
             .get(path)
-            .with_context(|| format!("GitHub's OpenAPI description has no {path}"))?;
-        paths.insert(path.to_owned(), item.clone());
+            .with_context(|| format!("GitHub's OpenAPI description has no {path}"))?
+            .clone();
+        if CONDITIONAL.contains(&path) {
+            item["get"]["responses"]["304"] =
+                json!({"$ref": "#/components/responses/not_modified"});
+        }
+        paths.insert(path.to_owned(), item);
     }
     let mut components: HashMap<String, serde_json::Map<String, Value>> = HashMap::new();
     let mut pending: Vec<String> = Vec::new();
@@ -289,6 +343,28 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// In front of prism: the two reads GitHub answers with a 302 to its storage (a job's log, an
+/// artifact's zip), everything else on to prism. Prism cannot pass those on: it follows redirects
+/// itself (node-fetch) and re-reads binary bodies as text. The fake serves them here, with the
+/// same token check, answering what the description lists: 302 with a `Location`.
+fn front(state: Shared, prism: &str) -> anyhow::Result<Router> {
+    Ok(Router::new()
+        .route(
+            "/repos/{owner}/{repo}/actions/jobs/{id}/logs",
+            get(actions::job_logs),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/artifacts/{id}/{format}",
+            get(actions::artifact_download),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gatekeeper,
+        ))
+        .with_state(state)
+        .fallback_service(crate::proxy::FaultyProxy::forwarding(prism)?))
+}
+
 fn router(state: Shared) -> Router {
     Router::new()
         .route(
@@ -307,10 +383,57 @@ fn router(state: Shared) -> Router {
             "/repos/{owner}/{repo}/deployments/{id}/statuses",
             post(create_status),
         )
+        .route(
+            "/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches",
+            post(actions::dispatch_workflow),
+        )
+        .route(
+            "/repos/{owner}/{repo}/dispatches",
+            post(actions::repository_dispatch),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/workflows/{workflow}/runs",
+            get(actions::workflow_runs),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/runs",
+            get(actions::repository_runs),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{id}",
+            get(actions::get_run),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{id}/cancel",
+            post(actions::cancel_run),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{id}/concurrency_groups",
+            get(actions::concurrency_groups),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{id}/attempts/{attempt}/jobs",
+            get(actions::run_jobs),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/runs/{id}/artifacts",
+            get(actions::run_artifacts),
+        )
+        .route(
+            "/repos/{owner}/{repo}/statuses/{sha}",
+            post(actions::create_commit_status),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gatekeeper,
         ))
+        // Log and artifact storage: reached by a redirect, without the token (as GitHub's
+        // signed storage URLs are).
+        .merge(
+            Router::new()
+                .route("/_storage/logs/{id}", get(actions::stored_log))
+                .route("/_storage/artifacts/{id}", get(actions::stored_artifact)),
+        )
         .with_state(state)
 }
 
@@ -334,8 +457,17 @@ async fn gatekeeper(
     if !authorized {
         return error(StatusCode::UNAUTHORIZED, "Requires authentication");
     }
+    let line = format!("{} {}", request.method(), request.uri());
     match throttle {
-        None => next.run(request).await,
+        None => {
+            let response = next.run(request).await;
+            state
+                .lock()
+                .expect("fake state")
+                .answers
+                .push((line, response.status().as_u16()));
+            response
+        }
         Some(Throttle::RetryAfter) => {
             let mut response = error(StatusCode::TOO_MANY_REQUESTS, "API rate limit exceeded");
             response

@@ -23,7 +23,7 @@ fn repo() -> Repository {
 
 macro_rules! fake {
     () => {
-        match GitHubFake::start().expect("fake GitHub") {
+        match gantry_testkit::github::GitHubFake::start().expect("fake GitHub") {
             Some(fake) => fake,
             None => return,
         }
@@ -215,4 +215,168 @@ async fn a_rate_limit_longer_than_the_patience_is_reported_not_slept() {
         err.to_string().contains("rate limited for another 1 s"),
         "{err}"
     );
+}
+
+mod actions {
+    use std::time::Duration;
+
+    use gantry_github::{Cancel, Dispatched, Fetched, RunFilter, RunStatus};
+    use gantry_testkit::github::{FakeWorkflow, RunPlan, TOKEN};
+    use serde_json::{Map, Value, json};
+
+    use super::{client, repo};
+
+    fn inputs(correlation: &str) -> Map<String, Value> {
+        let Value::Object(map) = json!({"correlation-id": correlation, "digest": "sha256:00"})
+        else {
+            unreachable!()
+        };
+        map
+    }
+
+    fn workflow(plan: RunPlan) -> FakeWorkflow {
+        FakeWorkflow::new(
+            "acme/billing",
+            "integration.yml",
+            &["correlation-id", "digest"],
+            "integration ${{ inputs.correlation-id }}",
+            plan,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_dispatch_names_its_run_and_the_run_is_watched_with_etags() {
+        let fake = fake!();
+        let mut plan = RunPlan::new(
+            Duration::from_millis(300),
+            Duration::from_millis(600),
+            "failure",
+        );
+        plan.jobs[0].2 = "line 1\nline 2\n::error::boom\n".to_owned();
+        plan.verdict = Some(br#"{"passed": 3}"#.to_vec());
+        fake.add_workflow(workflow(plan));
+        let github = client(&fake, TOKEN);
+        let dispatched = github
+            .dispatch_workflow(&repo(), "integration.yml", "main", &inputs("gantry-abc"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", fake.prism_log()));
+        let Dispatched::Run { id, .. } = dispatched else {
+            panic!("expected a run id, got {dispatched:?}")
+        };
+        let Fetched::Changed(run, etag) =
+            github.workflow_run(&repo(), id, None).await.expect("run")
+        else {
+            panic!("first read is not conditional")
+        };
+        assert_eq!(run.display_title, "integration gantry-abc");
+        assert!(etag.is_some());
+        let again = github
+            .workflow_run(&repo(), id, etag.as_deref())
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", fake.prism_log()));
+        assert_eq!(again, Fetched::Unchanged);
+        let counted = github.counted_requests();
+        assert_eq!(counted, github.requests() - 1, "the 304 is not counted");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Fetched::Changed(done, _) = github
+            .workflow_run(&repo(), id, etag.as_deref())
+            .await
+            .expect("run")
+        else {
+            panic!("a finished run changed")
+        };
+        assert_eq!(done.status, Some(RunStatus::Completed));
+        assert_eq!(done.conclusion.as_deref(), Some("failure"));
+        let jobs = github.run_jobs(&repo(), id, 1).await.expect("jobs");
+        assert_eq!(jobs.len(), 1);
+        let log = github
+            .job_log_tail(&repo(), jobs[0].id, 1024)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", fake.prism_log()));
+        assert!(log.ends_with("::error::boom\n"), "{log}");
+        let artifacts = github.run_artifacts(&repo(), id).await.expect("artifacts");
+        assert_eq!(artifacts[0].name, "gantry-verdict");
+        let verdict = github
+            .artifact_file(
+                &repo(),
+                artifacts[0].id,
+                "gantry-verdict.json",
+                1 << 20,
+                64 * 1024,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", fake.prism_log()));
+        assert_eq!(verdict, br#"{"passed": 3}"#);
+        // GitHub redirects both to its storage: gantry follows, and the token stays behind.
+        assert_eq!(fake.storage_authorization(), [false, false]);
+        let tail = github
+            .job_log_tail(&repo(), jobs[0].id, 14)
+            .await
+            .expect("log");
+        assert_eq!(tail, "::error::boom\n", "only the tail is kept");
+        let too_small = github
+            .artifact_file(&repo(), artifacts[0].id, "gantry-verdict.json", 1 << 20, 4)
+            .await
+            .expect_err("a verdict over the limit");
+        assert!(
+            too_small.to_string().contains("larger than 4 bytes"),
+            "{too_small}"
+        );
+        assert_eq!(
+            github.cancel_run(&repo(), id).await.expect("cancel"),
+            Cancel::AlreadyFinished
+        );
+        assert_eq!(
+            github
+                .run_concurrency_groups(&repo(), id)
+                .await
+                .expect("groups"),
+            Some(Vec::new())
+        );
+    }
+
+    #[tokio::test]
+    async fn an_old_ghes_gets_the_dispatch_again_without_the_field() {
+        let fake = fake!();
+        fake.add_workflow(workflow(RunPlan::new(
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+            "success",
+        )));
+        fake.act_as_old_ghes(true);
+        let github = client(&fake, TOKEN);
+        let dispatched = github
+            .dispatch_workflow(&repo(), "integration.yml", "main", &inputs("gantry-ghes"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", fake.prism_log()));
+        assert_eq!(dispatched, Dispatched::Accepted);
+        assert_eq!(fake.runs().len(), 1, "one run, not two");
+        let filter = RunFilter {
+            workflow: Some("integration.yml".to_owned()),
+            event: Some("workflow_dispatch".to_owned()),
+            ..RunFilter::default()
+        };
+        let Fetched::Changed(runs, etag) = github
+            .workflow_runs(&repo(), &filter, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", fake.prism_log()))
+        else {
+            panic!("unconditional read")
+        };
+        assert_eq!(runs[0].display_title, "integration gantry-ghes");
+        assert_eq!(
+            github
+                .workflow_runs(&repo(), &filter, etag.as_deref())
+                .await
+                .expect("again"),
+            Fetched::Unchanged
+        );
+        assert_eq!(
+            github
+                .cancel_run(&repo(), runs[0].id)
+                .await
+                .expect("cancel"),
+            Cancel::Requested
+        );
+    }
 }
