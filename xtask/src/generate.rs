@@ -62,8 +62,8 @@ fn help_text(arg: &Arg) -> String {
 pub fn input_docs(tool: &ToolEntry) -> Vec<InputDoc> {
     let command = tool.command();
     inputs(&command)
-        .filter_map(|arg| {
-            let name = arg.get_long()?.to_owned();
+        .map(|arg| {
+            let name = gantry_actions::inputs::input_name(arg);
             let mut description = help_text(arg);
             let values: Vec<String> = arg
                 .get_possible_values()
@@ -99,12 +99,12 @@ pub fn input_docs(tool: &ToolEntry) -> Vec<InputDoc> {
                         .collect();
                     (!values.is_empty()).then(|| values.join("\n"))
                 });
-            Some(InputDoc {
+            InputDoc {
                 name,
                 description: description.trim().to_owned(),
                 required: arg.is_required_set(),
                 default,
-            })
+            }
         })
         .collect()
 }

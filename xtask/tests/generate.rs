@@ -21,7 +21,7 @@ fn every_clap_input_and_declared_output_is_in_the_action() {
     let yml = generate::action_yml(&FIXTURE, FIXTURE_IMAGE).expect("render");
     let command = FIXTURE.command();
     for arg in gantry_actions::inputs::inputs(&command) {
-        let name = arg.get_long().expect("long");
+        let name = gantry_actions::inputs::input_name(arg);
         assert!(
             yml.contains(&format!("\n  {name}:\n")),
             "input {name} missing"

@@ -43,16 +43,25 @@ pub fn parse_bool(input: &str, value: &str) -> Result<bool, InputError> {
     }
 }
 
-/// The input names of a command: the long flags of its named arguments, built-ins excluded.
+/// The inputs of a command: its named arguments (by their long flag) and positional ones (by
+/// their id, in kebab-case: a subcommand word such as `report`), built-ins excluded.
 pub fn inputs(command: &Command) -> impl Iterator<Item = &Arg> {
     command.get_arguments().filter(|arg| {
-        arg.get_long().is_some()
+        (arg.get_long().is_some() || arg.is_positional())
             && !matches!(
                 arg.get_action(),
                 ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
             )
             && !arg.is_hide_set()
     })
+}
+
+/// An argument's input name: its long flag, or a positional argument's id in kebab-case.
+pub fn input_name(arg: &Arg) -> String {
+    arg.get_long().map_or_else(
+        || arg.get_id().as_str().replace('_', "-"),
+        ToOwned::to_owned,
+    )
 }
 
 /// Whether an argument takes a newline-separated list.
@@ -71,8 +80,10 @@ pub fn argv_from_inputs(
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Vec<OsString>, InputError> {
     let mut argv = Vec::new();
+    let mut positional = Vec::new();
     for arg in inputs(command) {
-        let Some(name) = arg.get_long() else { continue };
+        let input = input_name(arg);
+        let name = input.as_str();
         let value = lookup(&variable_name(name)).filter(|v| !v.is_empty());
         let Some(value) = value else {
             if arg.is_required_set() {
@@ -82,7 +93,9 @@ pub fn argv_from_inputs(
             }
             continue;
         };
-        if is_flag(arg) {
+        if arg.is_positional() {
+            positional.push(OsString::from(value.trim()));
+        } else if is_flag(arg) {
             let on = parse_bool(name, value.trim())?;
             let set_true = matches!(arg.get_action(), ArgAction::SetTrue);
             if on == set_true {
@@ -108,7 +121,15 @@ pub fn argv_from_inputs(
             argv.push(format!("--{name}={value}").into());
         }
     }
-    Ok(argv)
+    // Positional values first; after `--`, none of them can be read as a flag.
+    if positional.is_empty() {
+        return Ok(argv);
+    }
+    let mut all = Vec::with_capacity(positional.len() + argv.len() + 1);
+    all.extend(argv);
+    all.push(OsString::from("--"));
+    all.extend(positional);
+    Ok(all)
 }
 
 #[cfg(test)]
@@ -212,5 +233,45 @@ mod tests {
     fn variable_names_follow_the_runner() {
         assert_eq!(variable_name("github-token"), "INPUT_GITHUB-TOKEN");
         assert_eq!(variable_name("my input"), "INPUT_MY_INPUT");
+    }
+}
+
+#[cfg(test)]
+mod positional_tests {
+    use super::*;
+
+    #[derive(clap::Parser, Debug)]
+    struct Args {
+        #[arg(value_enum, default_value_t = Mode::Dispatch)]
+        command: Mode,
+        #[arg(long)]
+        note: Option<String>,
+    }
+
+    #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+    enum Mode {
+        Dispatch,
+        Report,
+    }
+
+    #[test]
+    fn a_positional_word_is_an_input_by_its_id() {
+        let command = <Args as clap::CommandFactory>::command();
+        let names: Vec<String> = inputs(&command).map(input_name).collect();
+        assert_eq!(names, ["command", "note"]);
+        let argv = argv_from_inputs(&command, |name| match name {
+            "INPUT_COMMAND" => Some("report".to_owned()),
+            "INPUT_NOTE" => Some("--x".to_owned()),
+            _ => None,
+        })
+        .expect("argv");
+        let parsed = <Args as clap::Parser>::try_parse_from(
+            std::iter::once(OsString::from("tool")).chain(argv),
+        )
+        .expect("parses");
+        assert_eq!(parsed.command, Mode::Report);
+        assert_eq!(parsed.note.as_deref(), Some("--x"));
+        let none = argv_from_inputs(&command, |_| None).expect("argv");
+        assert!(none.is_empty(), "no `--` without positional values");
     }
 }

@@ -17,7 +17,9 @@ mod actions;
 mod request;
 mod statuses;
 
-pub use actions::{Artifact, Cancel, Dispatched, Fetched, Job, RunFilter, RunStatus, WorkflowRun};
+pub use actions::{
+    Artifact, Cancel, Dispatched, Fetched, Job, RUNS_PER_PAGE, RunFilter, RunStatus, WorkflowRun,
+};
 pub use request::RateLimit;
 pub use statuses::{CommitState, NewCommitStatus};
 

@@ -19,6 +19,7 @@ pub const TOOLS: &[ToolEntry] = &[
     verify_image::ENTRY,
     promote_digest::ENTRY,
     sbom_attach::ENTRY,
+    dispatch_integration::ENTRY,
     ToolEntry::of::<doctor::Doctor>(),
 ];
 
@@ -30,8 +31,9 @@ pub fn root_command() -> clap::Command {
         .long_about(
             "Build once, sign, scan, attach an SBOM, promote the digest, watch the canary, roll back.\n\n\
              The tools today: sign-image, verify-image (signatures, attestations and a \
-             vulnerability gate) and promote-digest (registry tags). Not here yet: sbom-attach, \
-             dispatch-integration, canary-watch and promotion through a GitOps repository.\n\n\
+             vulnerability gate), sbom-attach (CycloneDX SBOMs), promote-digest (registry tags) and \
+             dispatch-integration (the integration repository's verdict on a digest). Not here yet: \
+             canary-watch and promotion through a GitOps repository.\n\n\
              Every tool runs three ways: `gantry <tool> [ARGS]` on any CI system or a laptop, \
              `gantry <tool> --action` as a GitHub container action (inputs from INPUT_*), and as a \
              binary or link named after the tool.\n\n\
