@@ -220,7 +220,7 @@ fn render(template: &str, values: &Map<String, Value>, prefix: &str) -> String {
     out
 }
 
-impl super::GitHubFake {
+impl super::StandIn {
     /// Adds a workflow.
     pub fn add_workflow(&self, workflow: FakeWorkflow) {
         let mut state = self.state();
