@@ -32,6 +32,43 @@ fn built_digest(stdout: &str) -> String {
         .to_owned()
 }
 
+/// The integration verdict, through dispatch-integration and a local GitHub, comes before
+/// staging; a failing verdict keeps an image out of staging.
+fn integration_gates(first: &str, digest: &str) {
+    let lines: Vec<&str> = first.lines().collect();
+    let dispatched = lines
+        .iter()
+        .position(|l| l.starts_with("dispatch → integration") && l.contains(digest))
+        .unwrap_or_else(|| panic!("no integration dispatch:\n{first}"));
+    assert!(
+        lines[dispatched].contains("verdict passed")
+            && lines[dispatched].contains("commit status success")
+            && lines[dispatched].contains("deployment to integration success"),
+        "{}",
+        lines[dispatched]
+    );
+    let staged = lines
+        .iter()
+        .position(|l| l.starts_with("dev      → staging"))
+        .unwrap_or_else(|| panic!("no staging promotion:\n{first}"));
+    assert!(
+        dispatched < staged,
+        "the verdict comes before staging:\n{first}"
+    );
+    let broken = lines
+        .iter()
+        .find(|l| l.starts_with("broken   → integration"))
+        .unwrap_or_else(|| panic!("no failing integration:\n{first}"));
+    assert!(
+        broken.contains("verdict FAILED") && broken.contains("commit status failure"),
+        "{broken}"
+    );
+    assert!(
+        first.contains("broken   → staging     not promoted"),
+        "{first}"
+    );
+}
+
 #[test]
 fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and_builds_reproducibly()
  {
@@ -50,6 +87,7 @@ fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and
         assert!(line.contains(&digest), "{line}");
     }
     assert!(first.contains("dev      → production  refused"), "{first}");
+    integration_gates(&first, &digest);
     for (from, to) in [
         ("dev", "staging"),
         ("staging", "canary"),

@@ -25,8 +25,9 @@ mod verdict;
 
 pub use args::{Args, Command};
 pub use correlation::{correlation_id, title_names};
-pub use payload::{Payload, PayloadError};
+pub use payload::{Payload, PayloadError, RESERVED as PAYLOAD_INPUTS};
 pub use report::Report;
+pub use reporter::{ENVIRONMENT, status_context};
 pub use tool::DispatchIntegration;
 pub use verdict::{Tests, VERDICT_FILE, VERDICT_LIMIT, Verdict};
 

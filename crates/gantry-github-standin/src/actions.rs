@@ -105,6 +105,7 @@ pub(super) struct Run {
     attempt: u32,
     cancelled: Option<Instant>,
     group: Option<String>,
+    inputs: Map<String, Value>,
 }
 
 /// A run's state at an instant: status, conclusion, when it last changed.
@@ -204,6 +205,8 @@ pub struct RunRecord {
     pub status: String,
     /// Its conclusion once completed.
     pub conclusion: Option<String>,
+    /// The inputs (or client payload) it was started with.
+    pub inputs: Map<String, Value>,
 }
 
 fn render(template: &str, values: &Map<String, Value>, prefix: &str) -> String {
@@ -270,6 +273,7 @@ impl super::StandIn {
                     event: run.event.clone(),
                     status: current.status.to_owned(),
                     conclusion: current.conclusion,
+                    inputs: run.inputs.clone(),
                 }
             })
             .collect()
@@ -294,6 +298,29 @@ impl super::StandIn {
         run.created = Instant::now();
         run.created_at = jiff::Timestamp::now();
         run.cancelled = None;
+    }
+
+    /// Ends run `id` now (as the runner would when its last job ends), with `jobs` and the
+    /// verdict artifact `verdict`: for a run whose plan leaves it running until told.
+    pub fn finish_run(
+        &self,
+        id: u64,
+        conclusion: &str,
+        jobs: Vec<(String, String, String)>,
+        verdict: Option<Vec<u8>>,
+    ) {
+        let mut state = self.state();
+        let run = state
+            .actions
+            .runs
+            .iter_mut()
+            .find(|r| r.id == id)
+            .expect("the run exists");
+        let ran = Instant::now().saturating_duration_since(run.start());
+        run.plan.running = ran;
+        conclusion.clone_into(&mut run.plan.conclusion);
+        run.plan.jobs = jobs;
+        run.plan.verdict = verdict;
     }
 
     /// The statuses set on `sha` in `repository`, oldest first.
@@ -350,6 +377,7 @@ fn create_run(
         attempt: 1,
         cancelled: None,
         group,
+        inputs: values.clone(),
     });
     id
 }

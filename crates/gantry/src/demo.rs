@@ -11,7 +11,13 @@
 //! dependency list, embedded by cargo-auditable) and attaches the SBOM with a signed attestation;
 //! the path to production requires that attestation, production lives in a repository of its own
 //! so the promotion visibly carries the SBOM there, and `verify-image` checks production's
-//! signature and SBOM attestation, as a deploy job would. Later tools (the canary) join here.
+//! signature and SBOM attestation, as a deploy job would. Before staging, `dispatch-integration`
+//! asks a local stand-in for GitHub to run the integration repository's tests on the digest (the
+//! demo plays that workflow's runner: smoke tests against the registry, `dispatch-integration
+//! report`) and only a passing verdict lets the digest on; an image whose tests fail, signed by
+//! the same key, never reaches staging. Later tools (the canary) join here.
+
+mod integration;
 
 use gantry_actions::output;
 use std::collections::BTreeMap;
@@ -118,10 +124,20 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
     .await?;
     demo.sbom(&dev.with_digest(image.digest().clone()), &key)
         .await?;
-    total += demo.chain().await?;
+    let mut github = integration::LocalGitHub::start().await?;
+    let (repository, digest) = (demo.repository.clone(), demo.digest.clone());
+    if demo
+        .integrate(&mut github, &repository, &digest, "dispatch")
+        .await?
+    {
+        total += demo.chain().await?;
+    } else {
+        demo.ok = false;
+    }
     demo.carried().await?;
     demo.refusal_and_rerun().await?;
     demo.signature_refusals(&other_key).await?;
+    demo.broken(&mut github, &key).await?;
     demo.table().await?;
     demo.verify_production(&dir.path().join("demo.pub")).await?;
     say(&format!(
@@ -320,6 +336,77 @@ impl Demo {
                 self.readable(refused.failure_message().unwrap_or("(it was NOT refused)"))
             ));
         }
+        Ok(())
+    }
+
+    /// `dispatch-integration` against the local GitHub: the integration run for `digest`, its
+    /// verdict back; `true` when it passed.
+    async fn integrate(
+        &mut self,
+        github: &mut integration::LocalGitHub,
+        repository: &str,
+        digest: &str,
+        label: &str,
+    ) -> anyhow::Result<bool> {
+        let found = github
+            .integrate(&self.client, repository, digest, &self.host)
+            .await?;
+        let passed = found.outcome.status() == ExitStatus::Success;
+        let (commit_status, deployment_status) = found.reported;
+        say(&format!(
+            "{label:<8} → integration {digest}  (run {} of {} by dispatch-integration: smoke tests {} passed; verdict {}; on {}: commit status {commit_status}, deployment to integration {deployment_status}){}",
+            found.run_id,
+            integration::INTEGRATION,
+            found.tests,
+            if passed { "passed" } else { "FAILED" },
+            integration::SERVICE,
+            found
+                .outcome
+                .failure_message()
+                .map(|f| format!(": {f}"))
+                .unwrap_or_default()
+        ));
+        Ok(passed)
+    }
+
+    /// An image whose integration tests fail (it does not run `/gantry`), signed by the demo key:
+    /// only the verdict stops it, and it never reaches staging.
+    async fn broken(
+        &mut self,
+        github: &mut integration::LocalGitHub,
+        key: &std::path::Path,
+    ) -> anyhow::Result<()> {
+        let image = ScratchImage::build(
+            &[ImageFile {
+                path: "/app".into(),
+                mode: 0o755,
+                bytes: Bytes::from_static(b"#!/bin/sh\nexit 1\n"),
+            }],
+            &ImageConfig {
+                entrypoint: vec!["/app".into()],
+                ..ImageConfig::default()
+            },
+        )?;
+        let repository = format!("{}/demo/broken", self.host);
+        let dev: Reference = format!("{repository}:dev").parse()?;
+        image.push(&self.client, &dev).await?;
+        self.sign(
+            &dev.with_digest(image.digest().clone()),
+            key,
+            "the demo key",
+        )
+        .await?;
+        let digest = image.digest().to_string();
+        let passed = self
+            .integrate(github, &repository, &digest, "broken")
+            .await?;
+        let staging: Reference = format!("{repository}:staging").parse()?;
+        let reached = self.client.resolve(&staging).await.is_ok();
+        self.ok &= !passed && !reached;
+        say(&format!(
+            "broken   → staging     not promoted: the integration verdict failed, so promote-digest is never asked{}",
+            if reached { " (but staging HAS it)" } else { "" }
+        ));
         Ok(())
     }
 
