@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 /// The benchmarks `cargo xtask bench` knows.
-pub const BENCHES: [&str; 3] = ["promote", "sbom", "verify"];
+pub const BENCHES: [&str; 4] = ["dispatch", "promote", "sbom", "verify"];
 
 fn criterion_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -38,10 +38,15 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<String> {
     );
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command
-        .current_dir(root)
-        .args(["bench", "--locked", "-p", package(name), "--bench", name]);
-    if name == "sbom" {
+    command.current_dir(root).args([
+        "bench",
+        "--locked",
+        "-p",
+        package(name),
+        "--bench",
+        bench_target(name),
+    ]);
+    if matches!(name, "sbom" | "dispatch") {
         // the peers (syft in the Python environment) and the root filesystems come from the set-up
         let ready = crate::setup::ensure(root)?;
         command
@@ -53,6 +58,7 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<String> {
     let section = match name {
         "verify" => verify_section(&criterion_dir())?,
         "sbom" => sbom_section(&criterion_dir())?,
+        "dispatch" => dispatch_section(&criterion_dir())?,
         _ => promote_section(&criterion_dir())?,
     };
     let path = root.join("BENCHMARKS.md");
@@ -61,12 +67,61 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<String> {
     Ok(section)
 }
 
-/// The crate whose `benches/<name>.rs` the benchmark is.
+/// The crate whose `benches/<target>.rs` the benchmark is.
 fn package(name: &str) -> &'static str {
     match name {
         "verify" | "sbom" => "gantry",
+        "dispatch" => "dispatch-integration",
         _ => "promote-digest",
     }
+}
+
+/// The bench target of a benchmark.
+fn bench_target(name: &str) -> &str {
+    match name {
+        "dispatch" => "wait",
+        other => other,
+    }
+}
+
+/// await-remote-run's default `poll_interval_ms` (its `action.yml`), and the requests per poll
+/// the anchors' survey in issue 14 reports for it.
+const ANCHOR_POLL_SECONDS: f64 = 5.0;
+const ANCHOR_CALLS_PER_POLL: f64 = 2.0;
+
+fn dispatch_section(dir: &Path) -> anyhow::Result<String> {
+    let report = read_report(dir, "dispatch")?;
+    let number = |key: &str| report[key].as_f64().unwrap_or(f64::NAN);
+    let wait = number("wait_seconds");
+    let elapsed = number("elapsed_seconds");
+    let counted = number("counted");
+    let requests = number("requests");
+    let per_ten = |n: f64| n * 600.0 / elapsed;
+    let anchor = elapsed / ANCHOR_POLL_SECONDS * ANCHOR_CALLS_PER_POLL;
+    let anchor_per_ten = per_ten(anchor);
+    let mut text = format!(
+        "## dispatch: what waiting for the integration run costs\n\nCommand: `cargo xtask bench dispatch`. One run: `dispatch-integration` waits out an integration run that queues {} s and runs {wait:.0} s on the fake GitHub behind prism; every request the fake answered is counted, 304s apart (GitHub does not count them against the rate limit). The anchor is not run: its figure is await-remote-run's polling as published (a poll every {ANCHOR_POLL_SECONDS:.0} s by default, ≈ {ANCHOR_CALLS_PER_POLL:.0} requests per poll, none conditional).\n\nMachine: {} cores.\n\n",
+        number("queued_seconds"),
+        number("cores"),
+    );
+    if (wait - 600.0).abs() > 1.0 {
+        text.push_str(
+            "A shortened run (`GANTRY_BENCH_WAIT_SECS`): figures are scaled to 10 minutes.\n\n",
+        );
+    }
+    text.push_str(&format!(
+        "| per 10-minute wait | gantry | await-remote-run (published) | anchor / gantry | target |\n|---|---|---|---|---|\n| requests counted against the rate limit | {:.1} | {anchor_per_ten:.0} | **{:.0}×** | ≤ 10 per 30 min: {} |\n| requests in all (304s included) | {:.0} | {anchor_per_ten:.0} | {:.1}× | – |\n\nThe verdict arrived {:.1} s after the run ended (target ≤ 15 s: {}); {:.2} counted requests per minute (target ≤ 1: {}).\n",
+        per_ten(counted),
+        anchor_per_ten / per_ten(counted),
+        if per_ten(counted) * 3.0 <= 10.0 { "met" } else { "NOT met" },
+        per_ten(requests),
+        anchor_per_ten / per_ten(requests),
+        number("verdict_latency_seconds"),
+        if number("verdict_latency_seconds") <= 15.0 { "met" } else { "NOT met" },
+        number("counted_per_minute"),
+        if number("counted_per_minute") <= 1.0 { "met" } else { "NOT met" },
+    ));
+    Ok(text)
 }
 
 /// `<criterion dir>/<name>-report.json`, what a benchmark wrote beside criterion's estimates.
