@@ -64,7 +64,10 @@ fn integration_gates(first: &str, digest: &str) {
         "{broken}"
     );
     assert!(
-        first.contains("broken   → staging     not promoted"),
+        first
+            .lines()
+            .any(|l| l.starts_with("broken   → staging     refused")
+                && l.contains("test-result attestation says FAILED")),
         "{first}"
     );
 }
@@ -128,7 +131,7 @@ fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and
     assert!(
         first.lines().any(|l| l.starts_with("carried  → production")
             && l.contains("SBOM (1)")
-            && l.contains("(2 bundles)")),
+            && l.contains("(3 bundles)")),
         "the SBOM travelled with the digest:\n{first}"
     );
     assert!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use gantry_args::{GitHubApiArgs, GitHubTokenArgs};
+use gantry_args::{GitHubApiArgs, GitHubTokenArgs, RegistryArgs, SigningArgs};
 use gantry_oci::Digest;
 
 /// Which side runs.
@@ -130,6 +130,20 @@ pub struct Args {
         hide_env_values = true
     )]
     pub source_token: Option<gantry_secret::Secret>,
+
+    /// With `report`: sign an in-toto test-result attestation of the verdict (predicate
+    /// `https://in-toto.io/attestation/test-result/v0.1`, `result` PASSED or FAILED) and attach
+    /// it to the image, so that a promotion path can require `test-result`.
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub attest: bool,
+
+    /// How the reporter signs the test-result attestation (with `attest`).
+    #[command(flatten)]
+    pub signing: SigningArgs,
+
+    /// Registry access for the attestation (with `attest`).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 
     /// GitHub's API and the token (the caller's: `actions: write` on the integration repository
     /// for `workflow`, `contents: write` for `event-type`; `GITHUB_TOKEN` cannot dispatch to

@@ -25,6 +25,8 @@ gantry_actions::outputs! {
         tests_passed: "tests-passed",
         /// Tests failed, from the verdict.
         tests_failed: "tests-failed",
+        /// The reporter's test-result attestation (with attest).
+        attestation_digest: "attestation-digest",
     }
 }
 
@@ -84,6 +86,7 @@ pub fn caller_outcome(seen: &Seen) -> Outcome {
             .and_then(|v| v.tests)
             .map(|t| t.failed.to_string())
             .unwrap_or_default(),
+        attestation_digest: String::new(),
     };
     let run = match (&seen.run_url, seen.run_id) {
         (Some(url), Some(id)) => format!("[run {id}]({url})"),

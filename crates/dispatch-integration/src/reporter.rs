@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::args::{Args, Phase};
 use crate::report::Report;
 use crate::verdict::{JobResult, VERDICT_SCHEMA, Verdict, parse_results};
+use gantry_sigstore::oci::TEST_RESULT_PREDICATE;
 
 /// The environment the deployment records.
 pub const ENVIRONMENT: &str = "integration";
@@ -73,6 +74,27 @@ fn subject(args: &Args) -> anyhow::Result<Subject> {
     })
 }
 
+/// The integration run the reporter runs in: repository, run id, attempt, page.
+fn this_run(ctx: &Context) -> anyhow::Result<(Repository, u64, u32, String)> {
+    let integration: Repository = ctx
+        .github
+        .repository
+        .as_deref()
+        .context("report runs in the integration workflow: GITHUB_REPOSITORY is not set")?
+        .parse()?;
+    let run_id = ctx
+        .github
+        .run_id
+        .context("report runs in the integration workflow: GITHUB_RUN_ID is not set")?;
+    let attempt = ctx.github.run_attempt.unwrap_or(1);
+    Ok((
+        integration,
+        run_id,
+        attempt,
+        ctx.github.run_url().unwrap_or_default(),
+    ))
+}
+
 /// Runs the reporter.
 pub(crate) async fn report(
     args: &Args,
@@ -88,18 +110,7 @@ pub(crate) async fn report(
             args.allow_source.join(", ")
         )));
     }
-    let integration: Repository = ctx
-        .github
-        .repository
-        .as_deref()
-        .context("report runs in the integration workflow: GITHUB_REPOSITORY is not set")?
-        .parse()?;
-    let run_id = ctx
-        .github
-        .run_id
-        .context("report runs in the integration workflow: GITHUB_RUN_ID is not set")?;
-    let attempt = ctx.github.run_attempt.unwrap_or(1);
-    let run_url = ctx.github.run_url().unwrap_or_default();
+    let (integration, run_id, attempt, run_url) = this_run(ctx)?;
     let context = status_context(&subject.image);
     let target_url = (!run_url.is_empty()).then(|| run_url.clone());
     let mut report = Report {
@@ -119,7 +130,14 @@ pub(crate) async fn report(
         )));
     }
 
-    let tests = args.test_results.as_deref().map(read_results).transpose()?;
+    // Who signs is settled before anything is reported: a bad key changes nothing.
+    let attester = if args.attest {
+        Some(Attester::new(args, ctx, &subject).await?)
+    } else {
+        None
+    };
+    let results = args.test_results.as_deref().map(read_results).transpose()?;
+    let tests = results.as_ref().map(|r| r.0);
     let jobs: Vec<JobResult> = github
         .run_jobs(&integration, run_id, attempt)
         .await
@@ -151,6 +169,13 @@ pub(crate) async fn report(
     std::fs::write(&args.verdict_file, format!("{text}\n"))
         .with_context(|| format!("writing {}", args.verdict_file.display()))?;
 
+    if let Some(attester) = &attester {
+        let names = results.map(|r| r.1).unwrap_or_default();
+        let digest = attester
+            .attest(&predicate(&verdict, &integration, &names))
+            .await?;
+        report.attestation_digest = digest.to_string();
+    }
     record(
         source,
         &subject,
@@ -227,7 +252,99 @@ fn judge(jobs: &[JobResult], tests: Option<crate::Tests>) -> Option<String> {
     }
 }
 
-fn read_results(path: &std::path::Path) -> anyhow::Result<crate::Tests> {
+/// Test names: passed, failed, skipped.
+type Names = (Vec<String>, Vec<String>, Vec<String>);
+
+/// Signs and attaches the test-result attestation of one image digest.
+struct Attester {
+    identity: gantry_sigstore::sign::Identity,
+    client: gantry_oci::Client,
+    http: reqwest::Client,
+    reference: gantry_oci::Reference,
+}
+
+impl Attester {
+    async fn new(args: &Args, ctx: &Context, subject: &Subject) -> anyhow::Result<Self> {
+        let reference: gantry_oci::Reference = format!("{}@{}", subject.image, subject.digest)
+            .parse()
+            .with_context(|| format!("image {:?}", subject.image))?;
+        let identity = args.signing.identity(|| ctx.id_token("sigstore")).await?;
+        let client = args
+            .registry
+            .client(&[&reference], args.token().token()?.as_ref())?;
+        Ok(Self {
+            identity,
+            client,
+            http: args.registry.http_client()?,
+            reference,
+        })
+    }
+
+    async fn attest(&self, predicate: &serde_json::Value) -> anyhow::Result<gantry_oci::Digest> {
+        let digest = self
+            .reference
+            .digest()
+            .context("the image has its digest")?;
+        let statement = gantry_sigstore::sign::statement(
+            &self.reference.name(),
+            digest,
+            TEST_RESULT_PREDICATE,
+            predicate,
+        );
+        let (attestation, _) = gantry_sigstore::sign::attest(
+            &self.client,
+            &self.http,
+            &self.identity,
+            &self.reference,
+            &statement,
+            TEST_RESULT_PREDICATE,
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "attaching the test-result attestation to {}",
+                self.reference
+            )
+        })?;
+        Ok(attestation)
+    }
+}
+
+/// The in-toto test-result predicate of a verdict: the jobs and the tests by name.
+fn predicate(verdict: &Verdict, integration: &Repository, names: &Names) -> serde_json::Value {
+    let ok = |j: &&JobResult| matches!(j.conclusion.as_str(), "success" | "skipped" | "neutral");
+    let mut passed: Vec<String> = verdict
+        .jobs
+        .iter()
+        .filter(ok)
+        .map(|j| format!("job {}", j.name))
+        .collect();
+    passed.extend(names.0.iter().cloned());
+    let mut failed: Vec<String> = verdict
+        .jobs
+        .iter()
+        .filter(|j| !ok(j))
+        .map(|j| format!("job {} ({})", j.name, j.conclusion))
+        .collect();
+    failed.extend(names.1.iter().cloned());
+    let mut predicate = json!({
+        "result": if verdict.passed() { "PASSED" } else { "FAILED" },
+        "passedTests": passed,
+        "warnedTests": [],
+        "failedTests": failed,
+        "configuration": [],
+    });
+    if !verdict.run_url.is_empty() {
+        predicate["url"] = json!(verdict.run_url);
+        predicate["configuration"] = json!([{
+            "name": format!("{integration} run {} attempt {}", verdict.run_id, verdict.run_attempt),
+            "uri": verdict.run_url,
+        }]);
+    }
+    predicate
+}
+
+fn read_results(path: &std::path::Path) -> anyhow::Result<(crate::Tests, Names)> {
     let size = std::fs::metadata(path)
         .with_context(|| format!("reading {}", path.display()))?
         .len();
@@ -238,7 +355,8 @@ fn read_results(path: &std::path::Path) -> anyhow::Result<crate::Tests> {
     );
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    parse_results(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    let tests = parse_results(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((tests, crate::verdict::test_names(&text)))
 }
 
 /// The verdict on the service repository's commit: a commit status, and a status on the run's

@@ -30,7 +30,13 @@ impl Tool for DispatchIntegration {
             color: "blue",
         },
         outputs: report::Report::SPEC,
-        secret_inputs: &["github-token", "source-token"],
+        secret_inputs: &[
+            "github-token",
+            "source-token",
+            "registry-password",
+            "identity-token",
+            "key-password",
+        ],
         action_defaults: gantry_args::ACTION_DEFAULTS,
         publish_action: true,
     };

@@ -156,6 +156,56 @@ pub fn parse_results(text: &str) -> Result<Tests, String> {
     Ok(tests)
 }
 
+/// The most test names a list keeps (a test-result attestation stays small).
+pub const NAMES_LIMIT: usize = 1000;
+
+/// The names of the tests in a `JUnit` XML or TRX file: passed, failed (errors included),
+/// skipped, each at most [`NAMES_LIMIT`] long.
+pub fn test_names(text: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let (mut passed, mut failed, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    let attribute = |tag: &str, name: &str| -> Option<String> {
+        let pattern = format!(r#"\b{name}\s*=\s*"([^"]*)""#);
+        regex::Regex::new(&pattern)
+            .ok()
+            .and_then(|re| re.captures(tag))
+            .map(|c| c[1].to_owned())
+    };
+    let push = |list: &mut Vec<String>, name: String| {
+        if list.len() < NAMES_LIMIT {
+            list.push(name);
+        }
+    };
+    if let Ok(trx) = regex::Regex::new(r"<(?:\w+:)?UnitTestResult\b[^>]*>") {
+        for tag in trx.find_iter(text).map(|m| m.as_str()) {
+            let name = attribute(tag, "testName").unwrap_or_default();
+            match attribute(tag, "outcome").as_deref() {
+                Some("Passed") => push(&mut passed, name),
+                Some("NotExecuted" | "Inconclusive") => push(&mut skipped, name),
+                _ => push(&mut failed, name),
+            }
+        }
+    }
+    if let Ok(junit) = regex::Regex::new(r"(?s)<testcase\b([^>]*?)(?:/>|>(.*?)</testcase>)") {
+        for case in junit.captures_iter(text) {
+            let tag = &case[1];
+            let name = match (attribute(tag, "classname"), attribute(tag, "name")) {
+                (Some(class), Some(name)) if !class.is_empty() => format!("{class}.{name}"),
+                (_, Some(name)) => name,
+                _ => String::new(),
+            };
+            let inner = case.get(2).map_or("", |m| m.as_str());
+            if inner.contains("<failure") || inner.contains("<error") {
+                push(&mut failed, name);
+            } else if inner.contains("<skipped") {
+                push(&mut skipped, name);
+            } else {
+                push(&mut passed, name);
+            }
+        }
+    }
+    (passed, failed, skipped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +237,28 @@ mod tests {
             })
         );
         assert!(parse_results("<html/>").is_err());
+    }
+
+    #[test]
+    fn test_names_from_junit_and_trx() {
+        let junit = r#"<testsuite tests="3">
+  <testcase classname="Orders" name="creates"/>
+  <testcase classname="Orders" name="cancels"><failure message="x">boom</failure></testcase>
+  <testcase name="later"><skipped/></testcase>
+</testsuite>"#;
+        assert_eq!(
+            test_names(junit),
+            (
+                vec!["Orders.creates".to_owned()],
+                vec!["Orders.cancels".to_owned()],
+                vec!["later".to_owned()]
+            )
+        );
+        let trx = r#"<Results><UnitTestResult testName="A" outcome="Passed"/><UnitTestResult testName="B" outcome="Failed"/></Results>"#;
+        assert_eq!(
+            test_names(trx),
+            (vec!["A".to_owned()], vec!["B".to_owned()], vec![])
+        );
     }
 
     #[test]

@@ -45,10 +45,14 @@ pub enum ImageError {
     },
 }
 
+/// The in-toto test-result predicate (`dispatch-integration report --attest`).
+pub const TEST_RESULT_PREDICATE: &str = "https://in-toto.io/attestation/test-result/v0.1";
+
 /// Predicate types by their usual short names (cosign's `--type`): `slsaprovenance`, `cyclonedx`,
-/// `spdx`, `vuln`, `openvex`; anything else is taken as a predicate type URI.
+/// `spdx`, `vuln`, `openvex`, and `test-result`; anything else is taken as a predicate type URI.
 pub fn predicate_type(kind: &str) -> String {
     match kind {
+        "test-result" => TEST_RESULT_PREDICATE,
         "slsaprovenance" | "slsa" => "https://slsa.dev/provenance/v1",
         "cyclonedx" => "https://cyclonedx.org/bom",
         "spdx" | "spdxjson" => "https://spdx.dev/Document",
@@ -57,6 +61,32 @@ pub fn predicate_type(kind: &str) -> String {
         other => other,
     }
     .to_owned()
+}
+
+/// For predicates whose content is a verdict, whether the verified attestations say it passed:
+/// a test-result attestation passes only with `result: PASSED` (`WARNED` and `FAILED` do not).
+/// `Ok` for any other predicate type; `Err` names what the attestations said.
+pub fn passing(predicate_type: &str, found: &[AttestationVerified]) -> Result<(), String> {
+    if predicate_type != TEST_RESULT_PREDICATE {
+        return Ok(());
+    }
+    let results: Vec<String> = found
+        .iter()
+        .map(|a| {
+            a.statement["predicate"]["result"]
+                .as_str()
+                .unwrap_or("(no result)")
+                .to_owned()
+        })
+        .collect();
+    if results.iter().any(|r| r == "PASSED") {
+        Ok(())
+    } else {
+        Err(format!(
+            "the test-result attestation says {}, expected PASSED",
+            results.join(", ")
+        ))
+    }
 }
 
 /// One bundle found for an image.

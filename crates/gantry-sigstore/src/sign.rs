@@ -498,3 +498,86 @@ pub async fn attach(
     };
     client.push_artifact(image, &artifact).await
 }
+
+/// An in-toto statement about `repository@digest` with `predicate` of `predicate_type`.
+pub fn statement(
+    repository: &str,
+    digest: &Digest,
+    predicate_type: &str,
+    predicate: &Value,
+) -> Vec<u8> {
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": repository, "digest": {digest.algorithm(): digest.hex()}}],
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Why an attestation could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    /// Reading or writing the registry.
+    #[error(transparent)]
+    Registry(#[from] gantry_oci::OciError),
+    /// Signing.
+    #[error(transparent)]
+    Sign(#[from] SigstoreError),
+}
+
+/// The attestation of `target` (which carries its digest) whose signed statement is exactly
+/// `statement`, if one is attached already.
+pub async fn existing_attestation(
+    client: &Client,
+    target: &Reference,
+    statement: &[u8],
+    predicate_type: &str,
+) -> std::result::Result<Option<Digest>, gantry_oci::OciError> {
+    let referrers = client.referrers(target, Some(BUNDLE_V03)).await?;
+    for descriptor in referrers.descriptors {
+        let predicate = descriptor
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("dev.sigstore.bundle.predicateType"));
+        if predicate.is_some_and(|p| p != predicate_type) {
+            continue;
+        }
+        let reference = target.with_digest(descriptor.digest.clone());
+        let manifest = client.manifest(&reference).await?;
+        let Some(layer) = manifest.fields()?.layers.into_iter().next() else {
+            continue;
+        };
+        let bytes = client
+            .blob(&reference, &layer.digest, crate::oci::BUNDLE_LIMIT)
+            .await?;
+        let bundle: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let payload = bundle["dsseEnvelope"]["payload"].as_str().unwrap_or("");
+        if base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .is_ok_and(|p| p == statement)
+        {
+            return Ok(Some(descriptor.digest));
+        }
+    }
+    Ok(None)
+}
+
+/// Signs `statement` and attaches it to `target` as an attestation of `predicate_type`, unless
+/// the same statement is attached already: the attestation's referrer and whether it was there.
+pub async fn attest(
+    client: &Client,
+    http: &reqwest::Client,
+    identity: &Identity,
+    target: &Reference,
+    statement: &[u8],
+    predicate_type: &str,
+) -> std::result::Result<(Digest, bool), AttestError> {
+    if let Some(existing) = existing_attestation(client, target, statement, predicate_type).await? {
+        return Ok((existing, true));
+    }
+    let bundle = sign_statement(identity, http, statement).await?;
+    let manifest = attach(client, target, &bundle, predicate_type).await?;
+    Ok((manifest.digest, false))
+}

@@ -102,6 +102,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
         host,
         digest: image.digest().to_string(),
         policy: policy.display().to_string(),
+        key: key.clone(),
         ok: true,
     };
     let dev: Reference = format!("{}:dev", demo.repository).parse()?;
@@ -167,6 +168,8 @@ struct Demo {
     repository: String,
     digest: String,
     policy: String,
+    /// The demo's signing key (the integration's test-result attestation is signed with it too).
+    key: std::path::PathBuf,
     ok: bool,
 }
 
@@ -261,9 +264,9 @@ impl Demo {
         };
         let sboms = count(sbom_attach::CYCLONEDX_MEDIA_TYPE);
         let bundles = count(gantry_sigstore::sign::BUNDLE_V03);
-        self.ok &= sboms == 1 && bundles == 2;
+        self.ok &= sboms == 1 && bundles == 3;
         say(&format!(
-            "carried  → production  {}/demo/production has the digest's SBOM ({sboms}) and its signature and SBOM attestation ({bundles} bundles), copied with it",
+            "carried  → production  {}/demo/production has the digest's SBOM ({sboms}) and its signature, SBOM attestation and test-result attestation ({bundles} bundles), copied with it",
             self.host
         ));
         Ok(())
@@ -349,7 +352,7 @@ impl Demo {
         label: &str,
     ) -> anyhow::Result<bool> {
         let found = github
-            .integrate(&self.client, repository, digest, &self.host)
+            .integrate(&self.client, repository, digest, &self.host, &self.key)
             .await?;
         let passed = found.outcome.status() == ExitStatus::Success;
         let (commit_status, deployment_status) = found.reported;
@@ -370,7 +373,7 @@ impl Demo {
     }
 
     /// An image whose integration tests fail (it does not run `/gantry`), signed by the demo key:
-    /// only the verdict stops it, and it never reaches staging.
+    /// promote-digest refuses it, because its test-result attestation says FAILED.
     async fn broken(
         &mut self,
         github: &mut integration::LocalGitHub,
@@ -400,11 +403,15 @@ impl Demo {
         let passed = self
             .integrate(github, &repository, &digest, "broken")
             .await?;
+        let refused = self
+            .promote_image(&repository, &digest, "dev", "staging")
+            .await?;
         let staging: Reference = format!("{repository}:staging").parse()?;
         let reached = self.client.resolve(&staging).await.is_ok();
-        self.ok &= !passed && !reached;
+        self.ok &= !passed && !reached && refused.status() == ExitStatus::Failure;
         say(&format!(
-            "broken   → staging     not promoted: the integration verdict failed, so promote-digest is never asked{}",
+            "broken   → staging     refused: {}{}",
+            self.readable(refused.failure_message().unwrap_or("(it was NOT refused)")),
             if reached { " (but staging HAS it)" } else { "" }
         ));
         Ok(())
@@ -563,6 +570,7 @@ promotions:
     require-signature:
       key: demo.pub
       insecure-ignore-tlog: true
+    require-attestation: [test-result]
   - from: staging
     to: canary
     require-signature:

@@ -447,7 +447,13 @@ impl Run<'_> {
             .await
             .map_err(read)?;
         for kind in &self.plan.require_attestations {
-            match verify_attestations(at, &discovery, kind, signer, root) {
+            let verified = verify_attestations(at, &discovery, kind, signer, root)
+                .map_err(|e| e.to_string())
+                .and_then(|found| {
+                    gantry_sigstore::oci::passing(kind, &found)?;
+                    Ok(found)
+                });
+            match verified {
                 Ok(found) => {
                     let _ = writeln!(
                         self.summary,

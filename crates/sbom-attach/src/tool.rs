@@ -7,12 +7,11 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use gantry_actions::{Branding, Context, Outcome, Tool, ToolSpec};
 use gantry_oci::manifest::Platform;
 use gantry_oci::{Artifact, ArtifactLayer, Client, Digest, Manifest, Reference};
 use gantry_sbom::{CYCLONEDX_JSON, ImageOptions, Inventory, Subject};
-use gantry_sigstore::sign::{BUNDLE_V03, Identity};
+use gantry_sigstore::sign::Identity;
 
 use crate::args::Args;
 use crate::report::{self, Made};
@@ -20,8 +19,6 @@ use crate::report::{self, Made};
 /// The in-toto predicate type of a CycloneDX SBOM (cosign's `--type cyclonedx`).
 pub const CYCLONEDX_PREDICATE: &str = "https://cyclonedx.org/bom";
 
-/// The most an existing attestation bundle read back may be (it holds the whole SBOM).
-const BUNDLE_LIMIT: u64 = gantry_sigstore::oci::BUNDLE_LIMIT;
 const INDEX_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// The sbom-attach tool.
@@ -156,50 +153,12 @@ async fn targets(
 /// The in-toto statement of the attestation: subject the image, predicate the SBOM.
 fn statement(image: &Reference, digest: &Digest, sbom: &[u8]) -> anyhow::Result<Vec<u8>> {
     let predicate: serde_json::Value = serde_json::from_slice(sbom).context("the SBOM is JSON")?;
-    Ok(serde_json::json!({
-        "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": image.name(), "digest": {digest.algorithm(): digest.hex()}}],
-        "predicateType": CYCLONEDX_PREDICATE,
-        "predicate": predicate,
-    })
-    .to_string()
-    .into_bytes())
-}
-
-/// An attestation already attached to `target` whose statement is exactly `statement`.
-async fn existing_attestation(
-    client: &Client,
-    target: &Reference,
-    statement: &[u8],
-) -> anyhow::Result<Option<Digest>> {
-    let referrers = client
-        .referrers(target, Some(BUNDLE_V03))
-        .await
-        .with_context(|| format!("listing the referrers of {target}"))?;
-    for descriptor in referrers.descriptors {
-        let predicate = descriptor
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("dev.sigstore.bundle.predicateType"));
-        if predicate.is_some_and(|p| p != CYCLONEDX_PREDICATE) {
-            continue;
-        }
-        let reference = target.with_digest(descriptor.digest.clone());
-        let manifest = client.manifest(&reference).await?;
-        let Some(layer) = manifest.fields()?.layers.into_iter().next() else {
-            continue;
-        };
-        let bytes = client.blob(&reference, &layer.digest, BUNDLE_LIMIT).await?;
-        let bundle: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let payload = bundle["dsseEnvelope"]["payload"].as_str().unwrap_or("");
-        if base64::engine::general_purpose::STANDARD
-            .decode(payload)
-            .is_ok_and(|p| p == statement)
-        {
-            return Ok(Some(descriptor.digest));
-        }
-    }
-    Ok(None)
+    Ok(gantry_sigstore::sign::statement(
+        &image.name(),
+        digest,
+        CYCLONEDX_PREDICATE,
+        &predicate,
+    ))
 }
 
 /// Attaches the SBOM as a referrer of `target`; whether it was there already.
@@ -247,16 +206,16 @@ async fn attest(
     sbom: &[u8],
 ) -> anyhow::Result<(Digest, bool)> {
     let statement = statement(target, digest, sbom)?;
-    if let Some(existing) = existing_attestation(client, target, &statement).await? {
-        return Ok((existing, true));
-    }
-    let bundle = gantry_sigstore::sign::sign_statement(identity, http, &statement)
-        .await
-        .with_context(|| format!("signing the SBOM attestation of {target}"))?;
-    let manifest = gantry_sigstore::sign::attach(client, target, &bundle, CYCLONEDX_PREDICATE)
-        .await
-        .with_context(|| format!("attaching the SBOM attestation to {target}"))?;
-    Ok((manifest.digest, false))
+    gantry_sigstore::sign::attest(
+        client,
+        http,
+        identity,
+        target,
+        &statement,
+        CYCLONEDX_PREDICATE,
+    )
+    .await
+    .with_context(|| format!("attaching the SBOM attestation to {target}"))
 }
 
 async fn remote(args: &Args, ctx: &Context) -> anyhow::Result<Outcome> {

@@ -147,7 +147,10 @@ async fn check(
     for kind in attestations {
         out.push(
             match verify_attestations(&image, &discovery, kind, signer, root) {
-                Ok(found) => Checked::Attested(image.clone(), kind.clone(), found),
+                Ok(found) => match gantry_sigstore::oci::passing(kind, &found) {
+                    Ok(()) => Checked::Attested(image.clone(), kind.clone(), found),
+                    Err(refusal) => Checked::Refused(image.clone(), refusal),
+                },
                 Err(refusal) => Checked::Refused(image.clone(), refusal.to_string()),
             },
         );

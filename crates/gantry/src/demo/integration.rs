@@ -2,8 +2,9 @@
 //! stand-in the tests check against GitHub's OpenAPI description) to run `acme/integration`'s
 //! integration workflow on the digest; the demo plays that workflow's runner: it smoke-tests the
 //! image from the registry, writes the results as `JUnit`, and runs `dispatch-integration report`,
-//! which writes the verdict and reports it to `acme/billing`. Only a passing verdict lets the
-//! digest on to staging.
+//! which writes the verdict, reports it to `acme/billing` and signs it as a test-result
+//! attestation on the digest. The policy's path to staging requires that attestation to say
+//! PASSED.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -98,6 +99,7 @@ impl LocalGitHub {
         image: &str,
         digest: &str,
         host: &str,
+        key: &std::path::Path,
     ) -> anyhow::Result<Integrated> {
         let before: Vec<u64> = self.standin.runs().iter().map(|r| r.id).collect();
         let caller = async {
@@ -127,8 +129,8 @@ impl LocalGitHub {
             ]);
             DispatchIntegration::run(args, &ctx).await
         };
-        let runner = self.run_integration(client, host, &before);
-        let (outcome, tests) = tokio::try_join!(caller, runner)?;
+        let runner = self.run_integration(client, host, key, &before);
+        let (outcome, tests) = tokio::try_join!(Box::pin(caller), Box::pin(runner))?;
         let outputs: std::collections::BTreeMap<String, String> =
             outcome.outputs().iter().cloned().collect();
         let context = dispatch_integration::status_context(image);
@@ -169,6 +171,7 @@ impl LocalGitHub {
         &self,
         client: &Client,
         host: &str,
+        key: &std::path::Path,
         before: &[u64],
     ) -> anyhow::Result<String> {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -223,6 +226,14 @@ impl LocalGitHub {
             &self.url,
             "--github-token",
             TOKEN,
+            "--attest",
+            "true",
+            "--key",
+            &key.display().to_string(),
+            "--tlog-upload",
+            "false",
+            "--insecure-registry",
+            host,
         ])?;
         let ctx = Self::context(&[
             ("GITHUB_REPOSITORY", INTEGRATION.to_owned()),

@@ -2,6 +2,7 @@
 
 mod conformance;
 mod injection;
+mod integration;
 mod sbom;
 mod signing;
 mod tuf;

@@ -496,7 +496,7 @@ fn statement_carries_the_sbom(bundle: &[u8], sbom: &[u8], digest: &str) {
 }
 
 /// A fresh key pair: (private, public) PEM files in `dir`.
-fn key_pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+pub fn key_pair(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let key = dir.join("key.pem");
     std::fs::write(
         &key,
