@@ -29,7 +29,9 @@
 //!       # to fetch it from (tuf-root: its root.json, tuf-cache: a folder, tuf-offline: true).
 //!       # Paths are relative to this file.
 //!     require-attestation: [cyclonedx]       # attestations the digest must carry, signed by
-//!                                            # the require-signature identity (sbom-attach's SBOM)
+//!                                            # the require-signature identity (sbom-attach's SBOM;
+//!                                            # test-result: dispatch-integration's verdict, which
+//!                                            # counts only when it says PASSED)
 //! ```
 
 use std::path::Path;

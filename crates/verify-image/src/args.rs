@@ -18,7 +18,8 @@ pub struct Args {
     pub signature: SignatureArgs,
 
     /// Attestations the image must carry, signed by the same identity or key: a predicate type
-    /// URI, or `slsaprovenance`, `cyclonedx`, `spdx`, `vuln`, `openvex`.
+    /// URI, or `slsaprovenance`, `cyclonedx`, `spdx`, `vuln`, `openvex`, `test-result` (which
+    /// counts only when its `result` is PASSED).
     #[arg(long = "require-attestation", value_name = "TYPE")]
     pub require_attestations: Vec<String>,
 
