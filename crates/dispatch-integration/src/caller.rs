@@ -265,8 +265,12 @@ impl Caller<'_> {
     fn pause(&self, pause: &mut Duration) -> Duration {
         let now = *pause;
         *pause = (*pause * 3 / 2).min(LONGEST_POLL);
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         match self.github.rate_limit() {
-            Some(limit) if limit.remaining < SCARCE => now.max(SCARCE_POLL),
+            // Only while the window the answer spoke of lasts.
+            Some(limit) if limit.remaining < SCARCE && limit.reset > unix => now.max(SCARCE_POLL),
             _ => now,
         }
     }

@@ -279,6 +279,19 @@ impl super::StandIn {
             .collect()
     }
 
+    /// Cancels run `id` as a person would in GitHub's web interface (not through the API, so
+    /// [`Self::cancels`] does not list it).
+    pub fn cancel_by_hand(&self, id: u64) {
+        let mut state = self.state();
+        let run = state
+            .actions
+            .runs
+            .iter_mut()
+            .find(|r| r.id == id)
+            .expect("the run exists");
+        run.cancelled = Some(Instant::now());
+    }
+
     /// When each run was cancelled through the API.
     pub fn cancels(&self) -> Vec<(u64, Instant)> {
         self.state().actions.cancels.clone()

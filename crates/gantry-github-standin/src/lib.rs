@@ -25,6 +25,9 @@ mod actions;
 
 pub use actions::{FakeWorkflow, RunPlan, RunRecord};
 
+/// The primary rate limit the stand-in reports (an installation token's).
+const RATE_LIMIT: usize = 5000;
+
 /// The token the stand-in accepts.
 pub const TOKEN: &str = "ghs_fake-installation-token-0123456789";
 
@@ -263,12 +266,32 @@ async fn gatekeeper(
     let line = format!("{} {}", request.method(), request.uri());
     match throttle {
         None => {
-            let response = next.run(request).await;
-            state
-                .lock()
-                .expect("fake state")
-                .answers
-                .push((line, response.status().as_u16()));
+            let mut response = next.run(request).await;
+            let status = response.status().as_u16();
+            let used = {
+                let mut state = state.lock().expect("fake state");
+                state.answers.push((line, status));
+                // As GitHub counts: a 304 is not charged to the primary limit.
+                state.answers.iter().filter(|(_, s)| *s != 304).count()
+            };
+            // Every answer carries the primary rate limit, as GitHub's do.
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                + 3600;
+            let headers = response.headers_mut();
+            for (name, value) in [
+                ("x-ratelimit-limit", RATE_LIMIT.to_string()),
+                (
+                    "x-ratelimit-remaining",
+                    RATE_LIMIT.saturating_sub(used).to_string(),
+                ),
+                ("x-ratelimit-used", used.to_string()),
+                ("x-ratelimit-reset", reset.to_string()),
+                ("x-ratelimit-resource", "core".to_owned()),
+            ] {
+                headers.insert(name, value.parse().expect("header"));
+            }
             response
         }
         Some(Throttle::RetryAfter) => {

@@ -5,7 +5,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gantry_testkit::github::{FakeWorkflow, GitHubFake, RunPlan, TOKEN};
+use gantry_testkit::github::{FakeWorkflow, GitHubFake, RunPlan, TOKEN, Throttle};
 use serde_json::{Map, Value, json};
 
 const DIGEST: &str = "sha256:5e2f4b5c2d0d5f2b9f9c6f1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a";
@@ -160,6 +160,87 @@ fn a_passing_run_brings_its_verdict_back_and_waiting_costs_few_counted_calls() {
     let counted = answers.iter().filter(|s| **s != 304).count();
     assert!(answers.len() >= 3, "polled: {answers:?}");
     assert!(counted <= 3, "counted reads of the run: {answers:?}");
+}
+
+#[test]
+fn the_verdict_arrives_within_15_s_of_the_run_ending_and_rate_limits_are_sat_out() {
+    let fake = fake!();
+    let (queued, running) = (Duration::from_secs(1), Duration::from_secs(20));
+    fake.add_workflow(workflow(queued, running, "success"));
+    let started = Instant::now();
+    let child = command(&fake, 102)
+        .args(dispatch_args(true))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake.runs().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // GitHub limits the caller twice while it waits: a 429 with retry-after, then an exhausted
+    // primary limit until its reset.
+    std::thread::sleep(Duration::from_secs(3));
+    fake.throttle(&[Throttle::RetryAfter, Throttle::PrimaryExhausted]);
+    let output = child.wait_with_output().expect("wait");
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(0), "{}", explain(&output, &fake));
+    assert_eq!(json_of(&output)["outputs"]["conclusion"], "success");
+    let after = took.saturating_sub(queued + running);
+    assert!(
+        after < Duration::from_secs(15),
+        "the verdict came {after:?} after the run ended"
+    );
+    assert_eq!(
+        fake.requests().len() - fake.answers().len(),
+        2,
+        "both limits were met (a throttled request is refused before it is answered)"
+    );
+}
+
+#[test]
+fn a_run_cancelled_by_hand_or_timed_out_by_github_fails_the_caller_with_its_conclusion() {
+    let fake = fake!();
+    fake.add_workflow(workflow(Duration::ZERO, Duration::from_mins(5), "success"));
+    let child = command(&fake, 103)
+        .args(dispatch_args(true))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while fake.runs().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    fake.cancel_by_hand(fake.runs()[0].id);
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output, &fake));
+    let json = json_of(&output);
+    assert_eq!(
+        json["outputs"]["conclusion"], "cancelled",
+        "not in a group: not superseded"
+    );
+    assert!(
+        json["failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("concluded cancelled"),
+        "{json}"
+    );
+
+    let fake = fake!();
+    fake.add_workflow(workflow(
+        Duration::ZERO,
+        Duration::from_secs(1),
+        "timed_out",
+    ));
+    let output = command(&fake, 104)
+        .args(dispatch_args(true))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1), "{}", explain(&output, &fake));
+    assert_eq!(json_of(&output)["outputs"]["conclusion"], "timed_out");
 }
 
 fn concurrent_callers(fake: &GitHubFake, workflow_dispatch: bool) {
