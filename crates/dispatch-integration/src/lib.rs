@@ -29,7 +29,7 @@ pub use payload::{Payload, PayloadError, RESERVED as PAYLOAD_INPUTS};
 pub use report::Report;
 pub use reporter::{ENVIRONMENT, status_context};
 pub use tool::DispatchIntegration;
-pub use verdict::{Tests, VERDICT_FILE, VERDICT_LIMIT, Verdict};
+pub use verdict::{Tests, VERDICT_FILE, VERDICT_JSON_SCHEMA, VERDICT_LIMIT, Verdict};
 
 /// The tool's entry for a multi-call binary.
 pub const ENTRY: gantry_actions::ToolEntry = gantry_actions::ToolEntry::of::<DispatchIntegration>();

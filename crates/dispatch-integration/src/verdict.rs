@@ -11,6 +11,9 @@ pub const VERDICT_ARTIFACT: &str = "gantry-verdict";
 pub const VERDICT_LIMIT: u64 = 64 * 1024;
 /// The schema identifier every verdict carries.
 pub const VERDICT_SCHEMA: &str = "https://gantry.dev/schemas/verdict/v1";
+/// The verdict's JSON Schema (`verdict.schema.json`, draft 2020-12), whose `$id` is
+/// [`VERDICT_SCHEMA`]. [`Verdict::read`] enforces the same rules.
+pub const VERDICT_JSON_SCHEMA: &str = include_str!("../verdict.schema.json");
 
 /// Test counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,6 +262,37 @@ mod tests {
             test_names(trx),
             (vec!["A".to_owned()], vec!["B".to_owned()], vec![])
         );
+    }
+
+    #[test]
+    fn the_json_schema_describes_exactly_the_fields_written() {
+        let schema: serde_json::Value =
+            serde_json::from_str(VERDICT_JSON_SCHEMA).expect("the schema is JSON");
+        assert_eq!(schema["$id"], VERDICT_SCHEMA);
+        let verdict = Verdict {
+            schema: VERDICT_SCHEMA.into(),
+            verdict: "passed".into(),
+            image: "i".into(),
+            digest: "sha256:aa".into(),
+            source_repository: "a/b".into(),
+            source_commit: "c".into(),
+            correlation_id: "g".into(),
+            run_id: 1,
+            run_attempt: 1,
+            run_url: String::new(),
+            jobs: vec![],
+            tests: Some(Tests::default()),
+        };
+        let written = serde_json::to_value(&verdict).expect("json");
+        let mut fields: Vec<&String> = written.as_object().expect("object").keys().collect();
+        let mut described: Vec<&String> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect();
+        fields.sort();
+        described.sort();
+        assert_eq!(fields, described);
     }
 
     #[test]

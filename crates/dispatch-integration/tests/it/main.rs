@@ -568,6 +568,33 @@ fn inputs_over_githubs_limits_are_refused_before_any_request() {
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
 }
 
+/// The verdict file validates against `verdict.schema.json` with the Python `jsonschema`
+/// package (draft 2020-12).
+fn validates(verdict: &std::path::Path) {
+    let Some(python) = gantry_testkit::component::require_python_module(
+        "jsonschema",
+        "pip install 'cyclonedx-python-lib[json-validation]==11.12.0' (it brings jsonschema)",
+    ) else {
+        return;
+    };
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/verdict.schema.json");
+    let output = Command::new(python)
+        .args([
+            "-c",
+            "import json, sys\nimport jsonschema\nschema = json.load(open(sys.argv[1]))\njsonschema.Draft202012Validator.check_schema(schema)\njsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))\n",
+            schema,
+        ])
+        .arg(verdict)
+        .output()
+        .expect("python");
+    assert!(
+        output.status.success(),
+        "{} does not validate: {}",
+        verdict.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn reporter(fake: &GitHubFake, run_id: u64, attempt: u32, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dispatch-integration"))
         .args(["report", "--json", "--github-api-url", &fake.url()])
@@ -638,6 +665,7 @@ fn the_reporter_reports_back_to_the_service_repository_and_a_rerun_flips_the_ver
     let written: Value =
         serde_json::from_slice(&std::fs::read(&verdict_file).expect("verdict")).expect("json");
     assert_eq!(written["verdict"], "failed");
+    validates(&verdict_file);
     assert_eq!(written["tests"]["failed"], 1);
 
     // The re-run attempt passes: the same deployment gets the new verdict.
