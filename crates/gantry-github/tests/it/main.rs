@@ -248,7 +248,9 @@ mod actions {
     async fn a_dispatch_names_its_run_and_the_run_is_watched_with_etags() {
         let fake = fake!();
         let mut plan = RunPlan::new(
-            Duration::from_millis(300),
+            // Queued long enough that two reads in a row see the same state, even on a busy
+            // machine.
+            Duration::from_secs(3),
             Duration::from_millis(600),
             "failure",
         );
@@ -277,7 +279,7 @@ mod actions {
         assert_eq!(again, Fetched::Unchanged);
         let counted = github.counted_requests();
         assert_eq!(counted, github.requests() - 1, "the 304 is not counted");
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_secs(4)).await;
         let Fetched::Changed(done, _) = github
             .workflow_run(&repo(), id, etag.as_deref())
             .await
