@@ -1,8 +1,9 @@
 //! `canary-watch`: watches a canary on a fixed-rate tick, decides on its own to roll it back to
 //! the previous digest, and says why.
 //!
-//! Work in progress (issue 15): this crate holds the decision engine so far ([`decide`]), the
-//! part every other piece (checks, rollback, notifications) feeds or obeys. The one design
+//! Work in progress (issue 15): this crate holds the decision engine ([`decide`]) and the watch
+//! loop that feeds it ([`watch`]: fixed-rate ticks, warm-up, checks bounded by the probe timeout,
+//! every measurement recorded); checks, rollback and notifications come next. The one design
 //! decision: the decision is a pure function of the sequence of tick verdicts and the limits, so
 //! that it can be stated as a truth table, checked against a reference model over every sequence,
 //! and replayed from the `--json` record of a watch.
@@ -10,3 +11,4 @@
 #![warn(missing_docs)]
 
 pub mod decide;
+pub mod watch;
