@@ -79,6 +79,8 @@ pub struct Tick {
     pub verdict: Verdict,
     /// Each check's measurement.
     pub measurements: Vec<Measurement>,
+    /// The control probe's, when there is one.
+    pub control: Option<Measurement>,
     /// The streaks after it.
     pub streaks: Streaks,
 }
@@ -94,8 +96,14 @@ pub struct Watched {
     pub ticks: Vec<Tick>,
 }
 
-/// Runs the watch to its decision.
-pub async fn watch(checks: &[Box<dyn Check>], limits: Limits, schedule: Schedule) -> Watched {
+/// Runs the watch to its decision. With a `control` probe (a known-good URL checked in every
+/// tick), a tick whose control probe does not pass turns the checks' failures into errors.
+pub async fn watch(
+    checks: &[Box<dyn Check>],
+    control: Option<&dyn Check>,
+    limits: Limits,
+    schedule: Schedule,
+) -> Watched {
     let start = Instant::now();
     let mut engine = Engine::new(limits);
     let mut ticker = tokio::time::interval(schedule.interval);
@@ -107,9 +115,28 @@ pub async fn watch(checks: &[Box<dyn Check>], limits: Limits, schedule: Schedule
         ticker.tick().await;
         number += 1;
         let at = start.elapsed();
-        let measurements =
-            futures_util::future::join_all(checks.iter().map(|c| bounded(c.as_ref(), schedule)))
-                .await;
+        let (mut measurements, control) = futures_util::future::join(
+            futures_util::future::join_all(checks.iter().map(|c| bounded(c.as_ref(), schedule))),
+            async {
+                match control {
+                    Some(probe) => Some(bounded(probe, schedule).await),
+                    None => None,
+                }
+            },
+        )
+        .await;
+        if let Some(probe) = control.as_ref().filter(|p| p.verdict != Verdict::Pass) {
+            for m in measurements
+                .iter_mut()
+                .filter(|m| m.verdict == Verdict::Fail)
+            {
+                m.verdict = Verdict::Error;
+                m.value = format!(
+                    "{} (not counted as a failure: the control probe {} failed too: {})",
+                    m.value, probe.check, probe.value
+                );
+            }
+        }
         let verdict = Verdict::of(measurements.iter().map(|m| m.verdict));
         let counts = number > schedule.warm_up;
         let decision = if counts {
@@ -124,6 +151,7 @@ pub async fn watch(checks: &[Box<dyn Check>], limits: Limits, schedule: Schedule
             counted: counts,
             verdict,
             measurements,
+            control,
             streaks: engine.streaks(),
         });
         if let Some(decision) = decision {
@@ -216,7 +244,7 @@ mod tests {
                 start,
                 runs: runs.clone(),
             })];
-            let watched = watch(&checks, Limits::default(), schedule()).await;
+            let watched = watch(&checks, None, Limits::default(), schedule()).await;
             assert_eq!(
                 watched.decision,
                 Decision::RollBack {
@@ -255,7 +283,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_check_that_hangs_is_an_error_at_the_timeout_and_errors_hold() {
         let checks: Vec<Box<dyn Check>> = vec![Box::new(Hanging)];
-        let watched = watch(&checks, Limits::default(), schedule()).await;
+        let watched = watch(&checks, None, Limits::default(), schedule()).await;
         assert_eq!(watched.decision, Decision::Hold);
         assert_eq!(watched.ticks.len(), 6, "1 warm-up, then 5 errors");
         assert!(watched.ticks[1].measurements[0].value.contains("3000 ms"));
