@@ -3,7 +3,8 @@
 //! fresh clone needs no set-up of its own.
 //!
 //! - Debian packages: the CNCF registry (`docker-registry`), skopeo, umoci, htpasswd, openssl,
-//!   Node.js and npm, python3 with venv, mmdebstrap, rpm, Go (as root, or through sudo).
+//!   Node.js and npm, python3 with venv, mmdebstrap, rpm, Go, Prometheus (as root, or through
+//!   sudo).
 //! - Node.js 20.17 or newer (sigstore-js needs it; Debian 12's is 18): checked, never guessed.
 //! - npm packages (`npm ci`) in `xtask/lint` and `crates/gantry-testkit/node`, when their lock
 //!   file changed since the last install.
@@ -32,7 +33,7 @@ const PYTHON_PACKAGES: [&str; 4] = [
 const NODE_MINIMUM: (u32, u32) = (20, 17);
 
 /// (command, Debian package providing it)
-const DEBIAN: [(&str, &str); 11] = [
+const DEBIAN: [(&str, &str); 12] = [
     ("docker-registry", "docker-registry"),
     ("skopeo", "skopeo"),
     ("umoci", "umoci"),
@@ -45,6 +46,8 @@ const DEBIAN: [(&str, &str); 11] = [
     ("mmdebstrap", "mmdebstrap"),
     ("rpmbuild", "rpm"),
     ("go", "golang-go"),
+    // canary-watch's Prometheus check runs real PromQL
+    ("prometheus", "prometheus"),
 ];
 
 /// (a file, the Debian package providing it) for packages without a command.

@@ -11,6 +11,7 @@ pub mod component;
 pub mod github;
 pub mod peers;
 pub mod pki;
+pub mod prometheus;
 pub mod proxy;
 pub mod registry;
 mod server;

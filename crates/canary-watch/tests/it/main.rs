@@ -17,6 +17,8 @@ use canary_watch::http::HttpCheck;
 use canary_watch::watch::{Check, Schedule, watch};
 use tokio::net::{TcpListener, TcpStream};
 
+mod prometheus;
+
 /// A service answering `/health` with the status the test sets.
 async fn service(status: Arc<AtomicU16>) -> SocketAddr {
     let app = Router::new()
