@@ -18,6 +18,7 @@ use canary_watch::watch::{Check, Schedule, watch};
 use tokio::net::{TcpListener, TcpStream};
 
 mod prometheus;
+mod rollback;
 
 /// A service answering `/health` with the status the test sets.
 async fn service(status: Arc<AtomicU16>) -> SocketAddr {
