@@ -39,14 +39,7 @@ fn as_pid_1_in_a_container_sigterm_cancels_the_integration_run() {
     let mut workflow = FakeWorkflow::new(
         "acme/integration",
         "integration.yml",
-        &[
-            "image",
-            "digest",
-            "source_repository",
-            "source_commit",
-            "source_run_url",
-            "correlation_id",
-        ],
+        &dispatch_integration::PAYLOAD_INPUTS,
         "integration ${{ inputs.correlation_id }}",
         RunPlan::new(Duration::ZERO, Duration::from_mins(10), "success"),
     );
@@ -83,11 +76,10 @@ fn as_pid_1_in_a_container_sigterm_cancels_the_integration_run() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("unshare");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while fake.runs().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(fake.runs().len(), 1, "the run was dispatched");
+    assert!(
+        fake.wait_for_runs(1, Duration::from_secs(30)),
+        "the run was dispatched"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let pid = child_of(child.id()).expect("the container's process");
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");

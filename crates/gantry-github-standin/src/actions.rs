@@ -188,6 +188,16 @@ pub(super) struct ActionsState {
     pub(super) storage_auth: Vec<bool>,
 }
 
+impl ActionsState {
+    /// Run `id`, which a test names: it exists.
+    fn run_mut(&mut self, id: u64) -> &mut Run {
+        self.runs
+            .iter_mut()
+            .find(|r| r.id == id)
+            .expect("the run exists")
+    }
+}
+
 /// What a run looks like to a test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRecord {
@@ -281,13 +291,20 @@ impl super::StandIn {
     /// [`Self::cancels`] does not list it).
     pub fn cancel_by_hand(&self, id: u64) {
         let mut state = self.state();
-        let run = state
-            .actions
-            .runs
-            .iter_mut()
-            .find(|r| r.id == id)
-            .expect("the run exists");
+        let run = state.actions.run_mut(id);
         run.cancelled = Some(Instant::now());
+    }
+
+    /// Waits until at least `n` runs exist; whether they did within `limit`.
+    pub fn wait_for_runs(&self, n: usize, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.state().actions.runs.len() < n {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
     }
 
     /// When each run was cancelled through the API.
@@ -298,12 +315,7 @@ impl super::StandIn {
     /// Starts a new attempt of run `id` (a re-run) that follows `plan`.
     pub fn rerun(&self, id: u64, plan: RunPlan) {
         let mut state = self.state();
-        let run = state
-            .actions
-            .runs
-            .iter_mut()
-            .find(|r| r.id == id)
-            .expect("the run exists");
+        let run = state.actions.run_mut(id);
         run.attempt += 1;
         run.plan = plan;
         run.created = Instant::now();
@@ -321,12 +333,7 @@ impl super::StandIn {
         verdict: Option<Vec<u8>>,
     ) {
         let mut state = self.state();
-        let run = state
-            .actions
-            .runs
-            .iter_mut()
-            .find(|r| r.id == id)
-            .expect("the run exists");
+        let run = state.actions.run_mut(id);
         let ran = Instant::now().saturating_duration_since(run.start());
         run.plan.running = ran;
         conclusion.clone_into(&mut run.plan.conclusion);

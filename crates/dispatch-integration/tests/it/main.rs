@@ -43,18 +43,12 @@ fn verdict_for(values: &Map<String, Value>, verdict: &str) -> Vec<u8> {
 /// The receiving workflow: `run-name` carries the correlation id, runs follow `plan`, a
 /// successful run uploads a passing verdict.
 fn workflow(queued: Duration, running: Duration, conclusion: &'static str) -> FakeWorkflow {
+    let mut inputs = dispatch_integration::PAYLOAD_INPUTS.to_vec();
+    inputs.push("suite");
     let mut workflow = FakeWorkflow::new(
         INTEGRATION,
         "integration.yml",
-        &[
-            "image",
-            "digest",
-            "source_repository",
-            "source_commit",
-            "source_run_url",
-            "correlation_id",
-            "suite",
-        ],
+        &inputs,
         "integration ${{ inputs.source_repository }} ${{ inputs.correlation_id }}",
         RunPlan::new(queued, running, conclusion),
     );
@@ -80,6 +74,21 @@ fn command(fake: &GitHubFake, run_id: u64) -> Command {
         .env_remove("GITHUB_API_URL")
         .env_remove("GITHUB_OUTPUT");
     command
+}
+
+/// The caller dispatching to `integration.yml` in the background, once its run exists.
+fn spawned(fake: &GitHubFake, run_id: u64) -> std::process::Child {
+    let child = command(fake, run_id)
+        .args(dispatch_args(true))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(
+        fake.wait_for_runs(1, Duration::from_secs(20)),
+        "no run was dispatched"
+    );
+    child
 }
 
 fn dispatch_args(workflow: bool) -> Vec<String> {
@@ -168,16 +177,7 @@ fn the_verdict_arrives_within_15_s_of_the_run_ending_and_rate_limits_are_sat_out
     let (queued, running) = (Duration::from_secs(1), Duration::from_secs(20));
     fake.add_workflow(workflow(queued, running, "success"));
     let started = Instant::now();
-    let child = command(&fake, 102)
-        .args(dispatch_args(true))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while fake.runs().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = spawned(&fake, 102);
     // GitHub limits the caller twice while it waits: a 429 with retry-after, then an exhausted
     // primary limit until its reset.
     std::thread::sleep(Duration::from_secs(3));
@@ -202,16 +202,7 @@ fn the_verdict_arrives_within_15_s_of_the_run_ending_and_rate_limits_are_sat_out
 fn a_run_cancelled_by_hand_or_timed_out_by_github_fails_the_caller_with_its_conclusion() {
     let fake = fake!();
     fake.add_workflow(workflow(Duration::ZERO, Duration::from_mins(5), "success"));
-    let child = command(&fake, 103)
-        .args(dispatch_args(true))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while fake.runs().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let child = spawned(&fake, 103);
     std::thread::sleep(Duration::from_secs(1));
     fake.cancel_by_hand(fake.runs()[0].id);
     let output = child.wait_with_output().expect("wait");
@@ -478,16 +469,7 @@ fn a_run_replaced_in_its_concurrency_group_is_superseded() {
     let mut grouped = workflow(Duration::from_secs(4), Duration::from_secs(1), "success");
     grouped.concurrency = Some("integration".to_owned());
     fake.add_workflow(grouped);
-    let child = command(&fake, 21)
-        .args(dispatch_args(true))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while fake.runs().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let child = spawned(&fake, 21);
     let mut other = Map::new();
     other.insert("correlation_id".into(), "gantry-other".into());
     fake.start_run(INTEGRATION, "integration.yml", &other);
@@ -508,16 +490,7 @@ fn a_run_replaced_in_its_concurrency_group_is_superseded() {
 fn sigint_cancels_the_remote_run_within_two_seconds() {
     let fake = fake!();
     fake.add_workflow(workflow(Duration::ZERO, Duration::from_mins(5), "success"));
-    let child = command(&fake, 31)
-        .args(dispatch_args(true))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while fake.runs().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let child = spawned(&fake, 31);
     std::thread::sleep(Duration::from_secs(2));
     let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).expect("pid")).expect("pid");
     let sent = Instant::now();
