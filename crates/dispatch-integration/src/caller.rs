@@ -60,6 +60,8 @@ pub(crate) struct Caller<'a> {
 
 /// How the wait ended.
 pub(crate) enum Ended {
+    /// Not waiting: the run was found, and that is all.
+    Found(WorkflowRun),
     /// The run completed.
     Completed(WorkflowRun),
     /// The run did not start within the queue timeout.
@@ -200,7 +202,7 @@ impl Caller<'_> {
         wait: bool,
         timeout: Duration,
         queue_timeout: Duration,
-    ) -> anyhow::Result<Option<Ended>> {
+    ) -> anyhow::Result<Ended> {
         let mut pause = FIRST_POLL;
         let mut etag: Option<String> = None;
         let mut run: Option<WorkflowRun> = None;
@@ -218,7 +220,7 @@ impl Caller<'_> {
                 break;
             }
             if self.started.elapsed() >= queue_timeout {
-                return Ok(Some(Ended::QueueTimeout(None)));
+                return Ok(Ended::QueueTimeout(None));
             }
             tokio::time::sleep(self.pause(&mut pause)).await;
         }
@@ -241,19 +243,19 @@ impl Caller<'_> {
             }
             let current = run.as_ref().context("the run was read")?;
             if !wait {
-                return Ok(None);
+                return Ok(Ended::Found(current.clone()));
             }
             match current.status {
-                Some(RunStatus::Completed) => return Ok(Some(Ended::Completed(current.clone()))),
+                Some(RunStatus::Completed) => return Ok(Ended::Completed(current.clone())),
                 Some(RunStatus::Queued | RunStatus::Pending | RunStatus::Requested)
                     if self.started.elapsed() >= queue_timeout =>
                 {
-                    return Ok(Some(Ended::QueueTimeout(Some(current.clone()))));
+                    return Ok(Ended::QueueTimeout(Some(current.clone())));
                 }
                 _ => {}
             }
             if self.started.elapsed() >= timeout {
-                return Ok(Some(Ended::TimedOut(current.clone())));
+                return Ok(Ended::TimedOut(current.clone()));
             }
             let left = timeout.saturating_sub(self.started.elapsed());
             tokio::time::sleep(self.pause(&mut pause).min(left)).await;

@@ -130,17 +130,6 @@ async fn dispatch(args: &Args, ctx: &Context) -> anyhow::Result<Outcome> {
             return Ok(report::caller_outcome(&seen));
         }
     };
-    let Some(ended) = ended else {
-        // Not waiting: the run is found, and that is all.
-        let id = *known
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        seen.run_id = id;
-        if let Some(id) = id {
-            seen.run_url = Some(html_url(&github, &repository, id).await);
-        }
-        return Ok(report::caller_outcome(&seen));
-    };
     finish(&caller, args, ended, &mut seen).await?;
     Ok(report::caller_outcome(&seen))
 }
@@ -201,13 +190,6 @@ fn plan(args: &Args, ctx: &Context) -> anyhow::Result<(Repository, Target, Strin
     Ok((repository, target, correlation, digest))
 }
 
-async fn html_url(github: &GitHub, repository: &Repository, id: u64) -> String {
-    match github.workflow_run(repository, id, None).await {
-        Ok(gantry_github::Fetched::Changed(run, _)) => run.html_url,
-        _ => String::new(),
-    }
-}
-
 /// Cancels the run if it is known, or finds it first (one search) if it was dispatched.
 async fn cancel_known(caller: &Caller<'_>, known: &Known) -> bool {
     let id = *known
@@ -239,6 +221,10 @@ async fn finish(
     seen: &mut Seen,
 ) -> anyhow::Result<()> {
     let run = match ended {
+        Ended::Found(run) => {
+            note_run(seen, &run);
+            return Ok(());
+        }
         Ended::QueueTimeout(run) => {
             "queue_timeout".clone_into(&mut seen.conclusion);
             let Some(run) = run else {

@@ -172,6 +172,32 @@ fn a_passing_run_brings_its_verdict_back_and_waiting_costs_few_counted_calls() {
 }
 
 #[test]
+fn without_wait_the_run_is_found_named_and_read_once() {
+    let fake = fake!();
+    fake.add_workflow(workflow(Duration::ZERO, Duration::from_mins(5), "success"));
+    let output = command(&fake, 105)
+        .args(dispatch_args(true))
+        .args(["--wait", "false"])
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(0), "{}", explain(&output, &fake));
+    let outputs = json_of(&output)["outputs"].clone();
+    let id = fake.runs()[0].id;
+    assert_eq!(outputs["run-id"], id.to_string());
+    assert_eq!(
+        outputs["run-url"],
+        format!("https://github.com/{INTEGRATION}/actions/runs/{id}")
+    );
+    assert_eq!(outputs["conclusion"], "", "nothing concluded yet");
+    let reads = fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with(&format!("GET /repos/{INTEGRATION}/actions/runs/{id}")))
+        .count();
+    assert_eq!(reads, 1, "{:?}", fake.requests());
+}
+
+#[test]
 fn the_verdict_arrives_within_15_s_of_the_run_ending_and_rate_limits_are_sat_out() {
     let fake = fake!();
     let (queued, running) = (Duration::from_secs(1), Duration::from_secs(20));

@@ -478,11 +478,7 @@ pub(crate) async fn stored_log(
     UrlPath(id): UrlPath<u64>,
     headers: HeaderMap,
 ) -> Response {
-    let mut state = state.lock().expect("fake state");
-    state
-        .actions
-        .storage_auth
-        .push(headers.contains_key("authorization"));
+    let state = storage(&state, &headers);
     let log = state
         .actions
         .runs
@@ -498,6 +494,20 @@ pub(crate) async fn stored_log(
         Some(log) => (StatusCode::OK, [("content-type", "text/plain")], log).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// The state, for a storage request: whether it carried a token is recorded first (GitHub's
+/// token must never reach the storage).
+fn storage<'a>(
+    state: &'a Shared,
+    headers: &HeaderMap,
+) -> std::sync::MutexGuard<'a, crate::FakeState> {
+    let mut state = state.lock().expect("fake state");
+    state
+        .actions
+        .storage_auth
+        .push(headers.contains_key("authorization"));
+    state
 }
 
 fn redirect(location: &str) -> Response {
@@ -591,11 +601,7 @@ pub(crate) async fn stored_artifact(
     UrlPath(id): UrlPath<u64>,
     headers: HeaderMap,
 ) -> Response {
-    let mut state = state.lock().expect("fake state");
-    state
-        .actions
-        .storage_auth
-        .push(headers.contains_key("authorization"));
+    let state = storage(&state, &headers);
     let verdict = state
         .actions
         .runs
