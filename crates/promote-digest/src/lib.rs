@@ -10,10 +10,11 @@
 mod args;
 mod gates;
 mod github;
-pub mod policy;
 mod report;
 mod tool;
 
+/// The promotion policy, shared with canary-watch.
+pub use gantry_policy as policy;
 pub use args::Args;
 pub use report::{Refusal, Report};
 pub use tool::PromoteDigest;

@@ -45,6 +45,8 @@ struct Plan {
     digest: Digest,
     source: Reference,
     target: Reference,
+    /// The target environment's alias tags, moved with it.
+    aliases: Vec<Reference>,
     gates: Vec<Gate>,
     allowed: Option<Allowed>,
     require_signature: Option<SignaturePolicy>,
@@ -70,10 +72,12 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, Refusal>> {
     };
     let source = policy.reference(&args.source_env, &image, &digest)?;
     let target = policy.reference(&args.target_env, &image, &digest)?;
+    let aliases = policy.aliases(&args.target_env, &image, &digest)?;
     Ok(Ok(Plan {
         digest,
         source,
         target,
+        aliases,
         gates: promotion.gates.clone(),
         allowed: promotion.allowed.clone(),
         require_signature: promotion.require_signature.clone(),
@@ -332,9 +336,47 @@ impl Run<'_> {
                 digest: digest.clone(),
             }));
         }
+        self.point_aliases().await?;
         self.summary
             .push_str(&report::carried(&report, self.client.counts().requests));
         Ok(Ok(()))
+    }
+
+    /// Moves the target environment's aliases to the digest, once the target holds it: the
+    /// manifest is put at each alias (same repository, so nothing else moves) and read back.
+    async fn point_aliases(&mut self) -> anyhow::Result<()> {
+        let Plan {
+            digest,
+            target,
+            aliases,
+            ..
+        } = self.plan;
+        if aliases.is_empty() {
+            return Ok(());
+        }
+        let manifest = self
+            .client
+            .manifest(&target.with_digest(digest.clone()))
+            .await
+            .with_context(|| format!("reading {digest} in {}", target.name()))?;
+        for alias in aliases {
+            self.client
+                .put_manifest(alias, &manifest)
+                .await
+                .with_context(|| format!("pointing the alias {alias} at {digest} ({target} already points at it)"))?;
+            let now = self
+                .client
+                .resolve(alias)
+                .await
+                .with_context(|| format!("re-reading the alias {alias}"))?;
+            anyhow::ensure!(
+                now.digest == *digest,
+                "the alias {alias} was put at {digest} but reads back as {} ({target} already points at {digest})",
+                now.digest
+            );
+            let _ = writeln!(self.summary, "| alias | `{alias}` → `{digest}` |");
+        }
+        Ok(())
     }
 
     /// Reads source and target again right before the copy: a gate (or anyone) that moved

@@ -149,6 +149,23 @@ impl Client {
         self.location(reference, &response)
     }
 
+    /// Proves the credentials may push to `reference`'s repository without changing anything a
+    /// reader can see: opens an upload session (which needs push permission) and cancels it. A
+    /// registry that does not cancel sessions lets the unused one expire.
+    pub async fn check_push(&self, reference: &Reference) -> Result<()> {
+        let scopes = [Scope::push(reference.repository())];
+        let location = self.start_upload(reference, &scopes).await?;
+        // Best effort: the session holds no data, and registries expire idle ones.
+        let _ = self
+            .engine
+            .follow(Method::DELETE, reference, location.as_str())
+            .scopes(&scopes)
+            .what(format!("cancel of an upload to {}", reference.name()))
+            .send()
+            .await;
+        Ok(())
+    }
+
     /// The `Location` of an upload session, resolved against the registry (and checked as
     /// [`Engine::follow`](crate::engine) checks it when it is used).
     fn location(&self, reference: &Reference, response: &Response) -> Result<Url> {

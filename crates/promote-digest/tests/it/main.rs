@@ -215,6 +215,35 @@ async fn the_seed_chain_end_to_end_and_a_rerun_is_a_no_op() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environments_aliases_move_with_it() {
+    let Some(env) = setup() else { return };
+    let policy = env.write_policy(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: production\n    aliases: [latest, stable]\n",
+    );
+    let first = push(&env, "dev", b"first").await;
+    let (output, _) = env.promote(&first, "dev", "production", &["--policy", &policy]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    for tag in ["production", "latest", "stable"] {
+        assert_eq!(
+            env.digest_at(&format!("team/app:{tag}")).await.as_ref(),
+            Some(&first),
+            "{tag}"
+        );
+    }
+    let second = push(&env, "dev", b"second").await;
+    let (output, json) = env.promote(&second, "dev", "production", &["--policy", &policy]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(json["outputs"]["previous-digest"], first.as_str());
+    for tag in ["production", "latest", "stable"] {
+        assert_eq!(
+            env.digest_at(&format!("team/app:{tag}")).await.as_ref(),
+            Some(&second),
+            "{tag}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_exit_1_and_touch_nothing() {
     let Some(env) = setup() else { return };
     let digest = push(&env, "dev", b"candidate").await;

@@ -39,6 +39,8 @@ struct FileEnvironment {
     repository: Option<Spanned<String>>,
     #[serde(default)]
     tag: Option<Spanned<String>>,
+    #[serde(default)]
+    aliases: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -189,11 +191,30 @@ fn environments(
         if let Some(span) = env.tag.as_ref().map(Spanned::span) {
             check_tag_template(&tag, name).map_err(|message| at.error(span, message))?;
         }
+        let aliases = aliases_of(at, &env, &tag, name)?;
         environments.push(Environment {
             name: name.to_owned(),
             repository: env.repository.map(|r| r.as_str().to_owned()),
             tag,
+            aliases,
         });
+    }
+    let mut tags: HashSet<(Option<&str>, String)> = HashSet::new();
+    let sample = gantry_oci::Digest::sha256(b"");
+    for env in &environments {
+        let repository = env.repository.as_deref();
+        let own = render_tag(&env.tag, &env.name, &sample);
+        for tag in std::iter::once(own).chain(env.aliases.iter().cloned()) {
+            if !tags.insert((repository, tag.clone())) {
+                return Err(PolicyError::Unlocated {
+                    file: at.file.to_owned(),
+                    message: format!(
+                        "tag {tag:?} of environment {} names another environment too: each tag may name one",
+                        env.name
+                    ),
+                });
+            }
+        }
     }
     if environments.len() < 2 {
         return Err(PolicyError::Unlocated {
@@ -202,6 +223,33 @@ fn environments(
         });
     }
     Ok(environments)
+}
+
+/// An environment's alias tags: valid tags, none twice, none the environment's own tag.
+fn aliases_of(
+    at: &Locator<'_>,
+    env: &FileEnvironment,
+    tag: &str,
+    name: &str,
+) -> Result<Vec<String>, PolicyError> {
+    let mut aliases: Vec<String> = Vec::new();
+    for alias in &env.aliases {
+        let text = alias.as_str();
+        if !gantry_oci::reference::is_valid_tag(text) {
+            return Err(at.error(
+                alias.span(),
+                format!("alias {text:?} of {name} is not a valid tag"),
+            ));
+        }
+        if text == render_tag(tag, name, &gantry_oci::Digest::sha256(b"")) || aliases.iter().any(|a| a == text) {
+            return Err(at.error(
+                alias.span(),
+                format!("alias {text:?} of {name} is listed twice (or is the environment's own tag)"),
+            ));
+        }
+        aliases.push(text.to_owned());
+    }
+    Ok(aliases)
 }
 
 fn promotion_of(

@@ -9,6 +9,8 @@
 //!   - name: production
 //!     repository: 123456789012.dkr.ecr.eu-west-1.amazonaws.com/billing  # another registry
 //!     tag: "prod-{env}"    # default "{env}"; variables {env} and {digest12}
+//!     aliases: [latest, stable]  # more tags of the environment, moved with it (promote-digest)
+//!                                # and rolled back with it (canary-watch)
 //! promotions:              # default: each environment to the next, one step forward
 //!   - from: dev
 //!     to: staging
@@ -33,6 +35,11 @@
 //!                                            # test-result: dispatch-integration's verdict, which
 //!                                            # counts only when it says PASSED)
 //! ```
+//!
+//! Both promote-digest (which moves environments forward) and canary-watch (which moves one back)
+//! read it, so the two agree on where an environment lives and which tags are its aliases.
+
+#![warn(missing_docs)]
 
 use std::path::Path;
 use std::time::Duration;
@@ -95,6 +102,9 @@ pub struct Environment {
     pub repository: Option<String>,
     /// The tag template (`{env}`, `{digest12}`).
     pub tag: String,
+    /// More tags that name the environment (`latest`, `stable`), in the same repository: moved
+    /// with it and rolled back with it.
+    pub aliases: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +223,7 @@ impl Policy {
                 name: (*name).to_owned(),
                 repository: None,
                 tag: "{env}".to_owned(),
+                aliases: Vec::new(),
             })
             .collect::<Vec<_>>();
         Self {
@@ -309,6 +320,37 @@ impl Policy {
                 .and_then(|r| r.with_tag(&tag)),
         };
         base.map_err(|e| invalid(format!("environment {env}: {e}")))
+    }
+
+    /// The environment's alias tags, in the repository of its `reference`.
+    pub fn aliases(
+        &self,
+        env: &str,
+        image: &gantry_oci::Reference,
+        digest: &gantry_oci::Digest,
+    ) -> Result<Vec<gantry_oci::Reference>, PolicyError> {
+        let main = self.reference(env, image, digest)?;
+        self.environment(env)?
+            .aliases
+            .iter()
+            .map(|alias| {
+                main.with_tag(alias).map_err(|e| PolicyError::Unlocated {
+                    file: self.source_name(),
+                    message: format!("environment {env}, alias {alias:?}: {e}"),
+                })
+            })
+            .collect()
+    }
+
+    /// The promotions into `env` that require a signature, with their requirement: what any
+    /// digest the environment may point at must carry (canary-watch checks the digest it would
+    /// roll back to against them).
+    pub fn signatures_into(&self, env: &str) -> Vec<(&Promotion, &SignaturePolicy)> {
+        self.promotions
+            .iter()
+            .filter(|p| p.to == env)
+            .filter_map(|p| p.require_signature.as_ref().map(|s| (p, s)))
+            .collect()
     }
 }
 

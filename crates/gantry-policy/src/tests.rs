@@ -247,3 +247,86 @@ fn size_and_list_lengths_are_bounded() {
     let bad_env = "version: \"1\"\npromotions:\n  - from: dev\n    to: staging\n    gates:\n      - name: g\n        run: \"true\"\n        env: [\"NOT-A-NAME\"]\n";
     assert!(error(bad_env).contains("is not an environment variable name"));
 }
+
+#[test]
+fn aliases_name_the_environment_in_its_repository() {
+    let policy = parse(
+        r#"
+version: 1
+environments:
+  - name: canary
+  - name: production
+    repository: registry.example/acme/billing
+    aliases: [latest, stable]
+"#,
+    )
+    .expect("valid");
+    let image: gantry_oci::Reference = "ghcr.io/acme/billing".parse().expect("reference");
+    let digest = gantry_oci::Digest::sha256(b"image");
+    let aliases = policy
+        .aliases("production", &image, &digest)
+        .expect("aliases");
+    let names: Vec<String> = aliases.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        names,
+        [
+            "registry.example/acme/billing:latest",
+            "registry.example/acme/billing:stable"
+        ]
+    );
+    assert!(
+        policy
+            .aliases("canary", &image, &digest)
+            .expect("none")
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_alias_must_be_a_tag_of_one_environment_only() {
+    let bad_tag = error(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: prod\n    aliases: [\"not a tag\"]\n",
+    );
+    assert_eq!(
+        bad_tag,
+        "gantry.yml:5:15: alias \"not a tag\" of prod is not a valid tag"
+    );
+    let twice = error(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: prod\n    aliases: [latest, latest]\n",
+    );
+    assert!(twice.starts_with("gantry.yml:5:23: alias \"latest\" of prod is listed twice"), "{twice}");
+    let other = error(
+        "version: 1\nenvironments:\n  - name: dev\n    aliases: [prod]\n  - name: prod\n",
+    );
+    assert_eq!(
+        other,
+        "gantry.yml: tag \"prod\" of environment prod names another environment too: each tag may name one"
+    );
+}
+
+#[test]
+fn the_signatures_an_environment_requires_are_those_of_the_paths_into_it() {
+    let policy = parse(
+        r"
+version: 1
+promotions:
+  - from: dev
+    to: staging
+  - from: staging
+    to: canary
+    require-signature:
+      identity: https://github.com/acme/billing/.github/workflows/release.yml@refs/heads/main
+  - from: canary
+    to: production
+",
+    )
+    .expect("valid");
+    let into_canary = policy.signatures_into("canary");
+    assert_eq!(into_canary.len(), 1);
+    assert_eq!(
+        (into_canary[0].0.from.as_str(), into_canary[0].0.to.as_str()),
+        ("staging", "canary")
+    );
+    assert!(policy.signatures_into("staging").is_empty());
+    assert!(policy.signatures_into("production").is_empty());
+}
