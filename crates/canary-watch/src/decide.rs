@@ -126,6 +126,9 @@ pub enum Decision {
     Hold,
     /// Nothing to judge by (exit 1, no rollback).
     Inconclusive,
+    /// Someone else moved the watched tag: the watch stops, nothing is rolled back (exit 1).
+    /// Never the engine's decision: the watch's guard sees it.
+    Superseded,
 }
 
 /// What decided a rollback.
@@ -145,7 +148,7 @@ impl Decision {
     pub fn exit_code(self) -> u8 {
         match self {
             Self::Healthy { .. } => 0,
-            Self::RollBack { .. } | Self::Inconclusive => 1,
+            Self::RollBack { .. } | Self::Inconclusive | Self::Superseded => 1,
             Self::Hold => 2,
         }
     }

@@ -4,7 +4,8 @@
 //! |-------------------------------------------------|---------|
 //! | status in `expect-status`, body condition holds | pass    |
 //! | status outside `expect-status`                  | fail    |
-//! | body condition false                            | fail    |
+//! | body condition false (regex, or JSON path)      | fail    |
+//! | JSON condition on a body that is not JSON       | fail    |
 //! | timed out, connection refused or reset          | fail    |
 //! | the canary's TLS failed                         | fail    |
 //! | the name did not resolve, or the request could not be built | error (the runner's side) |
@@ -86,6 +87,94 @@ impl std::fmt::Display for Statuses {
     }
 }
 
+/// A condition on a JSON body: a dotted path (`status`, `checks.db.status`, `items.0.state`; a
+/// leading `$.` as in `JSONPath` is accepted) equal, or not equal, to a JSON value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonCondition {
+    path: Vec<String>,
+    equal: bool,
+    value: serde_json::Value,
+    text: String,
+}
+
+impl std::str::FromStr for JsonCondition {
+    type Err = String;
+    /// `PATH==VALUE` or `PATH!=VALUE`; VALUE is JSON (`"ok"`, `true`, `3`) or else a bare string.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (path, equal, value) = if let Some((p, v)) = text.split_once("!=") {
+            (p, false, v)
+        } else if let Some((p, v)) = text.split_once("==") {
+            (p, true, v)
+        } else {
+            return Err(format!(
+                "{text:?} is not a JSON condition (PATH==VALUE or PATH!=VALUE, such as status==ok)"
+            ));
+        };
+        let path = path.trim();
+        let path = path.strip_prefix("$.").unwrap_or(path);
+        let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
+        if segments.iter().any(String::is_empty) {
+            return Err(format!("{text:?}: the path {path:?} has an empty segment"));
+        }
+        let value = value.trim();
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        Ok(Self {
+            path: segments,
+            equal,
+            value,
+            text: text.trim().to_owned(),
+        })
+    }
+}
+
+impl std::fmt::Display for JsonCondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl JsonCondition {
+    /// The verdict and what was found.
+    fn judge(&self, body: &[u8]) -> (Verdict, String) {
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return (Verdict::Fail, "the body is not JSON".to_owned());
+        };
+        let mut at = &json;
+        for segment in &self.path {
+            let next = match at {
+                serde_json::Value::Object(map) => map.get(segment),
+                serde_json::Value::Array(items) => {
+                    segment.parse::<usize>().ok().and_then(|i| items.get(i))
+                }
+                _ => None,
+            };
+            let Some(next) = next else {
+                return (
+                    Verdict::Fail,
+                    format!("{} is missing from the body", self.path.join(".")),
+                );
+            };
+            at = next;
+        }
+        let shown: String = at.to_string().chars().take(120).collect();
+        let holds = (*at == self.value) == self.equal;
+        (
+            if holds { Verdict::Pass } else { Verdict::Fail },
+            format!("{} is {shown}", self.path.join(".")),
+        )
+    }
+}
+
+/// What the body must say.
+#[derive(Debug, Clone)]
+pub enum BodyCondition {
+    /// A regular expression the body matches.
+    Regex(Regex),
+    /// A JSON value at a path.
+    Json(JsonCondition),
+}
+
 /// The most of a body the check reads (a health endpoint answers in a few bytes).
 const BODY_LIMIT: usize = 64 * 1024;
 
@@ -97,8 +186,10 @@ pub struct HttpCheck {
     pub url: String,
     /// Passing statuses.
     pub expect: Statuses,
-    /// A regular expression the body must match.
-    pub body: Option<Regex>,
+    /// What the body must say.
+    pub body: Option<BodyCondition>,
+    /// Headers sent (values marked sensitive: never logged).
+    pub headers: reqwest::header::HeaderMap,
     /// The client (gantry-http: roots, timeout).
     pub client: reqwest::Client,
 }
@@ -112,7 +203,8 @@ impl HttpCheck {
             bound,
         };
         let expect = self.expect.to_string();
-        let response = match self.client.get(&self.url).send().await {
+        let request = self.client.get(&self.url).headers(self.headers.clone());
+        let response = match request.send().await {
             Ok(response) => response,
             Err(error) => {
                 let verdict = classify(&error);
@@ -143,17 +235,25 @@ impl HttpCheck {
                 }
             }
         }
-        let text = String::from_utf8_lossy(&body);
-        let bound = format!("body matches /{}/", condition.as_str());
-        if condition.is_match(&text) {
-            measured(Verdict::Pass, format!("HTTP {status}, body matches"), bound)
-        } else {
-            let shown: String = text.chars().take(120).collect();
-            measured(
-                Verdict::Fail,
-                format!("HTTP {status}, body {shown:?} does not match"),
-                bound,
-            )
+        match condition {
+            BodyCondition::Regex(regex) => {
+                let text = String::from_utf8_lossy(&body);
+                let bound = format!("body matches /{}/", regex.as_str());
+                if regex.is_match(&text) {
+                    measured(Verdict::Pass, format!("HTTP {status}, body matches"), bound)
+                } else {
+                    let shown: String = text.chars().take(120).collect();
+                    measured(
+                        Verdict::Fail,
+                        format!("HTTP {status}, body {shown:?} does not match"),
+                        bound,
+                    )
+                }
+            }
+            BodyCondition::Json(json) => {
+                let (verdict, found) = json.judge(&body);
+                measured(verdict, format!("HTTP {status}, {found}"), json.to_string())
+            }
         }
     }
 }
@@ -193,5 +293,36 @@ mod tests {
             assert!(bad.parse::<Statuses>().is_err(), "{bad}");
         }
         assert_eq!(Statuses::default().to_string(), "2xx");
+    }
+
+    #[test]
+    fn json_conditions_judge_a_path() {
+        let body = br#"{"status":"ok","checks":{"db":{"up":true}},"items":[{"v":2}]}"#;
+        let judge = |text: &str| text.parse::<JsonCondition>().expect(text).judge(body);
+        assert_eq!(judge("status==ok").0, Verdict::Pass);
+        assert_eq!(judge("$.status==\"ok\"").0, Verdict::Pass);
+        assert_eq!(judge("status!=ok").0, Verdict::Fail);
+        assert_eq!(judge("checks.db.up==true").0, Verdict::Pass);
+        assert_eq!(judge("checks.db.up==false").0, Verdict::Fail);
+        assert_eq!(judge("items.0.v==2").0, Verdict::Pass);
+        assert_eq!(
+            judge("items.1.v==2"),
+            (
+                Verdict::Fail,
+                "items.1.v is missing from the body".to_owned()
+            )
+        );
+        assert_eq!(
+            judge("status==degraded"),
+            (Verdict::Fail, "status is \"ok\"".to_owned())
+        );
+        let not_json = "status==ok"
+            .parse::<JsonCondition>()
+            .expect("parses")
+            .judge(b"<html>");
+        assert_eq!(not_json.0, Verdict::Fail);
+        for bad in ["status", "a..b==1", "==1"] {
+            assert!(bad.parse::<JsonCondition>().is_err(), "{bad}");
+        }
     }
 }

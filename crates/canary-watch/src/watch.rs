@@ -36,6 +36,13 @@ pub trait Check: Send + Sync {
     fn run(&self) -> Pin<Box<dyn Future<Output = Measurement> + Send + '_>>;
 }
 
+/// Looked at once per tick beside the checks: `Some(why)` stops the watch as
+/// [`Decision::Superseded`] (someone else moved the watched tag).
+pub trait Guard: Send + Sync {
+    /// `Some(what happened)` when the watch must stop.
+    fn moved(&self) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>>;
+}
+
 /// When ticks happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
@@ -94,6 +101,8 @@ pub struct Watched {
     pub decided_at: Duration,
     /// Every tick.
     pub ticks: Vec<Tick>,
+    /// What the guard saw, when it stopped the watch.
+    pub superseded: Option<String>,
 }
 
 /// Runs the watch to its decision. With a `control` probe (a known-good URL checked in every
@@ -101,6 +110,17 @@ pub struct Watched {
 pub async fn watch(
     checks: &[Box<dyn Check>],
     control: Option<&dyn Check>,
+    limits: Limits,
+    schedule: Schedule,
+) -> Watched {
+    watch_guarded(checks, control, None, limits, schedule).await
+}
+
+/// [`watch`], with a `guard` looked at in every tick (counted or not) beside the checks.
+pub async fn watch_guarded(
+    checks: &[Box<dyn Check>],
+    control: Option<&dyn Check>,
+    guard: Option<&dyn Guard>,
     limits: Limits,
     schedule: Schedule,
 ) -> Watched {
@@ -115,7 +135,7 @@ pub async fn watch(
         ticker.tick().await;
         number += 1;
         let at = start.elapsed();
-        let (mut measurements, control) = futures_util::future::join(
+        let (mut measurements, control, moved) = futures_util::future::join3(
             futures_util::future::join_all(checks.iter().map(|c| bounded(c.as_ref(), schedule))),
             async {
                 match control {
@@ -123,8 +143,26 @@ pub async fn watch(
                     None => None,
                 }
             },
+            async {
+                match guard {
+                    // A guard that cannot answer within the timeout says nothing this tick.
+                    Some(guard) => tokio::time::timeout(schedule.timeout, guard.moved())
+                        .await
+                        .ok()
+                        .flatten(),
+                    None => None,
+                }
+            },
         )
         .await;
+        if let Some(moved) = moved {
+            return Watched {
+                decision: Decision::Superseded,
+                decided_at: start.elapsed(),
+                ticks,
+                superseded: Some(moved),
+            };
+        }
         if let Some(probe) = control.as_ref().filter(|p| p.verdict != Verdict::Pass) {
             for m in measurements
                 .iter_mut()
@@ -159,6 +197,7 @@ pub async fn watch(
                 decision,
                 decided_at: start.elapsed(),
                 ticks,
+                superseded: None,
             };
         }
     }
@@ -166,6 +205,7 @@ pub async fn watch(
         decision: engine.finish(),
         decided_at: start.elapsed(),
         ticks,
+        superseded: None,
     }
 }
 

@@ -104,7 +104,7 @@ async fn dispatch(args: &Args, ctx: &Context) -> anyhow::Result<Outcome> {
     };
     // Handlers go in before the dispatch, so a signal during it is not lost (in a container
     // action gantry is PID 1: without handlers, SIGINT and SIGTERM would be ignored).
-    let mut signals = Signals::new()?;
+    let mut signals = gantry_actions::Signals::new().context("handling SIGINT and SIGTERM")?;
     let work = async {
         let named = caller.dispatch(args.queue_timeout).await?;
         caller
@@ -313,27 +313,4 @@ fn note_run(seen: &mut Seen, run: &gantry_github::WorkflowRun) {
     seen.run_id = Some(run.id);
     seen.run_url = Some(run.html_url.clone());
     seen.run_attempt = Some(run.run_attempt);
-}
-
-/// SIGINT and SIGTERM, as the runner sends them to a cancelled step.
-struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt()).context("handling SIGINT")?,
-            terminate: signal(SignalKind::terminate()).context("handling SIGTERM")?,
-        })
-    }
-
-    async fn next(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
-        }
-    }
 }

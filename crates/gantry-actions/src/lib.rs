@@ -17,12 +17,14 @@ pub mod inputs;
 pub mod logging;
 pub mod output;
 pub mod outputs;
+pub mod signals;
 pub mod tool;
 
 pub use commands::{Annotation, Commands, Level};
 pub use context::{GitHubContext, OidcError};
 pub use gantry_secret::Secret;
 pub use outputs::Outputs;
+pub use signals::Signals;
 pub use tool::{
     Branding, Context, ExitStatus, Mode, Outcome, OutputSpec, Tool, ToolEntry, ToolSpec,
 };

@@ -130,6 +130,9 @@ pub struct Outcome {
     /// One sentence that says what happened, for people: the first line of the plain output and
     /// of the step's log.
     pub headline: Option<String>,
+    /// The failure is not a failed check but something that stopped the run from deciding
+    /// (exit 2), reported with its outputs and summary all the same.
+    pub undecided: bool,
 }
 
 impl Outcome {
@@ -142,6 +145,16 @@ impl Outcome {
     pub fn failed(message: impl Into<String>) -> Self {
         Self {
             failure: Some(message.into()),
+            ..Self::default()
+        }
+    }
+
+    /// A completed run that could not decide (exit 2 with `message`), whose outputs and summary
+    /// are still written: canary-watch holding a canary it could not judge.
+    pub fn undecided(message: impl Into<String>) -> Self {
+        Self {
+            failure: Some(message.into()),
+            undecided: true,
             ..Self::default()
         }
     }
@@ -196,9 +209,11 @@ impl Outcome {
         self.failure.as_deref()
     }
 
-    /// Exit 1 when a check failed, else 0.
+    /// Exit 2 when undecided, 1 when a check failed, else 0.
     pub fn status(&self) -> ExitStatus {
-        if self.failure.is_some() {
+        if self.failure.is_some() && self.undecided {
+            ExitStatus::Error
+        } else if self.failure.is_some() {
             ExitStatus::Failure
         } else {
             ExitStatus::Success

@@ -44,6 +44,47 @@ pub const SECRET_INPUTS: &[&str] = &["github-token", "registry-password"];
 /// The action defaults those inputs take: the job's token for `github-token`.
 pub const ACTION_DEFAULTS: &[(&str, &str)] = &[("github-token", "${{ github.token }}")];
 
+/// A duration on the command line: `90` (seconds), `90s`, `30m`, `2h`, `1h30m`, `250ms`. Zero is
+/// refused: every duration a tool takes bounds something.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration (such as 250ms, 90s, 30m, 2h, 1h30m)");
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return (seconds > 0)
+            .then(|| std::time::Duration::from_secs(seconds))
+            .ok_or_else(bad);
+    }
+    let mut total_ms = 0u64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let (unit_ms, unit_len) = if rest.starts_with("ms") {
+            (1, 2)
+        } else {
+            match rest.chars().next() {
+                Some('s') => (1_000, 1),
+                Some('m') => (60_000, 1),
+                Some('h') => (3_600_000, 1),
+                _ => return Err(bad()),
+            }
+        };
+        rest = &rest[unit_len..];
+        total_ms = value
+            .checked_mul(unit_ms)
+            .and_then(|v| total_ms.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    if total_ms == 0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_millis(total_ms))
+}
+
 /// A secret given as a value (a flag or its environment variable) or as a file (`file_flag`
 /// names the file's flag in messages): the value, else the file's content with trailing newlines
 /// cut; `None` when neither was given. Every secret flag pair of every tool reads through here.
@@ -71,9 +112,23 @@ pub fn secret(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_mins(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m500ms"), Ok(Duration::from_millis(60_500)));
+        for bad in ["", "0", "0s", "5x", "m", "10m5", "1.5h", "ms", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[derive(Parser)]
     struct Args {

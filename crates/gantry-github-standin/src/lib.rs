@@ -187,7 +187,7 @@ fn api(state: Shared) -> Router {
         )
         .route(
             "/repos/{owner}/{repo}/deployments/{id}/statuses",
-            post(create_status),
+            post(create_status).get(list_statuses),
         )
         .route(
             "/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches",
@@ -479,6 +479,31 @@ async fn list_deployments(State(state): State<Shared>, Query(query): Query<ListQ
                 map.remove("_request");
             }
             d
+        })
+        .collect();
+    Json(list).into_response()
+}
+
+async fn list_statuses(
+    State(state): State<Shared>,
+    UrlPath((_owner, _repo, id)): UrlPath<(String, String, u64)>,
+) -> Response {
+    let state = state.lock().expect("fake state");
+    if !state.deployments.iter().any(|d| d["id"] == id) {
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    }
+    let list: Vec<Value> = state
+        .statuses
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .rev()
+        .map(|s| {
+            let mut s = s.clone();
+            if let Some(map) = s.as_object_mut() {
+                map.remove("_request");
+            }
+            s
         })
         .collect();
     Json(list).into_response()

@@ -265,6 +265,18 @@ pub enum DeploymentState {
     Success,
 }
 
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A deployment status as GitHub returns it.
+pub struct DeploymentStatus {
+    /// Its state.
+    pub state: DeploymentState,
+    /// Its line for people.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 /// A status to add to a deployment.
 pub struct NewDeploymentStatus {
@@ -429,6 +441,18 @@ impl GitHub {
         let body = serde_json::to_value(status).map_err(|e| GitHubError::Setup(e.into()))?;
         let answer = self.post(&path, &body).await?;
         answer.expect(&[StatusCode::CREATED])
+    }
+
+    /// A deployment's statuses, newest first (up to 100).
+    pub async fn deployment_statuses(
+        &self,
+        repository: &Repository,
+        deployment_id: u64,
+    ) -> Result<Vec<DeploymentStatus>, GitHubError> {
+        let path = format!("/repos/{repository}/deployments/{deployment_id}/statuses?per_page=100");
+        let answer = self.get(&path).await?;
+        answer.expect(&[StatusCode::OK])?;
+        answer.json("a list of deployment statuses")
     }
 
     /// The most recent deployments to `environment`, newest first (up to `limit`, at most 100).

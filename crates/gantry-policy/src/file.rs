@@ -241,10 +241,14 @@ fn aliases_of(
                 format!("alias {text:?} of {name} is not a valid tag"),
             ));
         }
-        if text == render_tag(tag, name, &gantry_oci::Digest::sha256(b"")) || aliases.iter().any(|a| a == text) {
+        if text == render_tag(tag, name, &gantry_oci::Digest::sha256(b""))
+            || aliases.iter().any(|a| a == text)
+        {
             return Err(at.error(
                 alias.span(),
-                format!("alias {text:?} of {name} is listed twice (or is the environment's own tag)"),
+                format!(
+                    "alias {text:?} of {name} is listed twice (or is the environment's own tag)"
+                ),
             ));
         }
         aliases.push(text.to_owned());

@@ -251,14 +251,14 @@ fn size_and_list_lengths_are_bounded() {
 #[test]
 fn aliases_name_the_environment_in_its_repository() {
     let policy = parse(
-        r#"
+        r"
 version: 1
 environments:
   - name: canary
   - name: production
     repository: registry.example/acme/billing
     aliases: [latest, stable]
-"#,
+",
     )
     .expect("valid");
     let image: gantry_oci::Reference = "ghcr.io/acme/billing".parse().expect("reference");
@@ -294,10 +294,12 @@ fn an_alias_must_be_a_tag_of_one_environment_only() {
     let twice = error(
         "version: 1\nenvironments:\n  - name: dev\n  - name: prod\n    aliases: [latest, latest]\n",
     );
-    assert!(twice.starts_with("gantry.yml:5:23: alias \"latest\" of prod is listed twice"), "{twice}");
-    let other = error(
-        "version: 1\nenvironments:\n  - name: dev\n    aliases: [prod]\n  - name: prod\n",
+    assert!(
+        twice.starts_with("gantry.yml:5:23: alias \"latest\" of prod is listed twice"),
+        "{twice}"
     );
+    let other =
+        error("version: 1\nenvironments:\n  - name: dev\n    aliases: [prod]\n  - name: prod\n");
     assert_eq!(
         other,
         "gantry.yml: tag \"prod\" of environment prod names another environment too: each tag may name one"

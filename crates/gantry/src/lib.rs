@@ -20,6 +20,7 @@ pub const TOOLS: &[ToolEntry] = &[
     promote_digest::ENTRY,
     sbom_attach::ENTRY,
     dispatch_integration::ENTRY,
+    canary_watch::ENTRY,
     ToolEntry::of::<doctor::Doctor>(),
 ];
 

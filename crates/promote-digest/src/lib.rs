@@ -13,9 +13,9 @@ mod github;
 mod report;
 mod tool;
 
+pub use args::Args;
 /// The promotion policy, shared with canary-watch.
 pub use gantry_policy as policy;
-pub use args::Args;
 pub use report::{Refusal, Report};
 pub use tool::PromoteDigest;
 

@@ -363,7 +363,11 @@ impl Run<'_> {
             self.client
                 .put_manifest(alias, &manifest)
                 .await
-                .with_context(|| format!("pointing the alias {alias} at {digest} ({target} already points at it)"))?;
+                .with_context(|| {
+                    format!(
+                        "pointing the alias {alias} at {digest} ({target} already points at it)"
+                    )
+                })?;
             let now = self
                 .client
                 .resolve(alias)

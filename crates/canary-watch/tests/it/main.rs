@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use canary_watch::decide::{Cause, Decision, Limits, Verdict};
-use canary_watch::http::HttpCheck;
+use canary_watch::http::{BodyCondition, HttpCheck};
 use canary_watch::watch::{Check, Schedule, watch};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -91,7 +91,10 @@ async fn setup() -> Setup {
         name: name.to_owned(),
         url: format!("http://{addr}/health"),
         expect: canary_watch::http::Statuses::default(),
-        body: Some(regex::Regex::new("\"status\":\"ok\"").expect("regex")),
+        body: Some(BodyCondition::Regex(
+            regex::Regex::new("\"status\":\"ok\"").expect("regex"),
+        )),
+        headers: reqwest::header::HeaderMap::new(),
         client: client.clone(),
     };
     Setup {
@@ -186,7 +189,10 @@ async fn a_body_that_does_not_match_fails_and_names_what_it_found() {
         name: "version".to_owned(),
         url: format!("http://{addr}/health"),
         expect: "200".parse().expect("statuses"),
-        body: Some(regex::Regex::new("\"version\":\"2").expect("regex")),
+        body: Some(BodyCondition::Regex(
+            regex::Regex::new("\"version\":\"2").expect("regex"),
+        )),
+        headers: reqwest::header::HeaderMap::new(),
         client: gantry_http::client(&roots, Duration::from_millis(300)).expect("client"),
     };
     let measured = check.run().await;

@@ -1,0 +1,422 @@
+//! Before the first tick: the checks built, the schedule checked, and the rollback proven possible
+//! — the tag and its aliases read, the previous digest found (never guessed from tags), its
+//! manifest kept, its signature verified when the policy requires one, push permission proven.
+//! A watch whose rollback could not happen refuses to start (exit 2).
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use gantry_github::{GitHub, Options, Repository};
+use gantry_oci::{Client, Digest, Reference};
+use gantry_policy::{DEFAULT_PATH, Policy};
+
+use crate::args::Args;
+use crate::http::{BodyCondition, HttpCheck};
+use crate::prometheus::{Auth, PrometheusCheck};
+use crate::record::{self, Deployed};
+use crate::rollback::{self, Kept};
+use crate::watch::{Check, Guard, Schedule};
+
+/// The checks of every tick and the control probe.
+pub struct Checks {
+    /// Checks against the canary.
+    pub checks: Vec<Box<dyn Check>>,
+    /// The known-good URL.
+    pub control: Option<Box<dyn Check>>,
+}
+
+/// Builds the checks from the arguments; nothing is sent yet.
+pub fn checks(args: &Args) -> anyhow::Result<Checks> {
+    let roots = gantry_http::roots(&args.registry.ca_files)?;
+    let client = gantry_http::client(&roots, args.probe_timeout)?;
+    let mut checks: Vec<Box<dyn Check>> = Vec::new();
+    if let Some(url) = &args.health_url {
+        let url = checked_url(url, "health-url")?;
+        let body = match (&args.body_regex, &args.body_json) {
+            (Some(_), Some(_)) => anyhow::bail!("give body-regex or body-json, not both"),
+            (Some(regex), None) => Some(BodyCondition::Regex(
+                regex::Regex::new(regex).with_context(|| format!("body-regex {regex:?}"))?,
+            )),
+            (None, Some(condition)) => Some(BodyCondition::Json(
+                condition.parse().map_err(anyhow::Error::msg)?,
+            )),
+            (None, None) => None,
+        };
+        checks.push(Box::new(HttpCheck {
+            name: "health".to_owned(),
+            url,
+            expect: args.expect_status.clone(),
+            body,
+            headers: headers(&args.headers)?,
+            client: client.clone(),
+        }));
+    } else {
+        anyhow::ensure!(
+            args.body_regex.is_none() && args.body_json.is_none() && args.headers.is_empty(),
+            "body-regex, body-json and header apply to health-url, which is not given"
+        );
+    }
+    if let (Some(url), Some(query)) = (&args.prometheus_url, &args.query) {
+        let auth = match (
+            &args.prometheus_token,
+            &args.prometheus_username,
+            &args.prometheus_password,
+        ) {
+            (Some(token), _, _) => Some(Auth::Bearer(token.clone())),
+            (None, Some(user), Some(password)) => Some(Auth::Basic {
+                user: user.clone(),
+                password: password.clone(),
+            }),
+            _ => None,
+        };
+        anyhow::ensure!(
+            !args.min.is_some_and(f64::is_nan) && !args.max.is_some_and(f64::is_nan),
+            "min and max must be numbers"
+        );
+        checks.push(Box::new(PrometheusCheck {
+            name: "prometheus".to_owned(),
+            url: checked_url(url, "prometheus-url")?,
+            query: query.clone(),
+            reduce: args.reduce,
+            min: args.min,
+            max: args.max,
+            on_empty: args.on_empty.into(),
+            on_nan: args.on_nan.into(),
+            auth,
+            client: client.clone(),
+        }));
+    }
+    anyhow::ensure!(
+        !checks.is_empty(),
+        "nothing to watch: give health-url, or prometheus-url with query"
+    );
+    let control = match &args.control_url {
+        Some(url) => Some(Box::new(HttpCheck {
+            name: "control".to_owned(),
+            url: checked_url(url, "control-url")?,
+            expect: crate::http::Statuses::default(),
+            body: None,
+            headers: reqwest::header::HeaderMap::new(),
+            client,
+        }) as Box<dyn Check>),
+        None => None,
+    };
+    Ok(Checks { checks, control })
+}
+
+fn checked_url(url: &str, input: &str) -> anyhow::Result<String> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("{input} {url:?}"))?;
+    anyhow::ensure!(
+        matches!(parsed.scheme(), "http" | "https"),
+        "{input} {url:?} must be an http or https URL"
+    );
+    Ok(url.to_owned())
+}
+
+/// `Name: value` lines; the values are marked sensitive.
+fn headers(lines: &[gantry_secret::Secret]) -> anyhow::Result<reqwest::header::HeaderMap> {
+    use reqwest::header::{HeaderName, HeaderValue};
+    let mut map = reqwest::header::HeaderMap::new();
+    for line in lines {
+        let (name, value) = line
+            .expose()
+            .split_once(':')
+            .context("a header must be `Name: value`")?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| anyhow::anyhow!("{:?} is not a header name", name.trim()))?;
+        let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
+            anyhow::anyhow!("the value of header {name} is not a valid header value")
+        })?;
+        value.set_sensitive(true);
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// The schedule: warm-up ticks from the initial delay, counted ticks from the duration.
+pub fn schedule(args: &Args) -> anyhow::Result<Schedule> {
+    let interval_ms = args.interval.as_millis().max(1);
+    let warm_up = args
+        .initial_delay
+        .map_or(0, |delay| delay.as_millis().div_ceil(interval_ms));
+    let ticks = (args.duration.as_millis() / interval_ms).max(1);
+    let schedule = Schedule {
+        interval: args.interval,
+        timeout: args.probe_timeout,
+        warm_up: u32::try_from(warm_up).context("initial-delay is too long")?,
+        ticks: u32::try_from(ticks).context("duration is too long")?,
+    };
+    schedule.validate().map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        args.consecutive_failures > 0
+            && args.consecutive_errors > 0
+            && args.consecutive_inconclusive > 0,
+        "consecutive-failures, consecutive-errors and consecutive-inconclusive must be at least 1"
+    );
+    Ok(schedule)
+}
+
+/// Where the environment lives.
+pub struct Target {
+    /// The environment's tag.
+    pub tag: Reference,
+    /// Its aliases.
+    pub aliases: Vec<Reference>,
+    /// GitHub shows it as production (the last environment).
+    pub production: bool,
+    /// The policy (for its signature requirements).
+    pub policy: Policy,
+}
+
+/// Reads the policy: the environment's tag and aliases.
+pub fn target(args: &Args) -> anyhow::Result<Target> {
+    let (path, explicit) = match &args.policy {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(DEFAULT_PATH), false),
+    };
+    let policy = Policy::load(&path, explicit)?;
+    let environment = policy.environment(&args.env)?;
+    anyhow::ensure!(
+        !environment.tag.contains("{digest12}"),
+        "environment {} is tagged per digest ({:?}): a watch needs the one tag that names it",
+        args.env,
+        environment.tag
+    );
+    let placeholder = Digest::sha256(b"");
+    let tag = policy.reference(&args.env, &args.image, &placeholder)?;
+    let aliases = policy.aliases(&args.env, &args.image, &placeholder)?;
+    let production = policy
+        .environments
+        .last()
+        .is_some_and(|last| last.name == args.env);
+    Ok(Target {
+        tag,
+        aliases,
+        production,
+        policy,
+    })
+}
+
+/// The GitHub side, when a token is given.
+pub struct GitHubSide {
+    /// The client.
+    pub github: GitHub,
+    /// Whose deployments.
+    pub repository: Repository,
+}
+
+/// The GitHub client and repository, when there is a token; `None` without one.
+pub fn github(args: &Args, ctx: &gantry_actions::Context) -> anyhow::Result<Option<GitHubSide>> {
+    let Some(token) = args.github.token.token()? else {
+        return Ok(None);
+    };
+    let Some(repository) = args
+        .repository
+        .clone()
+        .or_else(|| ctx.github.repository.clone())
+    else {
+        return Ok(None);
+    };
+    let mut options = Options::new(token);
+    options.api_url = args
+        .github
+        .github_api_url
+        .clone()
+        .or_else(|| ctx.github.api_url.clone());
+    options.ca_files.clone_from(&args.registry.ca_files);
+    Ok(Some(GitHubSide {
+        github: GitHub::new(options)?,
+        repository: repository
+            .parse()
+            .context("repository (or GITHUB_REPOSITORY)")?,
+    }))
+}
+
+/// Everything proven before the first tick.
+pub struct Ready {
+    /// The digest the environment holds (the canary).
+    pub canary: Digest,
+    /// The rollback target and where it came from (`None` with `rollback: false` and none found).
+    pub previous: Option<(Digest, &'static str)>,
+    /// The tag and the aliases that hold the canary, with the previous manifest kept.
+    pub kept: Vec<Kept>,
+    /// Aliases that hold another digest (left alone).
+    pub other_aliases: Vec<(Reference, Option<Digest>)>,
+    /// The promotion's deployment being watched, and the previous digest's.
+    pub current_deployment: Option<Deployed>,
+    /// The previous digest's deployment, when it came from one.
+    pub previous_deployment: Option<Deployed>,
+    /// Who signed the previous digest, when the policy asks.
+    pub previous_signed_by: Vec<String>,
+}
+
+/// Reads the environment, finds the previous digest, keeps its manifest, verifies it and proves
+/// push permission. `Ok(Err(why))`: the environment does not hold the expected digest (exit 1).
+pub async fn prepare(
+    args: &Args,
+    target: &Target,
+    client: &Client,
+    github: Option<&GitHubSide>,
+) -> anyhow::Result<Result<Ready, String>> {
+    let canary = client
+        .head_manifest(&target.tag)
+        .await
+        .with_context(|| format!("reading {}", target.tag))?
+        .with_context(|| format!("{} does not exist: nothing to watch", target.tag))?
+        .digest;
+    if let Some(expected) = &args.digest
+        && *expected != canary
+    {
+        return Ok(Err(format!(
+            "{} points at {canary}, not {expected}: someone else moved it (superseded); nothing watched, nothing rolled back",
+            target.tag
+        )));
+    }
+    let (current_deployment, found) = match github {
+        Some(side) => {
+            record::deployments(&side.github, &side.repository, &args.env, &canary).await?
+        }
+        None => (None, None),
+    };
+    let previous = match (&args.previous_digest, &found) {
+        (Some(digest), _) => Some((digest.clone(), "previous-digest")),
+        (None, Some(deployed)) => Some((deployed.digest.clone(), "the last successful deployment")),
+        (None, None) => None,
+    };
+    let previous_deployment =
+        found.filter(|d| previous.as_ref().is_some_and(|(p, _)| *p == d.digest));
+    let Some((previous_digest, _)) = previous.clone() else {
+        anyhow::ensure!(
+            !args.rollback,
+            "no digest to roll back to: give previous-digest (promote-digest's previous-digest output), or a GitHub token and repository whose deployments of {} name one; refusing to watch a canary that could not be rolled back (or give rollback: false)",
+            args.env
+        );
+        return Ok(Ok(Ready {
+            canary,
+            previous: None,
+            kept: Vec::new(),
+            other_aliases: Vec::new(),
+            current_deployment,
+            previous_deployment: None,
+            previous_signed_by: Vec::new(),
+        }));
+    };
+    anyhow::ensure!(
+        previous_digest != canary,
+        "the previous digest {previous_digest} is the canary itself: nothing to roll back to"
+    );
+    let mut kept = vec![
+        rollback::prepare(client, &target.tag, &previous_digest)
+            .await
+            .with_context(|| {
+                format!("keeping {previous_digest} for a rollback of {}", target.tag)
+            })?,
+    ];
+    let mut other_aliases = Vec::new();
+    for alias in &target.aliases {
+        let at = client
+            .head_manifest(alias)
+            .await
+            .with_context(|| format!("reading the alias {alias}"))?
+            .map(|d| d.digest);
+        if at.as_ref() == Some(&canary) {
+            kept.push(Kept {
+                tag: alias.clone(),
+                canary: canary.clone(),
+                previous: kept[0].previous.clone(),
+            });
+        } else {
+            other_aliases.push((alias.clone(), at));
+        }
+    }
+    let previous_signed_by = verify_previous(args, target, client, &previous_digest).await?;
+    if args.rollback {
+        client.check_push(&target.tag).await.with_context(|| {
+            format!(
+                "proving push permission on {} (a rollback would need it)",
+                target.tag.name()
+            )
+        })?;
+    }
+    Ok(Ok(Ready {
+        canary,
+        previous,
+        kept,
+        other_aliases,
+        current_deployment,
+        previous_deployment,
+        previous_signed_by,
+    }))
+}
+
+/// Verifies the previous digest against every signature requirement of the paths into the
+/// environment: a rollback must not bring back what a promotion would have refused.
+async fn verify_previous(
+    args: &Args,
+    target: &Target,
+    client: &Client,
+    previous: &Digest,
+) -> anyhow::Result<Vec<String>> {
+    use gantry_sigstore::oci::verify_image;
+    let mut signed_by = Vec::new();
+    let here = std::path::Path::new(".");
+    for (promotion, wanted) in target.policy.signatures_into(&args.env) {
+        let signer = wanted.signer(here)?;
+        let http = args.registry.http_client()?;
+        let root = wanted.root(here, &http).await?;
+        let at = target.tag.with_digest(previous.clone());
+        let verified = verify_image(client, &at, &signer, &root).await.map_err(|e| {
+            anyhow::anyhow!(
+                "the previous digest {previous} does not carry the signature {} -> {} requires ({e}): refusing to watch a canary whose rollback would bring back an unverified image",
+                promotion.from,
+                promotion.to
+            )
+        })?;
+        signed_by.push(
+            verified
+                .verified
+                .identity
+                .unwrap_or_else(|| "the required key".to_owned()),
+        );
+    }
+    Ok(signed_by)
+}
+
+/// Stops the watch when someone else moves the tag or an alias that held the canary.
+pub struct TagGuard<'a> {
+    /// The registry.
+    pub client: &'a Client,
+    /// The tags watched and the canary they hold.
+    pub kept: &'a [Kept],
+    /// The tag, when no rollback target is kept (rollback: false).
+    pub tag: (&'a Reference, &'a Digest),
+}
+
+impl Guard for TagGuard<'_> {
+    fn moved(&self) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
+        Box::pin(async move {
+            let watched: Vec<(&Reference, &Digest)> = if self.kept.is_empty() {
+                vec![self.tag]
+            } else {
+                self.kept.iter().map(|k| (&k.tag, &k.canary)).collect()
+            };
+            for (tag, canary) in watched {
+                // A read that fails says nothing: the next tick reads again.
+                if let Ok(Some(now)) = self.client.head_manifest(tag).await
+                    && now.digest != *canary
+                {
+                    return Some(format!(
+                        "{tag} was moved to {} by someone else while the canary {canary} was watched",
+                        now.digest
+                    ));
+                }
+            }
+            None
+        })
+    }
+}
+
+/// How long the notifications may take after the decision was acted on.
+pub const NOTIFY_BUDGET: Duration = Duration::from_secs(5);

@@ -1,0 +1,503 @@
+//! The run: prepare (the rollback proven possible), watch (signals handled), act on the decision
+//! (roll back first, then record and notify), report.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use gantry_actions::{Annotation, Branding, Context, Level, Outcome, Tool, ToolSpec};
+use gantry_oci::Client;
+
+use crate::args::{Args, OnCancel};
+use crate::decide::{Cause, Decision};
+use crate::notify::{Notice, Webhook};
+use crate::plan::{self, GitHubSide, NOTIFY_BUDGET, Ready, TagGuard, Target};
+use crate::record::{self, Rollback};
+use crate::report::{self, Report};
+use crate::rollback::{self, RolledBack};
+use crate::watch::{Watched, watch_guarded};
+
+/// The canary-watch tool.
+pub struct CanaryWatch;
+
+impl Tool for CanaryWatch {
+    type Args = Args;
+    const SPEC: ToolSpec = ToolSpec {
+        name: "canary-watch",
+        description: "Watch the canary on a fixed tick; after enough failing ticks roll the environment back to the previous digest on its own, record it and notify.",
+        branding: Branding {
+            icon: "activity",
+            color: "orange",
+        },
+        outputs: Report::SPEC,
+        secret_inputs: &[
+            "github-token",
+            "registry-password",
+            "header",
+            "prometheus-token",
+            "prometheus-password",
+            "webhook-url",
+            "webhook-secret",
+        ],
+        action_defaults: gantry_args::ACTION_DEFAULTS,
+        publish_action: true,
+    };
+
+    async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
+        run(args, ctx).await
+    }
+}
+
+/// What acting on a decision did.
+#[derive(Default)]
+struct Acted {
+    rolled_back: bool,
+    repoint: Option<Duration>,
+    requests: u64,
+    lines: Vec<String>,
+    superseded: Option<String>,
+}
+
+async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
+    // Everything is checked before the first request.
+    let schedule = plan::schedule(&args)?;
+    let checks = plan::checks(&args)?;
+    let target = plan::target(&args)?;
+    let token = args.github.token.token()?;
+    let mut references = vec![&target.tag];
+    references.extend(target.aliases.iter());
+    let client = args.registry.client(&references, token.as_ref())?;
+    let github = plan::github(&args, ctx)?;
+    // Handlers go in before anything can change, so a cancel is never lost.
+    let mut signals = gantry_actions::Signals::new().context("handling SIGINT and SIGTERM")?;
+    let ready = match plan::prepare(&args, &target, &client, github.as_ref()).await? {
+        Ok(ready) => ready,
+        Err(superseded) => {
+            return Ok(Outcome::failed(superseded.clone())
+                .headline(superseded)
+                .output("outcome", "superseded"));
+        }
+    };
+    let sha = args
+        .sha
+        .clone()
+        .or_else(|| ready.previous_deployment.as_ref().map(|d| d.sha.clone()))
+        .or_else(|| ctx.github.sha.clone());
+    anyhow::ensure!(
+        !(args.rollback && args.deployment && github.is_some() && sha.is_none()),
+        "recording a rollback needs the commit: sha (GITHUB_SHA in Actions), or deployment: false"
+    );
+    let guard = TagGuard {
+        client: &client,
+        kept: &ready.kept,
+        tag: (&target.tag, &ready.canary),
+    };
+    let control = checks.control.as_deref();
+    let watched = tokio::select! {
+        watched = watch_guarded(&checks.checks, control, Some(&guard), args.limits(), schedule) => Ok(watched),
+        name = signals.next() => Err(name),
+    };
+    let decided_at = jiff::Timestamp::now().to_string();
+    let watched = match watched {
+        Ok(watched) => watched,
+        Err(signal) => {
+            return Ok(cancelled(&args, &target, &ready, &client, signal).await);
+        }
+    };
+    let decision = watched.decision;
+    let mut reason = report::reason(&watched);
+    let mut acted = Acted::default();
+    let roll = matches!(decision, Decision::RollBack { .. }) && args.rollback;
+    if roll {
+        acted = roll_back(&client, &ready).await;
+        if let Some(moved) = &acted.superseded {
+            let _ = write!(reason, "; the rollback found {moved}");
+        }
+    }
+    let outcome_word = if acted.superseded.is_some() {
+        "superseded"
+    } else {
+        report::outcome_word(decision, args.rollback)
+    };
+    // Recorded and notified after the tag moved: neither can delay the rollback.
+    let previous = ready
+        .previous
+        .as_ref()
+        .map(|(d, _)| d.to_string())
+        .unwrap_or_default();
+    let notice = Notice {
+        outcome: outcome_word.to_owned(),
+        headline: headline(&target, &ready, outcome_word, &previous),
+        environment: args.env.clone(),
+        image: target.tag.name(),
+        digest: ready.canary.to_string(),
+        previous_digest: previous.clone(),
+        reason: reason.clone(),
+        decided_at: decided_at.clone(),
+        run_url: ctx.github.run_url(),
+    };
+    let (deployment, notified) = tokio::join!(
+        record_rollback(
+            &args,
+            &target,
+            &ready,
+            github.as_ref(),
+            sha.as_deref(),
+            acted.rolled_back,
+            &reason,
+            &decided_at,
+            ctx
+        ),
+        notify(&args, &notice),
+    );
+    Ok(Ended {
+        args: &args,
+        target: &target,
+        ready: &ready,
+        watched: &watched,
+        acted: &acted,
+        notice: &notice,
+        roll,
+    }
+    .outcome(deployment, notified.as_ref()))
+}
+
+/// A watch that decided and acted, to report.
+struct Ended<'a> {
+    args: &'a Args,
+    target: &'a Target,
+    ready: &'a Ready,
+    watched: &'a Watched,
+    acted: &'a Acted,
+    notice: &'a Notice,
+    roll: bool,
+}
+
+impl Ended<'_> {
+    fn outcome(
+        &self,
+        deployment: anyhow::Result<Option<u64>>,
+        notified: Option<&Result<u16, String>>,
+    ) -> Outcome {
+        let Self {
+            args,
+            watched,
+            acted,
+            notice,
+            ..
+        } = self;
+        let mut annotations = Vec::new();
+        let deployment_id = match deployment {
+            Ok(id) => id,
+            Err(error) => {
+                annotations.push(Annotation::new(Level::Warning, format!("{error:#}")));
+                None
+            }
+        };
+        if let Some(Err(why)) = notified {
+            annotations.push(Annotation::new(
+                Level::Warning,
+                format!("the notification was not delivered: {why}"),
+            ));
+        }
+        let report = Report {
+            outcome: notice.outcome.clone(),
+            digest: notice.digest.clone(),
+            previous_digest: notice.previous_digest.clone(),
+            rolled_back: acted.rolled_back.to_string(),
+            reason: notice.reason.clone(),
+            decide_ms: watched.decided_at.as_millis().to_string(),
+            repoint_ms: acted
+                .repoint
+                .map(|d| d.as_millis().to_string())
+                .unwrap_or_default(),
+            rollback_requests: if self.roll {
+                acted.requests.to_string()
+            } else {
+                String::new()
+            },
+            ticks: watched
+                .ticks
+                .iter()
+                .filter(|t| t.counted)
+                .count()
+                .to_string(),
+            failures: watched
+                .ticks
+                .iter()
+                .rev()
+                .find(|t| t.counted)
+                .map_or(0, |t| t.streaks.total_failures)
+                .to_string(),
+            deployment_id: deployment_id.map(|id| id.to_string()).unwrap_or_default(),
+            measurements: serde_json::to_string(&watched.ticks).unwrap_or_default(),
+        };
+        let summary = summary(self, deployment_id, notified);
+        let headline = format!("{}: {}", notice.headline, notice.reason);
+        let mut outcome = match (watched.decision, &acted.superseded) {
+            (Decision::Healthy { .. }, None) => Outcome::success(),
+            (Decision::Hold, None) => Outcome::undecided(headline.clone()),
+            (
+                Decision::RollBack {
+                    cause: Cause::Errors,
+                },
+                None,
+            ) if !args.rollback => Outcome::undecided(headline.clone()),
+            _ => Outcome::failed(headline.clone()),
+        }
+        .headline(headline)
+        .with_outputs(&report)
+        .summary(summary);
+        for annotation in annotations {
+            outcome = outcome.annotate(annotation);
+        }
+        outcome
+    }
+}
+
+fn headline(target: &Target, ready: &Ready, outcome: &str, previous: &str) -> String {
+    let tag = &target.tag;
+    let canary = &ready.canary;
+    match outcome {
+        "healthy" => format!("the canary {canary} at {tag} is healthy"),
+        "rolled-back" => format!("rolled {tag} back from {canary} to {previous}"),
+        "would-roll-back" => {
+            format!("the canary {canary} at {tag} failed; rollback is off, so it was left")
+        }
+        "hold" => format!("the canary {canary} at {tag} could not be judged: held as it is"),
+        "inconclusive" => {
+            format!("the canary {canary} at {tag} gave nothing to judge by: left as it is")
+        }
+        "superseded" => format!(
+            "{tag} was moved by someone else: the watch of {canary} stopped, nothing rolled back"
+        ),
+        other => format!("{tag}: {other}"),
+    }
+}
+
+/// Points the tag and every alias holding the canary back at the kept manifest.
+async fn roll_back(client: &Client, ready: &Ready) -> Acted {
+    let started = Instant::now();
+    let mut acted = Acted::default();
+    for (index, kept) in ready.kept.iter().enumerate() {
+        match rollback::roll_back(client, kept).await {
+            Ok(RolledBack::Repointed { took, requests }) => {
+                if index == 0 {
+                    acted.repoint = Some(took);
+                    acted.rolled_back = true;
+                }
+                acted.requests += requests;
+                acted.lines.push(format!(
+                    "`{}` → `{}` in {} ms ({requests} requests), read back",
+                    kept.tag,
+                    kept.previous.digest,
+                    took.as_millis()
+                ));
+            }
+            Ok(RolledBack::Superseded { now }) => {
+                let moved = format!("{} moved to {now} by someone else", kept.tag);
+                acted
+                    .lines
+                    .push(format!("`{}` left alone: {moved}", kept.tag));
+                if index == 0 {
+                    acted.superseded = Some(moved);
+                    // The environment is someone else's now: its aliases are not ours to move.
+                    break;
+                }
+            }
+            Err(error) => {
+                acted
+                    .lines
+                    .push(format!("`{}` **not rolled back**: {error}", kept.tag));
+            }
+        }
+    }
+    if acted.repoint.is_none() && acted.rolled_back {
+        acted.repoint = Some(started.elapsed());
+    }
+    acted
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the pieces of one record"
+)]
+async fn record_rollback(
+    args: &Args,
+    target: &Target,
+    ready: &Ready,
+    github: Option<&GitHubSide>,
+    sha: Option<&str>,
+    rolled_back: bool,
+    reason: &str,
+    decided_at: &str,
+    ctx: &Context,
+) -> anyhow::Result<Option<u64>> {
+    let (Some(side), Some(sha), Some((previous, _)), true, true) =
+        (github, sha, &ready.previous, rolled_back, args.deployment)
+    else {
+        return Ok(None);
+    };
+    let id = record::record(
+        &side.github,
+        &side.repository,
+        &Rollback {
+            environment: &args.env,
+            failed: ready.current_deployment.as_ref(),
+            sha,
+            digest: previous,
+            rolled_back_from: &ready.canary,
+            reason,
+            decided_at,
+            log_url: ctx.github.run_url(),
+            production: target.production,
+        },
+    )
+    .await?;
+    Ok(Some(id))
+}
+
+/// Sends the webhook within the budget; `None` when there is none.
+async fn notify(args: &Args, notice: &Notice) -> Option<Result<u16, String>> {
+    let url = args.webhook_url.clone()?;
+    let roots = match gantry_http::roots(&args.registry.ca_files) {
+        Ok(roots) => roots,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let client = match gantry_http::client(&roots, Duration::from_secs(3)) {
+        Ok(client) => client,
+        Err(e) => return Some(Err(e.to_string())),
+    };
+    let webhook = Webhook {
+        url,
+        format: args.webhook_format,
+        secret: args.webhook_secret.clone(),
+        client,
+    };
+    Some(
+        tokio::time::timeout(NOTIFY_BUDGET, webhook.send(notice))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {} s", NOTIFY_BUDGET.as_secs()))),
+    )
+}
+
+/// A signal before the decision: leave the canary, or roll it back (`on-cancel`).
+async fn cancelled(
+    args: &Args,
+    target: &Target,
+    ready: &Ready,
+    client: &Client,
+    signal: &str,
+) -> Outcome {
+    let (word, text) = if args.on_cancel == OnCancel::Rollback && !ready.kept.is_empty() {
+        let acted = roll_back(client, ready).await;
+        (
+            if acted.rolled_back {
+                "rolled-back"
+            } else {
+                "cancelled"
+            },
+            format!(
+                "{signal} received: the watch was cancelled and on-cancel rolled back: {}",
+                acted.lines.join("; ")
+            ),
+        )
+    } else {
+        (
+            "cancelled",
+            format!(
+                "{signal} received: the watch was cancelled before a decision; {} left at {}",
+                target.tag, ready.canary
+            ),
+        )
+    };
+    Outcome::failed(text.clone())
+        .headline(text)
+        .output("outcome", word)
+        .output("digest", ready.canary.to_string())
+}
+
+fn summary(
+    ended: &Ended<'_>,
+    deployment: Option<u64>,
+    notified: Option<&Result<u16, String>>,
+) -> String {
+    let Ended {
+        args,
+        target,
+        ready,
+        watched,
+        acted,
+        notice,
+        ..
+    } = ended;
+    let mut text = format!(
+        "## gantry canary-watch\n\n**{}**: {}\n\n{}\n\n| | |\n|---|---|\n| environment | {} (`{}`) |\n| canary | `{}` |\n",
+        notice.outcome,
+        notice.headline,
+        notice.reason.replace('|', "\\|"),
+        args.env,
+        target.tag,
+        ready.canary
+    );
+    if let Some((previous, from)) = &ready.previous {
+        let _ = writeln!(text, "| previous | `{previous}` (from {from}) |");
+    }
+    for who in &ready.previous_signed_by {
+        let _ = writeln!(text, "| previous signed by | {who} |");
+    }
+    for (alias, at) in &ready.other_aliases {
+        let _ = writeln!(
+            text,
+            "| alias left alone | `{alias}` holds {} |",
+            at.as_ref()
+                .map_or_else(|| "nothing".to_owned(), |d| format!("`{d}`"))
+        );
+    }
+    let limits = args.limits();
+    let _ = writeln!(
+        text,
+        "| schedule | every {} ms, probe timeout {} ms, {} counted ticks |\n| limits | {} failures in a row{}, {} errors in a row → {}, {} inconclusive in a row{}{} |\n| decided | after {} ms |",
+        args.interval.as_millis(),
+        args.probe_timeout.as_millis(),
+        watched.ticks.iter().filter(|t| t.counted).count(),
+        limits.consecutive_failures,
+        limits
+            .max_total_failures
+            .map(|n| format!(", {n} in all"))
+            .unwrap_or_default(),
+        limits.consecutive_errors,
+        if args.on_error == crate::args::OnErrorArg::Hold {
+            "hold"
+        } else {
+            "rollback"
+        },
+        limits.consecutive_inconclusive,
+        limits
+            .consecutive_successes
+            .map(|n| format!(", healthy after {n} passes in a row"))
+            .unwrap_or_default(),
+        if limits.strict { ", strict" } else { "" },
+        watched.decided_at.as_millis()
+    );
+    if !acted.lines.is_empty() {
+        text.push_str("\n### Rollback\n\n");
+        for line in &acted.lines {
+            let _ = writeln!(text, "- {line}");
+        }
+    }
+    if let Some(id) = deployment {
+        let _ = writeln!(text, "\nRecorded as GitHub Deployment {id}.");
+    }
+    match notified {
+        Some(Ok(status)) => {
+            let _ = writeln!(text, "\nWebhook delivered (HTTP {status}).");
+        }
+        Some(Err(why)) => {
+            let _ = writeln!(text, "\nWebhook **not** delivered: {why}.");
+        }
+        None => {}
+    }
+    text.push_str(&report::ticks_table(watched));
+    text
+}
