@@ -52,6 +52,8 @@ pub struct Registry {
     backend: Backend,
     addr: SocketAddr,
     child: Option<Child>,
+    /// distribution's binary, to restart it.
+    binary: Option<PathBuf>,
     embedded: Option<Embedded>,
     dir: TempDir,
     ca_pem: Option<String>,
@@ -174,6 +176,7 @@ impl Registry {
             backend: Backend::Gantry,
             addr,
             child: None,
+            binary: None,
             embedded: Some(Embedded {
                 shutdown: Some(tx),
                 thread: Some(thread),
@@ -270,6 +273,7 @@ impl Registry {
             backend: Backend::Distribution,
             addr,
             child: Some(child),
+            binary: Some(binary.to_path_buf()),
             embedded: None,
             dir,
             ca_pem,
@@ -304,6 +308,48 @@ impl Registry {
             self.addr,
             self.log()
         )
+    }
+
+    /// Restarts distribution on the same address and data in its read-only maintenance mode:
+    /// every read answers as before, every write (an upload, a manifest) is refused.
+    pub fn make_read_only(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.backend == Backend::Distribution,
+            "only distribution has a read-only mode"
+        );
+        let config_path = self.dir.path().join("config.yml");
+        let config = std::fs::read_to_string(&config_path)?.replacen(
+            "  delete:\n    enabled: true\n",
+            "  delete:\n    enabled: true\n  maintenance:\n    readonly:\n      enabled: true\n",
+            1,
+        );
+        std::fs::write(&config_path, config)?;
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // The port is free again once the old process is gone.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while TcpStream::connect_timeout(&self.addr, Duration::from_millis(100)).is_ok()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("registry.log"))?;
+        let binary = self.binary.clone().context("distribution's binary")?;
+        self.child = Some(
+            Command::new(&binary)
+                .arg("serve")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("spawning {}", binary.display()))?,
+        );
+        self.wait_until_listening()
     }
 
     /// What the registry printed so far.

@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 mod prometheus;
 mod rollback;
+mod tool;
 
 /// A service answering `/health` with the status the test sets.
 async fn service(status: Arc<AtomicU16>) -> SocketAddr {

@@ -1,0 +1,549 @@
+//! canary-watch, the real binary, against real registries, a real canary service, the GitHub
+//! stand-in behind prism and a webhook receiver.
+
+use std::net::SocketAddr;
+use std::process::Output;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use bytes::Bytes;
+use gantry_oci::{Client, Digest, ImageConfig, ImageFile, Reference, ScratchImage};
+use gantry_testkit::{Auth, Backend, Registry, stdout_json};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use crate::service;
+
+struct Stage {
+    registry: Registry,
+    client: Client,
+    tag: Reference,
+    previous: Digest,
+    canary: Digest,
+    status: Arc<AtomicU16>,
+    health: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+async fn image(client: &Client, at: &Reference, text: &str) -> Digest {
+    let image = ScratchImage::build(
+        &[ImageFile {
+            path: "/app".into(),
+            mode: 0o755,
+            bytes: Bytes::copy_from_slice(text.as_bytes()),
+        }],
+        &ImageConfig::default(),
+    )
+    .expect("image");
+    image.push(client, at).await.expect("push");
+    image.digest().clone()
+}
+
+/// A registry whose `acme/billing:canary` moved from `previous` to `canary`, and a healthy canary.
+async fn stage(backend: Backend) -> Option<Stage> {
+    let registry = Registry::start_on(backend, Auth::Anonymous)?;
+    let client = Client::plain_http(&registry.host()).expect("client");
+    let tag: Reference = format!("{}/acme/billing:canary", registry.host())
+        .parse()
+        .expect("reference");
+    let previous = image(&client, &tag, "v1").await;
+    let canary = image(&client, &tag, "v2").await;
+    let status = Arc::new(AtomicU16::new(200));
+    let health = service(status.clone()).await;
+    Some(Stage {
+        registry,
+        client,
+        tag,
+        previous,
+        canary,
+        status,
+        health,
+        dir: tempfile::tempdir().expect("tempdir"),
+    })
+}
+
+impl Stage {
+    fn command(&self, extra: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_canary-watch"));
+        command
+            .current_dir(self.dir.path())
+            .args([
+                "--image",
+                &format!("{}/acme/billing", self.registry.host()),
+                "--health-url",
+                &format!("http://{}/health", self.health),
+                "--interval",
+                "200ms",
+                "--probe-timeout",
+                "150ms",
+                "--insecure-registry",
+                &self.registry.host(),
+                "--json",
+            ])
+            .args(extra)
+            .args(if extra.contains(&"--duration") {
+                &[][..]
+            } else {
+                &["--duration", "4s"][..]
+            })
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITHUB_TOKEN")
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, extra: &[&str]) -> (Output, Value) {
+        let output = self
+            .command(extra)
+            .output()
+            .await
+            .expect("run canary-watch");
+        let json = stdout_json(&output);
+        (output, json)
+    }
+
+    async fn at(&self, tag: &str) -> Option<Digest> {
+        self.client
+            .head_manifest(&self.tag.with_tag(tag).expect("tag"))
+            .await
+            .expect("head")
+            .map(|d| d.digest)
+    }
+
+    /// The canary fails from `after` on.
+    fn fail_after(&self, after: Duration) {
+        let status = self.status.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            status.store(503, Ordering::Relaxed);
+        });
+    }
+}
+
+fn output<'a>(json: &'a Value, name: &str) -> &'a str {
+    json["outputs"][name].as_str().unwrap_or_default()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_canary_is_rolled_back_within_a_second_of_the_decision() {
+    for backend in [Backend::Distribution, Backend::Gantry] {
+        let Some(stage) = stage(backend).await else {
+            return;
+        };
+        stage.fail_after(Duration::from_millis(700));
+        let (out, json) = stage
+            .run(&["--previous-digest", stage.previous.as_str()])
+            .await;
+        assert_eq!(out.status.code(), Some(1), "{backend:?}: {}", stderr(&out));
+        assert_eq!(output(&json, "outcome"), "rolled-back", "{json}");
+        assert_eq!(output(&json, "rolled-back"), "true");
+        assert_eq!(output(&json, "digest"), stage.canary.as_str());
+        assert_eq!(output(&json, "previous-digest"), stage.previous.as_str());
+        assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.previous));
+        assert_eq!(
+            output(&json, "rollback-requests"),
+            "3",
+            "read, put, read back"
+        );
+        let repoint: u64 = output(&json, "repoint-ms").parse().expect("repoint-ms");
+        assert!(repoint < 1_000, "{backend:?}: {repoint} ms");
+        let reason = output(&json, "reason");
+        assert!(reason.starts_with("3 failing ticks in a row"), "{reason}");
+        assert!(reason.contains("health: HTTP 503 (bound 2xx)"), "{reason}");
+        let ticks: Vec<Value> =
+            serde_json::from_str(output(&json, "measurements")).expect("measurements");
+        let failing = ticks.iter().filter(|t| t["verdict"] == "fail").count();
+        assert_eq!(failing, 3, "{ticks:#?}");
+        assert!(
+            ticks
+                .iter()
+                .all(|t| t["measurements"][0]["check"] == "health")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_canary_is_left_and_a_success_streak_ends_the_watch_early() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let (out, json) = stage
+        .run(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--consecutive-successes",
+            "3",
+            "--initial-delay",
+            "200ms",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "healthy");
+    assert_eq!(output(&json, "rolled-back"), "false");
+    assert_eq!(output(&json, "ticks"), "3");
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.canary));
+    let ticks: Vec<Value> =
+        serde_json::from_str(output(&json, "measurements")).expect("measurements");
+    assert_eq!(ticks.len(), 4, "one warm-up tick, three counted");
+    assert_eq!(ticks[0]["counted"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_refuses_to_start_when_a_rollback_could_not_happen() {
+    let Some(mut stage) = stage(Backend::Distribution).await else {
+        return;
+    };
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, json) = stage.run(&[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no digest to roll back to"),
+        "{json}"
+    );
+    let missing = Digest::sha256(b"never pushed");
+    let (out, json) = stage.run(&["--previous-digest", missing.as_str()]).await;
+    assert_eq!(out.status.code(), Some(2), "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("keeping"),
+        "{json}"
+    );
+    let (out, json) = stage
+        .run(&["--previous-digest", stage.canary.as_str()])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is the canary itself"),
+        "{json}"
+    );
+    // Reads work, writes do not: the watch must not start.
+    stage.registry.make_read_only().expect("read-only");
+    let (out, json) = stage
+        .run(&["--previous-digest", stage.previous.as_str()])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("proving push permission"),
+        "{json}"
+    );
+    assert!(json["outputs"]["outcome"].is_null(), "no tick ran: {json}");
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.canary));
+    // With rollback off, nothing needs proving.
+    let (out, json) = stage
+        .run(&["--rollback", "false", "--consecutive-failures", "2"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "would-roll-back");
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.canary));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_else_moving_the_tag_stops_the_watch_without_a_rollback() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let client = Client::plain_http(&stage.registry.host()).expect("client");
+    let tag = stage.tag.clone();
+    let mover = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        image(&client, &tag, "v3, promoted by someone else").await
+    });
+    // The canary fails later: the moved tag must win, and nothing is rolled back.
+    stage.fail_after(Duration::from_millis(900));
+    let (out, json) = stage
+        .run(&["--previous-digest", stage.previous.as_str()])
+        .await;
+    let third = mover.await.expect("mover");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "superseded", "{json}");
+    assert_eq!(output(&json, "rolled-back"), "false");
+    assert!(output(&json, "reason").contains(third.as_str()), "{json}");
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&third));
+    // Told at the start: the tag no longer holds the digest the caller promoted.
+    let (out, json) = stage
+        .run(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--digest",
+            stage.canary.as_str(),
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{json}");
+    assert_eq!(output(&json, "outcome"), "superseded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aliases_holding_the_canary_go_back_with_it_and_others_are_left() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let latest = stage.tag.with_tag("latest").expect("tag");
+    let beta = stage.tag.with_tag("beta").expect("tag");
+    let manifest = stage
+        .client
+        .manifest(&stage.tag.with_digest(stage.canary.clone()))
+        .await
+        .expect("manifest");
+    stage
+        .client
+        .put_manifest(&latest, &manifest)
+        .await
+        .expect("latest");
+    let other = image(&stage.client, &beta, "beta build").await;
+    let policy = stage.dir.path().join("gantry.yml");
+    std::fs::write(
+        &policy,
+        "version: 1\nenvironments:\n  - name: staging\n  - name: canary\n    aliases: [latest, beta]\n  - name: production\n",
+    )
+    .expect("policy");
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, json) = stage
+        .run(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--policy",
+            policy.to_str().expect("path"),
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "rolled-back");
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.previous));
+    assert_eq!(stage.at("latest").await.as_ref(), Some(&stage.previous));
+    assert_eq!(
+        stage.at("beta").await.as_ref(),
+        Some(&other),
+        "not the canary's"
+    );
+    assert_eq!(output(&json, "rollback-requests"), "6", "three per tag");
+    let summary = json["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("alias left alone"), "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_that_pile_up_hold_the_canary_and_exit_2() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    // A metrics backend that refuses every connection: errors, never failures.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let (out, json) = stage
+        .run(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--prometheus-url",
+            &format!("http://{closed}"),
+            "--query",
+            "up",
+            "--consecutive-errors",
+            "2",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "hold", "{json}");
+    assert!(
+        output(&json, "reason").starts_with("2 error ticks in a row"),
+        "{json}"
+    );
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.canary));
+}
+
+async fn signal_during_watch(stage: &Stage, extra: &[&str]) -> (Output, Value, Duration) {
+    let mut args = vec![
+        "--previous-digest",
+        stage.previous.as_str(),
+        "--duration",
+        "20s",
+    ];
+    args.extend_from_slice(extra);
+    let child = stage
+        .command(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let pid = child.id().expect("pid");
+    let sent = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().await.expect("wait");
+    let took = sent.elapsed();
+    let json = stdout_json(&out);
+    (out, json, took)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_watch_leaves_the_canary_or_rolls_it_back_as_told() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let (out, json, took) = signal_during_watch(&stage, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "cancelled", "{json}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        json["failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SIGTERM"),
+        "{json}"
+    );
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.canary));
+
+    let (out, json, took) = signal_during_watch(&stage, &["--on-cancel", "rollback"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "rolled-back", "{json}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.previous));
+}
+
+/// A webhook receiver: every request's headers and body; answers `status`.
+async fn receiver(status: u16) -> (SocketAddr, Arc<Mutex<Vec<(HeaderMap, Bytes)>>>) {
+    let seen: Arc<Mutex<Vec<(HeaderMap, Bytes)>>> = Arc::default();
+    let kept = seen.clone();
+    let app = Router::new().route(
+        "/hooks/{secret}",
+        post(move |headers: HeaderMap, body: Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().expect("lock").push((headers, body));
+                axum::http::StatusCode::from_u16(status).expect("status")
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decision_is_announced_signed_in_each_format_and_a_dead_webhook_changes_nothing() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let (addr, seen) = receiver(200).await;
+    let url = format!("http://{addr}/hooks/T0KEN-in-the-url");
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, _) = stage
+        .run(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--webhook-url",
+            &url,
+            "--webhook-secret",
+            "hmac-key",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (headers, body) = seen.lock().expect("lock").remove(0);
+    assert_eq!(headers["content-type"], "application/cloudevents+json");
+    let signature = headers["x-gantry-signature-256"].to_str().expect("ascii");
+    assert_eq!(
+        signature,
+        canary_watch::notify::signature(&gantry_secret::Secret::new("hmac-key"), &body)
+    );
+    let event: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(event["specversion"], "1.0");
+    assert_eq!(event["type"], "dev.gantry.canary.rolled_back");
+    assert_eq!(event["data"]["digest"], stage.canary.as_str());
+    assert_eq!(event["data"]["previous_digest"], stage.previous.as_str());
+    assert!(
+        event["data"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HTTP 503")
+    );
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        !printed.contains("T0KEN-in-the-url"),
+        "the URL is a secret: {printed}"
+    );
+
+    // Slack and Teams, on a healthy canary (ends after one passing tick); the tag holds the
+    // previous digest now.
+    stage.status.store(200, Ordering::Relaxed);
+    for format in ["slack", "teams"] {
+        let (out, _) = stage
+            .run(&[
+                "--previous-digest",
+                stage.canary.as_str(),
+                "--consecutive-successes",
+                "1",
+                "--webhook-url",
+                &url,
+                "--webhook-format",
+                format,
+            ])
+            .await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let (_, body) = seen.lock().expect("lock").remove(0);
+        let message: Value = serde_json::from_slice(&body).expect("json");
+        if format == "slack" {
+            assert!(
+                message["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("is healthy")
+            );
+            assert_eq!(message["blocks"][0]["type"], "header");
+        } else {
+            let card = &message["attachments"][0];
+            assert_eq!(
+                card["contentType"],
+                "application/vnd.microsoft.card.adaptive"
+            );
+            assert_eq!(card["content"]["type"], "AdaptiveCard");
+            assert_eq!(card["content"]["body"][3]["type"], "FactSet");
+        }
+    }
+
+    // A webhook that always fails: retried, then a warning; the outcome stands.
+    let (dead, dead_seen) = receiver(503).await;
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, json) = stage
+        .run(&[
+            "--previous-digest",
+            stage.canary.as_str(),
+            "--digest",
+            stage.previous.as_str(),
+            "--webhook-url",
+            &format!("http://{dead}/hooks/x"),
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "rolled-back", "{json}");
+    assert_eq!(dead_seen.lock().expect("lock").len(), 3, "three attempts");
+    assert!(
+        json["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not** delivered: the webhook answered HTTP 503"),
+        "{json}"
+    );
+}
