@@ -547,3 +547,215 @@ async fn the_decision_is_announced_signed_in_each_format_and_a_dead_webhook_chan
         "{json}"
     );
 }
+
+const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// Records a deployment of `digest` to canary through the GitHub API (prism checks it), with
+/// the states given, oldest first.
+async fn deployed(
+    github: &gantry_github::GitHub,
+    repository: &gantry_github::Repository,
+    digest: &Digest,
+    states: &[gantry_github::DeploymentState],
+) -> u64 {
+    let deployment = github
+        .create_deployment(
+            repository,
+            &gantry_github::NewDeployment {
+                git_ref: SHA.to_owned(),
+                environment: "canary".to_owned(),
+                description: "promote-digest".to_owned(),
+                payload: serde_json::json!({"digest": digest.as_str(), "image": "acme/billing"}),
+                production_environment: false,
+            },
+        )
+        .await
+        .expect("deployment");
+    for state in states {
+        github
+            .create_deployment_status(
+                repository,
+                deployment.id,
+                &gantry_github::NewDeploymentStatus {
+                    state: *state,
+                    description: String::new(),
+                    log_url: None,
+                    auto_inactive: true,
+                },
+            )
+            .await
+            .expect("status");
+    }
+    deployment.id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_digest_comes_from_the_deployments_and_the_rollback_is_recorded() {
+    use gantry_github::DeploymentState::{Failure, InProgress, Inactive, Success};
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let Some(fake) = gantry_testkit::GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let mut options =
+        gantry_github::Options::new(gantry_secret::Secret::new(gantry_testkit::github::TOKEN));
+    options.api_url = Some(fake.url());
+    let github = gantry_github::GitHub::new(options).expect("client");
+    let repository: gantry_github::Repository = "acme/billing".parse().expect("repository");
+    // Oldest first: the previous digest's promotion (since superseded, so inactive), an
+    // unrelated digest that was rolled back itself (its latest status a failure), then the
+    // canary's promotion.
+    let good = deployed(
+        &github,
+        &repository,
+        &stage.previous,
+        &[InProgress, Success, Inactive],
+    )
+    .await;
+    let bad = Digest::sha256(b"a digest that was rolled back");
+    deployed(&github, &repository, &bad, &[InProgress, Success, Failure]).await;
+    let promotion = deployed(&github, &repository, &stage.canary, &[InProgress, Success]).await;
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, json) = stage
+        .run(&[
+            "--github-token",
+            gantry_testkit::github::TOKEN,
+            "--github-api-url",
+            &fake.url(),
+            "--repository",
+            "acme/billing",
+        ])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stderr(&out),
+        fake.prism_log()
+    );
+    assert_eq!(output(&json, "outcome"), "rolled-back", "{json}");
+    assert_eq!(output(&json, "previous-digest"), stage.previous.as_str());
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.previous));
+    assert!(
+        json["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("(from the last successful deployment)"),
+        "{json}"
+    );
+    // The promotion is marked failed; a new deployment records the digest restored.
+    let statuses = fake.statuses(promotion);
+    assert_eq!(statuses.last().expect("status")["state"], "failure");
+    let id: u64 = output(&json, "deployment-id")
+        .parse()
+        .expect("deployment id");
+    let recorded = fake
+        .deployments()
+        .into_iter()
+        .find(|d| d["id"] == id)
+        .expect("the rollback's deployment");
+    assert_eq!(recorded["environment"], "canary");
+    assert_eq!(recorded["sha"], SHA, "the commit of the digest restored");
+    assert_eq!(recorded["payload"]["digest"], stage.previous.as_str());
+    assert_eq!(
+        recorded["payload"]["rolled_back_from"],
+        stage.canary.as_str()
+    );
+    assert!(
+        recorded["payload"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("HTTP 503")
+    );
+    assert!(
+        recorded["payload"]["decided_at"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with('Z')
+    );
+    assert_eq!(
+        fake.statuses(id).last().expect("status")["state"],
+        "success"
+    );
+    assert_ne!(good, id);
+}
+
+/// Signs `digest` keyless against the mock Sigstore services, as cosign v3 stores it.
+async fn sign_keyless(
+    stage: &Stage,
+    services: &gantry_testkit::peers::MockSigstore,
+    digest: &Digest,
+) {
+    use gantry_sigstore::sign::{
+        COSIGN_SIGN_PREDICATE, Identity, Services, attach, image_statement, sign_statement,
+    };
+    let image = stage.tag.with_digest(digest.clone());
+    let identity = Identity::Keyless {
+        token: gantry_secret::Secret::new(services.token.clone()),
+        services: Services::from_signing_config(&services.signing_config).expect("config"),
+    };
+    let statement = image_statement(&image.name(), digest, &std::collections::BTreeMap::new());
+    let bundle = sign_statement(&identity, &reqwest::Client::new(), &statement)
+        .await
+        .expect("sign");
+    attach(&stage.client, &image, &bundle, COSIGN_SIGN_PREDICATE)
+        .await
+        .expect("attach");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_never_brings_back_what_the_path_into_the_environment_would_refuse() {
+    use gantry_testkit::peers::{MockSigstore, SIGNER_IDENTITY};
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let Some(services) = MockSigstore::start(SIGNER_IDENTITY, "{}") else {
+        return;
+    };
+    std::fs::copy(&services.trusted_root, stage.dir.path().join("root.json")).expect("root");
+    let policy = stage.dir.path().join("gantry.yml");
+    std::fs::write(
+        &policy,
+        format!("version: 1\npromotions:\n  - from: dev\n    to: staging\n  - from: staging\n    to: canary\n    require-signature:\n      identity: {SIGNER_IDENTITY}\n      trusted-root: root.json\n  - from: canary\n    to: production\n"),
+    )
+    .expect("policy");
+    let policy = policy.to_str().expect("path").to_owned();
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, json) = stage
+        .run(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--policy",
+            &policy,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{json}");
+    let error = json["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "the previous digest {} does not carry the signature staging -> canary requires",
+            stage.previous
+        )),
+        "{error}"
+    );
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.canary));
+
+    sign_keyless(&stage, &services, &stage.previous).await;
+    let (out, json) = stage
+        .run(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--policy",
+            &policy,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "rolled-back");
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.previous));
+    let summary = json["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains(&format!("| previous signed by | {SIGNER_IDENTITY} |")),
+        "{summary}"
+    );
+}
