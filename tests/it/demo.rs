@@ -32,6 +32,38 @@ fn built_digest(stdout: &str) -> String {
         .to_owned()
 }
 
+/// The next build reaches canary the same way, fails there, and canary-watch rolls the canary back
+/// to the digest that was built.
+fn canary_rolled_back(first: &str, digest: &str) {
+    let next = first
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("build    → dev         ")
+                .filter(|rest| rest.contains("the next build"))
+        })
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no next build in:\n{first}"));
+    assert_ne!(next, digest);
+    assert!(
+        first
+            .lines()
+            .any(|l| l.starts_with("staging  → canary") && l.contains(next)),
+        "the next build reached canary:\n{first}"
+    );
+    let rollback = first
+        .lines()
+        .find(|l| l.starts_with("rollback ← canary"))
+        .unwrap_or_else(|| panic!("no rollback in:\n{first}"));
+    assert!(
+        rollback.contains(digest)
+            && rollback.contains("3 failing ticks in a row")
+            && rollback.contains("health: HTTP 503")
+            && rollback.contains("rolled back to the digest before it")
+            && rollback.contains("3 registry requests"),
+        "{rollback}"
+    );
+}
+
 /// The integration verdict, through dispatch-integration and a local GitHub, comes before
 /// staging; a failing verdict keeps an image out of staging.
 fn integration_gates(first: &str, digest: &str) {
@@ -169,6 +201,7 @@ fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and
             && l.contains("verify-image: signed by the demo key, SBOM attestation too")),
         "verify-image checks production:\n{first}"
     );
+    canary_rolled_back(&first, &digest);
     assert!(first.contains("demo passed"), "{first}");
     // Another process, another registry, another moment: the same binary gives the same digest.
     assert_eq!(built_digest(&demo(&binary)), digest);

@@ -15,8 +15,11 @@
 //! asks a local stand-in for GitHub to run the integration repository's tests on the digest (the
 //! demo plays that workflow's runner: smoke tests against the registry, `dispatch-integration
 //! report`) and only a passing verdict lets the digest on; an image whose tests fail, signed by
-//! the same key, never reaches staging. Later tools (the canary) join here.
+//! the same key, never reaches staging. Then the next build goes dev → staging → canary the same
+//! way, its health endpoint fails once it takes traffic, and `canary-watch` rolls the canary back
+//! to the digest before it (verified against the policy, three registry requests) on its own.
 
+mod canary;
 mod integration;
 
 use gantry_actions::output;
@@ -141,6 +144,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
     demo.broken(&mut github, &key).await?;
     demo.table().await?;
     demo.verify_production(&dir.path().join("demo.pub")).await?;
+    demo.canary(&mut github).await?;
     say(&format!(
         "{}: one build, one digest {}, dev → staging → canary → production without a rebuild; {total} registry requests in all.",
         if demo.ok {
@@ -517,6 +521,92 @@ impl Demo {
         Ok(())
     }
 
+    /// The next build reaches canary, breaks there, and is rolled back to the first.
+    async fn canary(&mut self, github: &mut integration::LocalGitHub) -> anyhow::Result<()> {
+        let exe = std::env::current_exe().context("finding the gantry binary")?;
+        let next = gantry_image(Bytes::from(std::fs::read(&exe)?), Some("the next build"))?;
+        let dev: Reference = format!("{}:dev", self.repository).parse()?;
+        next.push(&self.client, &dev).await?;
+        let digest = next.digest().to_string();
+        say(&format!(
+            "build    → dev         {digest}  (the next build: the same binary, another revision label)"
+        ));
+        let key = self.key.clone();
+        self.sign(
+            &dev.with_digest(next.digest().clone()),
+            &key,
+            "the demo key",
+        )
+        .await?;
+        let repository = self.repository.clone();
+        let passed = self.integrate(github, &repository, &digest, "next").await?;
+        let mut previous = String::new();
+        for (from, to) in [("dev", "staging"), ("staging", "canary")] {
+            let outcome = self.promote_image(&repository, &digest, from, to).await?;
+            let moved = outcome.status() == ExitStatus::Success;
+            self.ok &= passed && moved;
+            if to == "canary" {
+                previous = outputs(&outcome)
+                    .get("previous-digest")
+                    .cloned()
+                    .unwrap_or_default();
+            }
+            say(&format!(
+                "{from:<8} → {to:<11} {digest}  ({}){}",
+                if moved {
+                    "the next build, promoted the same way"
+                } else {
+                    "NOT promoted"
+                },
+                outcome
+                    .failure_message()
+                    .map(|f| format!(": {f}"))
+                    .unwrap_or_default()
+            ));
+        }
+        let broken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let health = canary::health_service(broken.clone()).await?;
+        canary::break_after(broken, std::time::Duration::from_millis(700));
+        let outcome = canary::watch(
+            &canary::Watch {
+                repository: &repository,
+                digest: &digest,
+                previous: &previous,
+                policy: &self.policy,
+                host: &self.host,
+                health,
+            },
+            &Self::context(),
+        )
+        .await?;
+        let got = outputs(&outcome);
+        let at_canary = self
+            .client
+            .resolve(&format!("{repository}:canary").parse()?)
+            .await?;
+        let back = at_canary.digest.as_str() == self.digest && previous == self.digest;
+        self.ok &= canary::rolled_back(&outcome) && back;
+        let get = |key: &str| got.get(key).map_or("?", String::as_str).to_owned();
+        say(&format!(
+            "rollback ← canary      {}  (canary-watch: {}; {} in {} ms, {} registry requests, read back; signature of the digest restored verified first){}\n",
+            self.digest,
+            get("reason"),
+            if back {
+                "rolled back to the digest before it"
+            } else {
+                "NOT rolled back"
+            },
+            get("repoint-ms"),
+            get("rollback-requests"),
+            if canary::rolled_back(&outcome) {
+                String::new()
+            } else {
+                format!(": {}", outcome.failure_message().unwrap_or("?"))
+            }
+        ));
+        Ok(())
+    }
+
     /// Where each environment points, read back from the registry.
     async fn table(&mut self) -> anyhow::Result<()> {
         let mut table = String::from("\nwhere each environment points now:\n");
@@ -607,7 +697,18 @@ fn build_image() -> anyhow::Result<ScratchImage> {
 
 /// The gantry image: the binary at `/gantry`, its entrypoint.
 pub fn scratch_image(binary: Bytes) -> anyhow::Result<ScratchImage> {
+    gantry_image(binary, None)
+}
+
+/// The gantry image, with a revision label when it is another build of the same binary.
+fn gantry_image(binary: Bytes, revision: Option<&str>) -> anyhow::Result<ScratchImage> {
     let mut labels = BTreeMap::new();
+    if let Some(revision) = revision {
+        labels.insert(
+            "org.opencontainers.image.revision".to_owned(),
+            revision.to_owned(),
+        );
+    }
     labels.insert(
         "org.opencontainers.image.title".to_owned(),
         "gantry".to_owned(),

@@ -1,0 +1,98 @@
+//! The demo's canary: the next build goes dev → staging → canary the same way, its health
+//! endpoint starts failing once it takes traffic, and `canary-watch` rolls the canary back to the
+//! digest before it on its own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use clap::Parser as _;
+use gantry_actions::{ExitStatus, Outcome, Tool as _};
+
+/// A stand-in for the canary's pods: `/api/health` answers `{"status":"ok"}` until `broken`.
+pub async fn health_service(broken: Arc<AtomicBool>) -> anyhow::Result<SocketAddr> {
+    let app = Router::new()
+        .route(
+            "/api/health",
+            get(|State(broken): State<Arc<AtomicBool>>| async move {
+                if broken.load(Ordering::Relaxed) {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "{\"status\":\"degraded\",\"error\":\"connection pool exhausted\"}",
+                    )
+                } else {
+                    (StatusCode::OK, "{\"status\":\"ok\"}")
+                }
+            }),
+        )
+        .with_state(broken);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
+}
+
+/// What the watch was given.
+pub struct Watch<'a> {
+    pub repository: &'a str,
+    pub digest: &'a str,
+    pub previous: &'a str,
+    pub policy: &'a str,
+    pub host: &'a str,
+    pub health: SocketAddr,
+}
+
+/// `canary-watch` in-process, exactly as the CLI runs it: every 200 ms, three failures roll back.
+pub async fn watch(
+    watch: &Watch<'_>,
+    context: &gantry_actions::tool::Context,
+) -> anyhow::Result<Outcome> {
+    let args = canary_watch::Args::try_parse_from([
+        "canary-watch",
+        "--image",
+        watch.repository,
+        "--env",
+        "canary",
+        "--digest",
+        watch.digest,
+        "--previous-digest",
+        watch.previous,
+        "--policy",
+        watch.policy,
+        "--health-url",
+        &format!("http://{}/api/health", watch.health),
+        "--body-json",
+        "status==ok",
+        "--interval",
+        "200ms",
+        "--probe-timeout",
+        "150ms",
+        "--duration",
+        "6s",
+        "--insecure-registry",
+        watch.host,
+    ])?;
+    canary_watch::CanaryWatch::run(args, context).await
+}
+
+/// Whether the watch rolled back as the story says.
+pub fn rolled_back(outcome: &Outcome) -> bool {
+    outcome.status() == ExitStatus::Failure
+        && outcome
+            .outputs()
+            .iter()
+            .any(|(name, value)| name == "outcome" && value == "rolled-back")
+}
+
+/// Breaks the canary after `after`.
+pub fn break_after(broken: Arc<AtomicBool>, after: Duration) {
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        broken.store(true, Ordering::Relaxed);
+    });
+}
