@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 /// The benchmarks `cargo xtask bench` knows.
-pub const BENCHES: [&str; 4] = ["dispatch", "promote", "sbom", "verify"];
+pub const BENCHES: [&str; 5] = ["canary", "dispatch", "promote", "sbom", "verify"];
 
 fn criterion_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -59,6 +59,7 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<String> {
         "verify" => verify_section(&criterion_dir())?,
         "sbom" => sbom_section(&criterion_dir())?,
         "dispatch" => dispatch_section(&criterion_dir())?,
+        "canary" => canary_section(&criterion_dir())?,
         _ => promote_section(&criterion_dir())?,
     };
     let path = root.join("BENCHMARKS.md");
@@ -72,6 +73,7 @@ fn package(name: &str) -> &'static str {
     match name {
         "verify" | "sbom" => "gantry",
         "dispatch" => "dispatch-integration",
+        "canary" => "canary-watch",
         _ => "promote-digest",
     }
 }
@@ -128,6 +130,55 @@ fn dispatch_section(dir: &Path) -> anyhow::Result<String> {
         text,
         "\nTargets: {}. The counted requests are a fixed cost (the dispatch, the first read of the run, one read per change of its state, the artifact list and the verdict's download), so they do not grow with the wait.",
         targets.join("; ")
+    );
+    Ok(text)
+}
+
+/// Flagger's default analysis interval: it acts on the deciding failure at the next run of its
+/// analysis, one interval later (its documentation's `analysis.interval`, 1m by default).
+const FLAGGER_INTERVAL_SECONDS: f64 = 60.0;
+
+fn canary_section(dir: &Path) -> anyhow::Result<String> {
+    let report = read_report(dir, "canary")?;
+    let number = |value: &Value| value.as_f64().unwrap_or(f64::NAN);
+    let mut text = format!(
+        "## canary: how fast a rollback lands, and what watching costs\n\nCommand: `cargo xtask bench canary`. One run: on each registry, canary-watch's rollback (from the decision to the tag re-pointed and read back: read, put, read back) {} times, and `skopeo copy` re-pointing the same tag by digest, followed by the read-back a pipeline needs, in the same run. Flagger is not run (it needs a cluster): its figure is its published behaviour, acting one analysis interval ({FLAGGER_INTERVAL_SECONDS:.0} s by default) after the deciding failure.\n\nMachine: {} cores; {}.\n\n| registry | gantry p50 | gantry p99 | requests | skopeo p50 | skopeo p99 | skopeo / gantry (p50) | Flagger (published) / gantry (p99) |\n|---|---|---|---|---|---|---|---|\n",
+        report["registries"][0]["gantry"]["runs"],
+        report["cores"].as_u64().unwrap_or(0),
+        report["skopeo"].as_str().unwrap_or("skopeo ?"),
+    );
+    let mut worst_p99 = 0.0f64;
+    for registry in report["registries"].as_array().context("registries")? {
+        let (g50, g99) = (
+            number(&registry["gantry"]["p50_ms"]),
+            number(&registry["gantry"]["p99_ms"]),
+        );
+        let (s50, s99) = (
+            number(&registry["skopeo"]["p50_ms"]),
+            number(&registry["skopeo"]["p99_ms"]),
+        );
+        worst_p99 = worst_p99.max(g99);
+        let _ = writeln!(
+            text,
+            "| {} | {g50:.1} ms | {g99:.1} ms | {} | {s50:.1} ms | {s99:.1} ms | **{:.0}×** | **{:.0}×** |",
+            registry["registry"].as_str().unwrap_or("?"),
+            registry["gantry_requests"],
+            s50 / g50,
+            FLAGGER_INTERVAL_SECONDS * 1000.0 / g99,
+        );
+    }
+    let footprint = &report["footprint"];
+    let rss = number(&footprint["peak_rss_mib"]);
+    let cpu = number(&footprint["cpu_percent"]);
+    let _ = writeln!(
+        text,
+        "\nWatching a healthy canary every 10 s, a window of {} s (the `canary-watch` process, release build, from start to exit): peak RSS **{rss:.1} MiB**, CPU **{cpu:.2} %** of wall time ({:.2} s over {:.0} s).\n\nTargets: rollback p99 < 1 s {}; RSS < 20 MiB {}; CPU < 1 % {}. The seed's SLA is an automatic rollback within 2 minutes; the decision itself comes at most `consecutive-failures` × interval + probe timeout after an outage starts (proven with a paused clock in the tests).",
+        footprint["watch_seconds"],
+        number(&footprint["cpu_seconds"]),
+        number(&footprint["wall_seconds"]),
+        if worst_p99 < 1000.0 { "met" } else { "NOT met" },
+        if rss < 20.0 { "met" } else { "NOT met" },
+        if cpu < 1.0 { "met" } else { "NOT met" },
     );
     Ok(text)
 }
