@@ -1,5 +1,6 @@
 //! End-to-end tests: gantry's release binary against real components.
 
+mod canary;
 mod container;
 mod demo;
 mod scratch;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use gantry_args::{GitHubApiArgs, RegistryArgs, parse_duration};
+use gantry_args::{GitHubApiArgs, RegistryArgs, SigningArgs, parse_duration};
 use gantry_oci::{Digest, Reference};
 use gantry_secret::Secret;
 
@@ -68,6 +68,10 @@ pub enum WebhookFormat {
 /// Watch the canary; after enough failing ticks, roll the environment back to the previous digest.
 #[derive(Debug, Parser)]
 #[command(long_about = None)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each bool is an independent switch of the command line"
+)]
 pub struct Args {
     /// The image's repository, e.g. ghcr.io/acme/billing (environments without a repository of
     /// their own live here).
@@ -261,6 +265,17 @@ pub struct Args {
     /// The commit a rollback deployment records; default `GITHUB_SHA`.
     #[arg(long, value_name = "SHA")]
     pub sha: Option<String>,
+
+    /// Sign the verdict (passed, or failed and rolled back) as an in-toto statement on the canary
+    /// digest (predicate `https://gantry.dev/attestations/canary/v1`: outcome, checks, limits,
+    /// window, reason) and attach it, so that a promotion path can require `canary` and a
+    /// rolled-back digest is refused by promote-digest unless allowed.
+    #[arg(long, value_name = "BOOL", default_value_t = false, action = clap::ArgAction::Set)]
+    pub attest: bool,
+
+    /// How the verdict is signed (with `attest`).
+    #[command(flatten)]
+    pub signing: SigningArgs,
 
     /// Registry access.
     #[command(flatten)]

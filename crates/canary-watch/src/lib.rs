@@ -22,6 +22,7 @@ pub mod record;
 mod report;
 pub mod rollback;
 mod tool;
+mod verdict;
 pub mod watch;
 
 pub use args::{Args, NoData, OnCancel, OnErrorArg, WebhookFormat};

@@ -31,6 +31,8 @@ gantry_actions::outputs! {
         failures: "failures",
         /// The GitHub Deployment recording the rollback.
         deployment_id: "deployment-id",
+        /// The signed canary verdict attached to the digest (with attest).
+        attestation_digest: "attestation-digest",
         /// Every tick's measurements (JSON).
         measurements: "measurements",
     }

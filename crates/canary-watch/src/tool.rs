@@ -33,6 +33,8 @@ impl Tool for CanaryWatch {
         secret_inputs: &[
             "github-token",
             "registry-password",
+            "identity-token",
+            "key-password",
             "header",
             "prometheus-token",
             "prometheus-password",
@@ -58,24 +60,51 @@ struct Acted {
     superseded: Option<String>,
 }
 
-async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
-    // Everything is checked before the first request.
-    let schedule = plan::schedule(&args)?;
-    let checks = plan::checks(&args)?;
-    let target = plan::target(&args)?;
+/// Everything ready before the first tick.
+struct Prepared {
+    schedule: crate::watch::Schedule,
+    checks: plan::Checks,
+    target: Target,
+    client: Client,
+    github: Option<GitHubSide>,
+    ready: Ready,
+    sha: Option<String>,
+    /// A key's signer, loaded before the watch (a keyless one is asked for after the decision,
+    /// so that a long watch does not outlive its OIDC token).
+    key_identity: Option<gantry_sigstore::sign::Identity>,
+    started_at: String,
+}
+
+/// Checks every input and proves the rollback possible; `Ok(Err(outcome))` when the environment
+/// no longer holds the expected digest.
+async fn prepare(args: &Args, ctx: &Context) -> anyhow::Result<Result<Prepared, Outcome>> {
+    let schedule = plan::schedule(args)?;
+    let checks = plan::checks(args)?;
+    let target = plan::target(args)?;
     let token = args.github.token.token()?;
     let mut references = vec![&target.tag];
     references.extend(target.aliases.iter());
     let client = args.registry.client(&references, token.as_ref())?;
-    let github = plan::github(&args, ctx)?;
-    // Handlers go in before anything can change, so a cancel is never lost.
-    let mut signals = gantry_actions::Signals::new().context("handling SIGINT and SIGTERM")?;
-    let ready = match plan::prepare(&args, &target, &client, github.as_ref()).await? {
+    let github = plan::github(args, ctx)?;
+    let key_identity = match (args.attest, &args.signing.key) {
+        (true, Some(_)) => Some(args.signing.identity(|| ctx.id_token("sigstore")).await?),
+        (true, None) => {
+            anyhow::ensure!(
+                args.signing.identity_token.is_some()
+                    || args.signing.identity_token_file.is_some()
+                    || ctx.github.has_oidc(),
+                "attest needs a signer: key, or keyless with identity-token or GitHub's OIDC (permissions: id-token: write)"
+            );
+            None
+        }
+        (false, _) => None,
+    };
+    let ready = match plan::prepare(args, &target, &client, github.as_ref()).await? {
         Ok(ready) => ready,
         Err(superseded) => {
-            return Ok(Outcome::failed(superseded.clone())
+            return Ok(Err(Outcome::failed(superseded.clone())
                 .headline(superseded)
-                .output("outcome", "superseded"));
+                .output("outcome", "superseded")));
         }
     };
     let sha = args
@@ -87,29 +116,55 @@ async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         !(args.rollback && args.deployment && github.is_some() && sha.is_none()),
         "recording a rollback needs the commit: sha (GITHUB_SHA in Actions), or deployment: false"
     );
+    Ok(Ok(Prepared {
+        schedule,
+        checks,
+        target,
+        client,
+        github,
+        ready,
+        sha,
+        key_identity,
+        started_at: now(),
+    }))
+}
+
+/// Now, in UTC with milliseconds and a fixed width, so that verdicts order as text.
+fn now() -> String {
+    let now = jiff::Timestamp::now();
+    let seconds = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
+    format!(
+        "{}.{:03}Z",
+        seconds.to_string().trim_end_matches('Z'),
+        now.subsec_millisecond()
+    )
+}
+
+async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
+    // Handlers go in before anything can change, so a cancel is never lost.
+    let mut signals = gantry_actions::Signals::new().context("handling SIGINT and SIGTERM")?;
+    let p = match prepare(&args, ctx).await? {
+        Ok(prepared) => prepared,
+        Err(outcome) => return Ok(outcome),
+    };
     let guard = TagGuard {
-        client: &client,
-        kept: &ready.kept,
-        tag: (&target.tag, &ready.canary),
+        client: &p.client,
+        kept: &p.ready.kept,
+        tag: (&p.target.tag, &p.ready.canary),
     };
-    let control = checks.control.as_deref();
+    let control = p.checks.control.as_deref();
     let watched = tokio::select! {
-        watched = watch_guarded(&checks.checks, control, Some(&guard), args.limits(), schedule) => Ok(watched),
-        name = signals.next() => Err(name),
-    };
-    let decided_at = jiff::Timestamp::now().to_string();
-    let watched = match watched {
-        Ok(watched) => watched,
-        Err(signal) => {
-            return Ok(cancelled(&args, &target, &ready, &client, signal).await);
+        watched = watch_guarded(&p.checks.checks, control, Some(&guard), args.limits(), p.schedule) => watched,
+        name = signals.next() => {
+            return Ok(cancelled(&args, &p.target, &p.ready, &p.client, name).await);
         }
     };
-    let decision = watched.decision;
+    let decided_at = now();
     let mut reason = report::reason(&watched);
     let mut acted = Acted::default();
-    let roll = matches!(decision, Decision::RollBack { .. }) && args.rollback;
+    let roll = matches!(watched.decision, Decision::RollBack { .. }) && args.rollback;
     if roll {
-        acted = roll_back(&client, &ready).await;
+        acted = roll_back(&p.client, &p.ready).await;
         if let Some(moved) = &acted.superseded {
             let _ = write!(reason, "; the rollback found {moved}");
         }
@@ -117,49 +172,85 @@ async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let outcome_word = if acted.superseded.is_some() {
         "superseded"
     } else {
-        report::outcome_word(decision, args.rollback)
+        report::outcome_word(watched.decision, args.rollback)
     };
-    // Recorded and notified after the tag moved: neither can delay the rollback.
-    let previous = ready
+    // Recorded, signed and notified after the tag moved: none of it can delay the rollback.
+    let previous = p
+        .ready
         .previous
         .as_ref()
         .map(|(d, _)| d.to_string())
         .unwrap_or_default();
     let notice = Notice {
         outcome: outcome_word.to_owned(),
-        headline: headline(&target, &ready, outcome_word, &previous),
+        headline: headline(&p.target, &p.ready, outcome_word, &previous),
         environment: args.env.clone(),
-        image: target.tag.name(),
-        digest: ready.canary.to_string(),
+        image: p.target.tag.name(),
+        digest: p.ready.canary.to_string(),
         previous_digest: previous.clone(),
         reason: reason.clone(),
         decided_at: decided_at.clone(),
         run_url: ctx.github.run_url(),
     };
-    let (deployment, notified) = tokio::join!(
-        record_rollback(
-            &args,
-            &target,
-            &ready,
-            github.as_ref(),
-            sha.as_deref(),
-            acted.rolled_back,
-            &reason,
-            &decided_at,
-            ctx
-        ),
+    let facts = crate::verdict::Facts {
+        args: &args,
+        tag: &p.target.tag,
+        previous: &previous,
+        watched: &watched,
+        outcome: outcome_word,
+        reason: &reason,
+        started_at: &p.started_at,
+        decided_at: &decided_at,
+        run_url: ctx.github.run_url(),
+    };
+    let (deployment, notified, attested) = tokio::join!(
+        record_rollback(&args, &p, acted.rolled_back, &reason, &decided_at, ctx),
         notify(&args, &notice),
+        sign_verdict(&args, ctx, &p, &facts),
     );
     Ok(Ended {
         args: &args,
-        target: &target,
-        ready: &ready,
+        target: &p.target,
+        ready: &p.ready,
         watched: &watched,
         acted: &acted,
         notice: &notice,
         roll,
     }
-    .outcome(deployment, notified.as_ref()))
+    .outcome(deployment, notified.as_ref(), attested))
+}
+
+/// Signs the verdict onto the canary digest, when asked and when the outcome says something.
+async fn sign_verdict(
+    args: &Args,
+    ctx: &Context,
+    p: &Prepared,
+    facts: &crate::verdict::Facts<'_>,
+) -> Option<anyhow::Result<gantry_oci::Digest>> {
+    if !args.attest {
+        return None;
+    }
+    let result = crate::verdict::result(facts.outcome)?;
+    let signed = async {
+        let keyless;
+        let identity = if let Some(identity) = &p.key_identity {
+            identity
+        } else {
+            keyless = args.signing.identity(|| ctx.id_token("sigstore")).await?;
+            &keyless
+        };
+        let http = args.registry.http_client()?;
+        crate::verdict::attest(
+            &p.client,
+            &http,
+            identity,
+            &p.target.tag,
+            &p.ready.canary,
+            &crate::verdict::predicate(facts, result),
+        )
+        .await
+    };
+    Some(signed.await)
 }
 
 /// A watch that decided and acted, to report.
@@ -178,6 +269,7 @@ impl Ended<'_> {
         &self,
         deployment: anyhow::Result<Option<u64>>,
         notified: Option<&Result<u16, String>>,
+        attested: Option<anyhow::Result<gantry_oci::Digest>>,
     ) -> Outcome {
         let Self {
             args,
@@ -200,7 +292,19 @@ impl Ended<'_> {
                 format!("the notification was not delivered: {why}"),
             ));
         }
+        let attestation = match attested {
+            Some(Ok(digest)) => digest.to_string(),
+            Some(Err(error)) => {
+                annotations.push(Annotation::new(
+                    Level::Warning,
+                    format!("the canary verdict was not signed: {error:#}"),
+                ));
+                String::new()
+            }
+            None => String::new(),
+        };
         let report = Report {
+            attestation_digest: attestation,
             outcome: notice.outcome.clone(),
             digest: notice.digest.clone(),
             previous_digest: notice.previous_digest.clone(),
@@ -318,24 +422,22 @@ async fn roll_back(client: &Client, ready: &Ready) -> Acted {
     acted
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call site; the pieces of one record"
-)]
 async fn record_rollback(
     args: &Args,
-    target: &Target,
-    ready: &Ready,
-    github: Option<&GitHubSide>,
-    sha: Option<&str>,
+    p: &Prepared,
     rolled_back: bool,
     reason: &str,
     decided_at: &str,
     ctx: &Context,
 ) -> anyhow::Result<Option<u64>> {
-    let (Some(side), Some(sha), Some((previous, _)), true, true) =
-        (github, sha, &ready.previous, rolled_back, args.deployment)
-    else {
+    let (target, ready) = (&p.target, &p.ready);
+    let (Some(side), Some(sha), Some((previous, _)), true, true) = (
+        p.github.as_ref(),
+        p.sha.as_deref(),
+        &ready.previous,
+        rolled_back,
+        args.deployment,
+    ) else {
         return Ok(None);
     };
     let id = record::record(

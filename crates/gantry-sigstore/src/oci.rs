@@ -48,11 +48,16 @@ pub enum ImageError {
 /// The in-toto test-result predicate (`dispatch-integration report --attest`).
 pub const TEST_RESULT_PREDICATE: &str = "https://in-toto.io/attestation/test-result/v0.1";
 
+/// canary-watch's verdict on a digest it watched (`canary-watch --attest`): `outcome` passed or
+/// failed, the checks, limits and window, `decided_at`.
+pub const CANARY_PREDICATE: &str = "https://gantry.dev/attestations/canary/v1";
+
 /// Predicate types by their usual short names (cosign's `--type`): `slsaprovenance`, `cyclonedx`,
-/// `spdx`, `vuln`, `openvex`, and `test-result`; anything else is taken as a predicate type URI.
+/// `spdx`, `vuln`, `openvex`, `test-result` and `canary`; anything else is taken as a predicate type URI.
 pub fn predicate_type(kind: &str) -> String {
     match kind {
         "test-result" => TEST_RESULT_PREDICATE,
+        "canary" => CANARY_PREDICATE,
         "slsaprovenance" | "slsa" => "https://slsa.dev/provenance/v1",
         "cyclonedx" => "https://cyclonedx.org/bom",
         "spdx" | "spdxjson" => "https://spdx.dev/Document",
@@ -64,9 +69,14 @@ pub fn predicate_type(kind: &str) -> String {
 }
 
 /// For predicates whose content is a verdict, whether the verified attestations say it passed:
-/// a test-result attestation passes only with `result: PASSED` (`WARNED` and `FAILED` do not).
-/// `Ok` for any other predicate type; `Err` names what the attestations said.
+/// a test-result attestation passes only with `result: PASSED` (`WARNED` and `FAILED` do not); a
+/// canary verdict only when the newest one (by `decided_at`) says `passed` — a digest rolled back
+/// after an earlier pass has failed. `Ok` for any other predicate type; `Err` names what the
+/// attestations said.
 pub fn passing(predicate_type: &str, found: &[AttestationVerified]) -> Result<(), String> {
+    if predicate_type == CANARY_PREDICATE {
+        return canary_passing(found);
+    }
     if predicate_type != TEST_RESULT_PREDICATE {
         return Ok(());
     }
@@ -86,6 +96,29 @@ pub fn passing(predicate_type: &str, found: &[AttestationVerified]) -> Result<()
             "the test-result attestation says {}, expected PASSED",
             results.join(", ")
         ))
+    }
+}
+
+fn canary_passing(found: &[AttestationVerified]) -> Result<(), String> {
+    let text = |a: &AttestationVerified, key: &str| {
+        a.statement["predicate"][key]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // RFC 3339 in UTC (`…Z`), as canary-watch writes it, orders as text.
+    let newest = found
+        .iter()
+        .max_by_key(|a| text(a, "decided_at"))
+        .ok_or_else(|| "no canary verdict".to_owned())?;
+    match text(newest, "outcome").as_str() {
+        "passed" => Ok(()),
+        other => Err(format!(
+            "the newest canary verdict (decided {}) says {}, expected passed: {}",
+            text(newest, "decided_at"),
+            if other.is_empty() { "nothing" } else { other },
+            text(newest, "reason")
+        )),
     }
 }
 

@@ -48,6 +48,11 @@ pub struct Args {
     #[arg(long, value_name = "LOGIN")]
     pub actor: Option<String>,
 
+    /// Promote a digest even though canary-watch rolled it back (its newest signed canary verdict
+    /// failed); without it, such a digest is refused.
+    #[arg(long)]
+    pub allow_rolled_back: bool,
+
     /// Check everything and report what would happen; change nothing and run no gate.
     #[arg(long)]
     pub dry_run: bool,

@@ -477,11 +477,9 @@ impl Run<'_> {
         root: &gantry_sigstore::TrustedRoot,
     ) -> anyhow::Result<Option<String>> {
         use gantry_sigstore::oci::{
-            ImageError, add_legacy_attestations, discover, verify_attestations,
+            CANARY_PREDICATE, ImageError, add_legacy_attestations, discover, passing,
+            verify_attestations,
         };
-        if self.plan.require_attestations.is_empty() {
-            return Ok(None);
-        }
         let read = |error: ImageError| match error {
             ImageError::Registry(error) => {
                 anyhow::Error::new(error).context(format!("reading the attestations of {at}"))
@@ -492,11 +490,30 @@ impl Run<'_> {
         add_legacy_attestations(self.client, at, &mut discovery)
             .await
             .map_err(read)?;
+        // A digest that canary-watch rolled back (its newest canary verdict, signed as this path
+        // requires, failed) goes nowhere again unless someone says so. Unsigned claims count
+        // for nothing either way.
+        if let Ok(found) = verify_attestations(at, &discovery, CANARY_PREDICATE, signer, root)
+            && let Err(why) = passing(CANARY_PREDICATE, &found)
+        {
+            if self.args.allow_rolled_back {
+                let _ = writeln!(
+                    self.summary,
+                    "- ⚠️ rolled back before ({why}); promoted again as allow-rolled-back says"
+                );
+            } else {
+                let _ = writeln!(self.summary, "- ❌ rolled back before: {why}");
+                return Ok(Some(format!(
+                    "{} was rolled back by canary-watch ({why}); promote it again only with allow-rolled-back",
+                    self.plan.digest
+                )));
+            }
+        }
         for kind in &self.plan.require_attestations {
             let verified = verify_attestations(at, &discovery, kind, signer, root)
                 .map_err(|e| e.to_string())
                 .and_then(|found| {
-                    gantry_sigstore::oci::passing(kind, &found)?;
+                    passing(kind, &found)?;
                     Ok(found)
                 });
             match verified {
