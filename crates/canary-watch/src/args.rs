@@ -253,6 +253,55 @@ pub struct Args {
     )]
     pub webhook_secret: Option<Secret>,
 
+    /// After a rollback, run this command on the runner to redeploy (`sh -c`; it sees
+    /// `GANTRY_DIGEST` (the digest restored), `GANTRY_ROLLED_BACK_FROM`, `GANTRY_ENVIRONMENT`,
+    /// `GANTRY_IMAGE`, `GANTRY_REASON`, `PATH`, `HOME` and what `on-rollback-env` names; never
+    /// gantry's tokens). Not in the container action, which has no shell.
+    #[arg(long, value_name = "SCRIPT", conflicts_with_all = ["on_rollback_url", "on_rollback_workflow"])]
+    pub on_rollback_run: Option<String>,
+
+    /// Variables of gantry's environment `on-rollback-run` may see.
+    #[arg(long, value_name = "NAME")]
+    pub on_rollback_env: Vec<String>,
+
+    /// After a rollback, POST a `CloudEvents` event (type `dev.gantry.canary.redeploy`, signed
+    /// with `webhook-secret`) to this URL to redeploy (a secret). Also read from
+    /// `GANTRY_ON_ROLLBACK_URL`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "GANTRY_ON_ROLLBACK_URL",
+        hide_env_values = true,
+        conflicts_with = "on_rollback_workflow"
+    )]
+    pub on_rollback_url: Option<Secret>,
+
+    /// After a rollback, dispatch this workflow (file or id) to redeploy, with inputs `digest`,
+    /// `rolled_back_from` and `environment` (needs `actions: write`).
+    #[arg(long, value_name = "FILE")]
+    pub on_rollback_workflow: Option<String>,
+
+    /// The repository of `on-rollback-workflow`; default `repository`.
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub on_rollback_repository: Option<String>,
+
+    /// The branch or tag `on-rollback-workflow` runs on.
+    #[arg(long, value_name = "REF", default_value = "main")]
+    pub on_rollback_ref: String,
+
+    /// The longest the `on-rollback-run` command may take.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub on_rollback_timeout: Duration,
+
+    /// After a rollback, wait until the health answer's body says the previous digest serves
+    /// again: a JSON condition as `body-json` takes (`version==1.4.2`, `digest==sha256:…`).
+    #[arg(long, value_name = "CONDITION", requires = "health_url")]
+    pub recovered_when: Option<String>,
+
+    /// The longest to wait for `recovered-when`.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    pub recover_timeout: Duration,
+
     /// Record a rollback as GitHub Deployments (the failed one marked failure, a new one at the
     /// previous digest); needs a token.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]

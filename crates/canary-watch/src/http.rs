@@ -136,7 +136,7 @@ impl std::fmt::Display for JsonCondition {
 
 impl JsonCondition {
     /// The verdict and what was found.
-    fn judge(&self, body: &[u8]) -> (Verdict, String) {
+    pub(crate) fn judge(&self, body: &[u8]) -> (Verdict, String) {
         let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
             return (Verdict::Fail, "the body is not JSON".to_owned());
         };
@@ -218,23 +218,12 @@ impl HttpCheck {
         let Some(condition) = &self.body else {
             return measured(Verdict::Pass, format!("HTTP {status}"), expect);
         };
-        let mut body = Vec::new();
-        let mut response = response;
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    body.extend_from_slice(&chunk);
-                    if body.len() > BODY_LIMIT {
-                        body.truncate(BODY_LIMIT);
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    return measured(classify(&error), gantry_http::explain(&error), expect);
-                }
+        let body = match read_bounded(response).await {
+            Ok(body) => body,
+            Err(error) => {
+                return measured(classify(&error), gantry_http::explain(&error), expect);
             }
-        }
+        };
         match condition {
             BodyCondition::Regex(regex) => {
                 let text = String::from_utf8_lossy(&body);
@@ -256,6 +245,21 @@ impl HttpCheck {
             }
         }
     }
+}
+
+/// A body, at most [`BODY_LIMIT`] bytes of it.
+pub(crate) async fn read_bounded(
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > BODY_LIMIT {
+            body.truncate(BODY_LIMIT);
+            break;
+        }
+    }
+    Ok(body)
 }
 
 /// A failed request: the canary's fault (fail) or the runner's (error).

@@ -19,6 +19,7 @@ pub mod notify;
 mod plan;
 pub mod prometheus;
 pub mod record;
+pub mod redeploy;
 mod report;
 pub mod rollback;
 mod tool;

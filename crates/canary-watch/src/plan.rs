@@ -384,6 +384,61 @@ async fn verify_previous(
     Ok(signed_by)
 }
 
+/// The redeploy hook the arguments ask for, checked now (a dispatch needs a token and a
+/// repository).
+pub fn hook(
+    args: &Args,
+    ctx: &gantry_actions::Context,
+) -> anyhow::Result<Option<crate::redeploy::Hook>> {
+    use crate::redeploy::Hook;
+    if let Some(script) = &args.on_rollback_run {
+        return Ok(Some(Hook::Run(gantry_actions::isolated::Isolated {
+            name: "on-rollback".to_owned(),
+            run: script.clone(),
+            timeout: args.on_rollback_timeout,
+            env: args.on_rollback_env.clone(),
+        })));
+    }
+    if let Some(url) = &args.on_rollback_url {
+        let roots = gantry_http::roots(&args.registry.ca_files)?;
+        return Ok(Some(Hook::Call(crate::notify::Webhook {
+            url: url.clone(),
+            format: crate::args::WebhookFormat::Json,
+            secret: args.webhook_secret.clone(),
+            client: gantry_http::client(&roots, Duration::from_secs(10))?,
+        })));
+    }
+    let Some(workflow) = &args.on_rollback_workflow else {
+        return Ok(None);
+    };
+    let token = args
+        .github
+        .token
+        .token()?
+        .context("on-rollback-workflow needs a GitHub token with actions: write")?;
+    let repository = args
+        .on_rollback_repository
+        .clone()
+        .or_else(|| args.repository.clone())
+        .or_else(|| ctx.github.repository.clone())
+        .context(
+            "on-rollback-workflow needs on-rollback-repository (or repository, GITHUB_REPOSITORY)",
+        )?;
+    let mut options = Options::new(token);
+    options.api_url = args
+        .github
+        .github_api_url
+        .clone()
+        .or_else(|| ctx.github.api_url.clone());
+    options.ca_files.clone_from(&args.registry.ca_files);
+    Ok(Some(Hook::Dispatch {
+        github: GitHub::new(options)?,
+        repository: repository.parse().context("on-rollback-repository")?,
+        workflow: workflow.clone(),
+        git_ref: args.on_rollback_ref.clone(),
+    }))
+}
+
 /// Stops the watch when someone else moves the tag or an alias that held the canary.
 pub struct TagGuard<'a> {
     /// The registry.

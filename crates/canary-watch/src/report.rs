@@ -23,6 +23,10 @@ gantry_actions::outputs! {
         decide_ms: "decide-ms",
         /// From the decision to the tag re-pointed and read back, in milliseconds.
         repoint_ms: "repoint-ms",
+        /// What the on-rollback hook did (empty without one).
+        redeploy: "redeploy",
+        /// From the decision to `recovered-when` holding, in milliseconds (empty when it did not).
+        recover_ms: "recover-ms",
         /// Registry requests the rollback took.
         rollback_requests: "rollback-requests",
         /// Counted ticks.

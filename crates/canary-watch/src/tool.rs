@@ -46,7 +46,7 @@ impl Tool for CanaryWatch {
     };
 
     async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
-        run(args, ctx).await
+        Box::pin(run(args, ctx)).await
     }
 }
 
@@ -73,6 +73,37 @@ struct Prepared {
     /// so that a long watch does not outlive its OIDC token).
     key_identity: Option<gantry_sigstore::sign::Identity>,
     started_at: String,
+    /// How a rollback's redeploy is triggered.
+    hook: Option<crate::redeploy::Hook>,
+    /// When the previous digest serves again.
+    recovered_when: Option<crate::http::JsonCondition>,
+}
+
+/// What happened after the tag moved back.
+#[derive(Default)]
+struct Aftermath {
+    redeploy: Option<Result<String, String>>,
+    recovered: Option<Result<Duration, String>>,
+}
+
+impl Aftermath {
+    /// A warning for each step that failed: the rollback stands either way.
+    fn warnings(&self) -> Vec<Annotation> {
+        let mut warnings = Vec::new();
+        if let Some(Err(why)) = &self.redeploy {
+            warnings.push(Annotation::new(
+                Level::Warning,
+                format!("the redeploy hook failed: {why}"),
+            ));
+        }
+        if let Some(Err(why)) = &self.recovered {
+            warnings.push(Annotation::new(
+                Level::Warning,
+                format!("the previous digest is not serving yet: {why}"),
+            ));
+        }
+        warnings
+    }
 }
 
 /// Checks every input and proves the rollback possible; `Ok(Err(outcome))` when the environment
@@ -99,6 +130,13 @@ async fn prepare(args: &Args, ctx: &Context) -> anyhow::Result<Result<Prepared, 
         }
         (false, _) => None,
     };
+    let hook = plan::hook(args, ctx)?;
+    let recovered_when = args
+        .recovered_when
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: String| anyhow::anyhow!("recovered-when: {e}"))?;
     let ready = match plan::prepare(args, &target, &client, github.as_ref()).await? {
         Ok(ready) => ready,
         Err(superseded) => {
@@ -126,6 +164,8 @@ async fn prepare(args: &Args, ctx: &Context) -> anyhow::Result<Result<Prepared, 
         sha,
         key_identity,
         started_at: now(),
+        hook,
+        recovered_when,
     }))
 }
 
@@ -160,6 +200,7 @@ async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         }
     };
     let decided_at = now();
+    let decided = Instant::now();
     let mut reason = report::reason(&watched);
     let mut acted = Acted::default();
     let roll = matches!(watched.decision, Decision::RollBack { .. }) && args.rollback;
@@ -203,10 +244,11 @@ async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         decided_at: &decided_at,
         run_url: ctx.github.run_url(),
     };
-    let (deployment, notified, attested) = tokio::join!(
+    let (deployment, notified, attested, aftermath) = tokio::join!(
         record_rollback(&args, &p, acted.rolled_back, &reason, &decided_at, ctx),
         notify(&args, &notice),
         sign_verdict(&args, ctx, &p, &facts),
+        aftermath(&args, &p, &notice, acted.rolled_back, decided),
     );
     Ok(Ended {
         args: &args,
@@ -216,8 +258,43 @@ async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         acted: &acted,
         notice: &notice,
         roll,
+        aftermath: &aftermath,
     }
     .outcome(deployment, notified.as_ref(), attested))
+}
+
+/// The redeploy hook, then the wait for `recovered-when`, once the tag moved back.
+async fn aftermath(
+    args: &Args,
+    p: &Prepared,
+    notice: &Notice,
+    rolled_back: bool,
+    decided: Instant,
+) -> Aftermath {
+    if !rolled_back {
+        return Aftermath::default();
+    }
+    let mut after = Aftermath::default();
+    if let Some(hook) = &p.hook {
+        after.redeploy = Some(hook.trigger(notice).await);
+    }
+    if let (Some(condition), Some(url)) = (&p.recovered_when, &args.health_url) {
+        let client = gantry_http::roots(&args.registry.ca_files)
+            .and_then(|roots| gantry_http::client(&roots, args.probe_timeout));
+        after.recovered = Some(match client {
+            Ok(client) => crate::redeploy::recovered(
+                &client,
+                url,
+                condition,
+                args.interval,
+                args.recover_timeout,
+            )
+            .await
+            .map(|_| decided.elapsed()),
+            Err(e) => Err(e.to_string()),
+        });
+    }
+    after
 }
 
 /// Signs the verdict onto the canary digest, when asked and when the outcome says something.
@@ -262,6 +339,7 @@ struct Ended<'a> {
     acted: &'a Acted,
     notice: &'a Notice,
     roll: bool,
+    aftermath: &'a Aftermath,
 }
 
 impl Ended<'_> {
@@ -303,7 +381,18 @@ impl Ended<'_> {
             }
             None => String::new(),
         };
+        let after = self.aftermath;
+        annotations.extend(after.warnings());
         let report = Report {
+            redeploy: match &after.redeploy {
+                Some(Ok(what)) => what.clone(),
+                Some(Err(why)) => format!("failed: {why}"),
+                None => String::new(),
+            },
+            recover_ms: match &after.recovered {
+                Some(Ok(took)) => took.as_millis().to_string(),
+                _ => String::new(),
+            },
             attestation_digest: attestation,
             outcome: notice.outcome.clone(),
             digest: notice.digest.clone(),
@@ -587,6 +676,29 @@ fn summary(
         for line in &acted.lines {
             let _ = writeln!(text, "- {line}");
         }
+    }
+    match &ended.aftermath.redeploy {
+        Some(Ok(what)) => {
+            let _ = writeln!(text, "- redeploy: {}", what.replace('|', "\\|"));
+        }
+        Some(Err(why)) => {
+            let _ = writeln!(text, "- redeploy **failed**: {}", why.replace('|', "\\|"));
+        }
+        None => {}
+    }
+    match &ended.aftermath.recovered {
+        Some(Ok(took)) => {
+            let _ = writeln!(
+                text,
+                "- the previous digest serves again ({}) {} ms after the decision",
+                args.recovered_when.as_deref().unwrap_or_default(),
+                took.as_millis()
+            );
+        }
+        Some(Err(why)) => {
+            let _ = writeln!(text, "- **not serving yet**: {why}");
+        }
+        None => {}
     }
     if let Some(id) = deployment {
         let _ = writeln!(text, "\nRecorded as GitHub Deployment {id}.");

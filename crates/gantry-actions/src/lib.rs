@@ -14,6 +14,7 @@ pub mod context;
 pub mod env;
 pub mod files;
 pub mod inputs;
+pub mod isolated;
 pub mod logging;
 pub mod output;
 pub mod outputs;

@@ -1,29 +1,14 @@
-//! Gates: the policy's commands that must pass before a promotion moves anything.
-//!
-//! A gate runs `sh -c` in an environment of its own: `PATH`, `HOME`, the promotion's `GANTRY_*`
-//! variables and only the variables its `env:` list names, so a gate never sees gantry's tokens
-//! (`GITHUB_TOKEN`, `ACTIONS_ID_TOKEN_REQUEST_*`, registry passwords, `INPUT_*`). It runs in a
-//! process group of its own, which is killed whole when it times out and cleared of leftovers
-//! when it ends, so a background process cannot outlive it. Its output streams to the log line by
-//! line, through the output layer (it cannot issue workflow commands) and capped.
+//! Gates: the policy's commands that must pass before a promotion moves anything. Each runs as a
+//! [`gantry_actions::isolated`] command: `PATH`, `HOME`, the promotion's `GANTRY_*` variables and
+//! only the variables its `env:` list names; its own process group, killed whole on a timeout;
+//! its output neutralised and capped on its way to the log.
 
 use std::fmt::Write as _;
-use std::process::Stdio;
-use std::time::Duration;
 
-use gantry_actions::{Context, output};
-use tokio::io::{AsyncRead, AsyncReadExt as _};
+use gantry_actions::Context;
+use gantry_actions::isolated::{self, Isolated};
 
 use crate::policy::Gate;
-
-/// The most output of one gate that reaches the log.
-const LOG_LIMIT: usize = 1024 * 1024;
-/// The longest line logged as it is.
-const LINE_LIMIT: usize = 4096;
-/// Lines of output a failure message quotes.
-const TAIL_LINES: usize = 5;
-/// The `PATH` a gate gets when gantry has none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Runs the gates in order, noting each in the summary; the first failure stops them.
 pub async fn run_all(
@@ -38,154 +23,17 @@ pub async fn run_all(
     }
     for gate in gates {
         let _group = ctx.group(&format!("gate: {}", gate.name));
-        if let Err(failure) = run(gate, variables).await {
+        let command = Isolated {
+            name: gate.name.clone(),
+            run: gate.run.clone(),
+            timeout: gate.timeout,
+            env: gate.env.clone(),
+        };
+        if let Err(failure) = isolated::run(&command, variables).await {
             let _ = writeln!(summary, "- ❌ {}: {failure}", gate.name);
             return Some(format!("gate {:?} failed: {failure}", gate.name));
         }
         let _ = writeln!(summary, "- ✅ {}", gate.name);
     }
     None
-}
-
-/// The environment a gate runs with.
-fn environment(gate: &Gate, variables: &[(&str, String)]) -> Vec<(String, String)> {
-    let mut env = vec![(
-        "PATH".to_owned(),
-        std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_owned()),
-    )];
-    if let Ok(home) = std::env::var("HOME") {
-        env.push(("HOME".to_owned(), home));
-    }
-    env.extend(variables.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    for name in &gate.env {
-        if let Ok(value) = std::env::var(name) {
-            env.push((name.clone(), value));
-        }
-    }
-    env
-}
-
-/// Runs one gate; `Err` says why it failed.
-pub async fn run(gate: &Gate, variables: &[(&str, String)]) -> Result<(), String> {
-    let mut command = tokio::process::Command::new("sh");
-    command
-        .arg("-c")
-        .arg(&gate.run)
-        .env_clear()
-        .envs(environment(gate, variables))
-        .process_group(0)
-        .kill_on_drop(true)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(|e| {
-        let hint = if e.kind() == std::io::ErrorKind::NotFound {
-            " (no `sh` here: the container action's image holds only gantry; run gates with the gantry CLI on the runner, or as steps before this one)"
-        } else {
-            ""
-        };
-        format!("could not start `sh -c {:?}`: {e}{hint}", gate.run)
-    })?;
-    let group = child
-        .id()
-        .and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?));
-    let log = Log::new(&gate.name);
-    let stdout = child
-        .stdout
-        .take()
-        .map(|s| tokio::spawn(log.clone().follow(s)));
-    let stderr = child
-        .stderr
-        .take()
-        .map(|s| tokio::spawn(log.clone().follow(s)));
-    let waited = tokio::time::timeout(gate.timeout, child.wait()).await;
-    // Whatever the gate left running goes with it, whether it ended or timed out.
-    if let Some(group) = group {
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-    }
-    let status = if let Ok(status) = waited {
-        Some(status.map_err(|e| format!("waiting for the gate: {e}"))?)
-    } else {
-        let _ = child.wait().await;
-        None
-    };
-    let mut tail = Vec::new();
-    for reader in [stdout, stderr].into_iter().flatten() {
-        if let Ok(Ok(lines)) = tokio::time::timeout(Duration::from_secs(5), reader).await {
-            tail.extend(lines);
-        }
-    }
-    let tail = tail[tail.len().saturating_sub(TAIL_LINES)..].join(" | ");
-    match status {
-        None => Err(format!(
-            "timed out after {} s (the gate and everything it started were killed)",
-            gate.timeout.as_secs()
-        )),
-        Some(status) if status.success() => Ok(()),
-        Some(status) => Err(format!("`{}` exited with {status}: {tail}", gate.run)),
-    }
-}
-
-/// A gate's output on its way to the log: prefixed with the gate's name, neutralised, capped.
-#[derive(Clone)]
-struct Log {
-    name: String,
-    logged: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl Log {
-    fn new(name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            logged: std::sync::Arc::default(),
-        }
-    }
-
-    /// Logs `reader` line by line until it ends; returns its last lines.
-    async fn follow(self, mut reader: impl AsyncRead + Unpin) -> Vec<String> {
-        let mut tail: Vec<String> = Vec::new();
-        let mut pending: Vec<u8> = Vec::new();
-        let mut buffer = vec![0u8; 8192];
-        loop {
-            let n = match reader.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            pending.extend_from_slice(&buffer[..n]);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                self.line(&line[..line.len() - 1], &mut tail);
-            }
-            if pending.len() > LINE_LIMIT {
-                let line: Vec<u8> = std::mem::take(&mut pending);
-                self.line(&line, &mut tail);
-            }
-        }
-        if !pending.is_empty() {
-            self.line(&pending, &mut tail);
-        }
-        tail
-    }
-
-    fn line(&self, bytes: &[u8], tail: &mut Vec<String>) {
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(LINE_LIMIT)])
-            .trim_end_matches('\r')
-            .to_owned();
-        let before = self
-            .logged
-            .fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed);
-        if before < LOG_LIMIT {
-            output::err(&format!("[{}] {text}", self.name));
-            if before + bytes.len() >= LOG_LIMIT {
-                output::err(&format!(
-                    "[{}] … output cut at {LOG_LIMIT} bytes",
-                    self.name
-                ));
-            }
-        }
-        tail.push(text);
-        if tail.len() > TAIL_LINES {
-            tail.remove(0);
-        }
-    }
 }

@@ -74,8 +74,6 @@ impl Stage {
             .args([
                 "--image",
                 &format!("{}/acme/billing", self.registry.host()),
-                "--health-url",
-                &format!("http://{}/health", self.health),
                 "--interval",
                 "200ms",
                 "--probe-timeout",
@@ -85,6 +83,14 @@ impl Stage {
                 "--json",
             ])
             .args(extra)
+            .args(if extra.contains(&"--health-url") {
+                Vec::new()
+            } else {
+                vec![
+                    "--health-url".to_owned(),
+                    format!("http://{}/health", self.health),
+                ]
+            })
             .args(if extra.contains(&"--duration") {
                 &[][..]
             } else {
@@ -616,6 +622,14 @@ async fn the_previous_digest_comes_from_the_deployments_and_the_rollback_is_reco
     let bad = Digest::sha256(b"a digest that was rolled back");
     deployed(&github, &repository, &bad, &[InProgress, Success, Failure]).await;
     let promotion = deployed(&github, &repository, &stage.canary, &[InProgress, Success]).await;
+    // The redeploy: a workflow of the same repository, dispatched after the rollback.
+    fake.add_workflow(gantry_testkit::github::FakeWorkflow::new(
+        "acme/billing",
+        "redeploy.yml",
+        &["digest", "rolled_back_from", "environment"],
+        "redeploy ${{ inputs.environment }}",
+        gantry_testkit::github::RunPlan::new(Duration::ZERO, Duration::from_secs(1), "success"),
+    ));
     stage.status.store(503, Ordering::Relaxed);
     let (out, json) = stage
         .run(&[
@@ -625,8 +639,24 @@ async fn the_previous_digest_comes_from_the_deployments_and_the_rollback_is_reco
             &fake.url(),
             "--repository",
             "acme/billing",
+            "--on-rollback-workflow",
+            "redeploy.yml",
         ])
         .await;
+    let redeploy = fake
+        .runs()
+        .into_iter()
+        .find(|run| run.display_title == "redeploy canary")
+        .expect("the redeploy was dispatched");
+    assert_eq!(redeploy.inputs["digest"], stage.previous.as_str());
+    assert_eq!(redeploy.inputs["rolled_back_from"], stage.canary.as_str());
+    assert_eq!(
+        output(&json, "redeploy"),
+        format!(
+            "redeploy.yml dispatched in acme/billing: run {}",
+            redeploy.id
+        )
+    );
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -757,5 +787,157 @@ async fn a_rollback_never_brings_back_what_the_path_into_the_environment_would_r
     assert!(
         summary.contains(&format!("| previous signed by | {SIGNER_IDENTITY} |")),
         "{summary}"
+    );
+}
+
+/// A canary whose `/health` reports the digest it serves: `bad` answers 503 until a redeploy
+/// request arrives at `/redeploy`, after which (300 ms later) it serves `good`, healthy.
+async fn redeployable(bad: Digest, good: Digest) -> (SocketAddr, Arc<Mutex<Vec<Bytes>>>) {
+    let serving = Arc::new(Mutex::new((bad, 503u16)));
+    let calls: Arc<Mutex<Vec<Bytes>>> = Arc::default();
+    let (state, kept) = (serving.clone(), calls.clone());
+    let app = Router::new()
+        .route(
+            "/health",
+            axum::routing::get(move || {
+                let serving = serving.clone();
+                async move {
+                    let (digest, status) = serving.lock().expect("lock").clone();
+                    (
+                        axum::http::StatusCode::from_u16(status).expect("status"),
+                        format!("{{\"digest\":\"{digest}\"}}"),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/redeploy",
+            post(move |body: Bytes| {
+                let (state, kept, good) = (state.clone(), kept.clone(), good.clone());
+                async move {
+                    kept.lock().expect("lock").push(body);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        *state.lock().expect("lock") = (good, 200);
+                    });
+                    axum::http::StatusCode::ACCEPTED
+                }
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, calls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_rollback_the_redeploy_is_triggered_and_recovery_awaited() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let (addr, calls) = redeployable(stage.canary.clone(), stage.previous.clone()).await;
+    let health = format!("http://{addr}/health");
+    let recovered_when = format!("digest=={}", stage.previous);
+    let (out, json) = stage
+        .run(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--health-url",
+            &health,
+            "--on-rollback-url",
+            &format!("http://{addr}/redeploy"),
+            "--recovered-when",
+            &recovered_when,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "rolled-back", "{json}");
+    assert_eq!(
+        output(&json, "redeploy"),
+        "the redeploy call answered HTTP 202"
+    );
+    let recover: u64 = output(&json, "recover-ms").parse().expect("recover-ms");
+    let repoint: u64 = output(&json, "repoint-ms").parse().expect("repoint-ms");
+    assert!(
+        recover >= 300 && recover > repoint,
+        "{recover} ms, {repoint} ms"
+    );
+    let event: Value = serde_json::from_slice(&calls.lock().expect("lock")[0]).expect("json");
+    assert_eq!(event["type"], "dev.gantry.canary.redeploy");
+    assert_eq!(event["data"]["previous_digest"], stage.previous.as_str());
+
+    // A redeploy that never comes: the rollback stands, the wait ends, a warning says so.
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, json) = stage
+        .run(&[
+            "--previous-digest",
+            stage.canary.as_str(),
+            "--digest",
+            stage.previous.as_str(),
+            "--recovered-when",
+            "status==recovered",
+            "--recover-timeout",
+            "1s",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "rolled-back");
+    assert_eq!(output(&json, "recover-ms"), "");
+    assert!(
+        json["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("**not serving yet**: status==recovered did not hold within 1 s"),
+        "{json}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redeploy_command_sees_the_digest_and_none_of_gantrys_secrets() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, json) = stage
+        .command(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--on-rollback-run",
+            "echo \"$GANTRY_DIGEST from $GANTRY_ROLLED_BACK_FROM\" > redeployed; env > seen; echo '::add-mask::x'",
+            "--on-rollback-env",
+            "DEPLOY_TARGET",
+        ])
+        .env("GITHUB_TOKEN", "ghs_must_not_leak")
+        .env("GANTRY_REGISTRY_PASSWORD", "hunter2")
+        .env("DEPLOY_TARGET", "eu-1")
+        .output()
+        .await
+        .map(|out| {
+            let json = stdout_json(&out);
+            (out, json)
+        })
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        output(&json, "redeploy"),
+        format!(
+            "`echo \"$GANTRY_DIGEST from $GANTRY_ROLLED_BACK_FROM\" > redeployed; env > seen; echo '::add-mask::x'` succeeded"
+        )
+    );
+    let redeployed = std::fs::read_to_string(stage.dir.path().join("redeployed")).expect("ran");
+    assert_eq!(
+        redeployed.trim(),
+        format!("{} from {}", stage.previous, stage.canary)
+    );
+    let seen = std::fs::read_to_string(stage.dir.path().join("seen")).expect("env");
+    assert!(seen.contains("DEPLOY_TARGET=eu-1"), "{seen}");
+    assert!(
+        !seen.contains("ghs_must_not_leak") && !seen.contains("hunter2"),
+        "{seen}"
+    );
+    assert!(
+        !stderr(&out).lines().any(|l| l.starts_with("::add-mask::")),
+        "{}",
+        stderr(&out)
     );
 }
