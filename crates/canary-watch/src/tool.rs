@@ -104,6 +104,35 @@ impl Aftermath {
         }
         warnings
     }
+
+    /// The summary's lines on the redeploy and the recovery.
+    fn summary(&self, recovered_when: Option<&str>) -> String {
+        let mut text = String::new();
+        match &self.redeploy {
+            Some(Ok(what)) => {
+                let _ = writeln!(text, "- redeploy: {}", what.replace('|', "\\|"));
+            }
+            Some(Err(why)) => {
+                let _ = writeln!(text, "- redeploy **failed**: {}", why.replace('|', "\\|"));
+            }
+            None => {}
+        }
+        match &self.recovered {
+            Some(Ok(took)) => {
+                let _ = writeln!(
+                    text,
+                    "- the previous digest serves again ({}) {} ms after the decision",
+                    recovered_when.unwrap_or_default(),
+                    took.as_millis()
+                );
+            }
+            Some(Err(why)) => {
+                let _ = writeln!(text, "- **not serving yet**: {why}");
+            }
+            None => {}
+        }
+        text
+    }
 }
 
 /// Checks every input and proves the rollback possible; `Ok(Err(outcome))` when the environment
@@ -677,29 +706,7 @@ fn summary(
             let _ = writeln!(text, "- {line}");
         }
     }
-    match &ended.aftermath.redeploy {
-        Some(Ok(what)) => {
-            let _ = writeln!(text, "- redeploy: {}", what.replace('|', "\\|"));
-        }
-        Some(Err(why)) => {
-            let _ = writeln!(text, "- redeploy **failed**: {}", why.replace('|', "\\|"));
-        }
-        None => {}
-    }
-    match &ended.aftermath.recovered {
-        Some(Ok(took)) => {
-            let _ = writeln!(
-                text,
-                "- the previous digest serves again ({}) {} ms after the decision",
-                args.recovered_when.as_deref().unwrap_or_default(),
-                took.as_millis()
-            );
-        }
-        Some(Err(why)) => {
-            let _ = writeln!(text, "- **not serving yet**: {why}");
-        }
-        None => {}
-    }
+    text.push_str(&ended.aftermath.summary(args.recovered_when.as_deref()));
     if let Some(id) = deployment {
         let _ = writeln!(text, "\nRecorded as GitHub Deployment {id}.");
     }
