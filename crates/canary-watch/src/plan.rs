@@ -471,6 +471,29 @@ impl Guard for TagGuard<'_> {
             None
         })
     }
+
+    fn seen(&self, tick: &crate::watch::Tick) {
+        let values: Vec<String> = tick
+            .measurements
+            .iter()
+            .chain(tick.control.iter())
+            .map(|m| format!("{} {:?}: {}", m.check, m.verdict, m.value))
+            .collect();
+        let s = tick.streaks;
+        // Through the output layer: a check's value (a body, an error) cannot issue commands.
+        gantry_actions::output::err(&format!(
+            "tick {}{} at {:.1} s: {:?} — {} (streaks: {} failing, {} errors, {} inconclusive, {} passing)",
+            tick.number,
+            if tick.counted { "" } else { " (warm-up)" },
+            tick.at.as_secs_f64(),
+            tick.verdict,
+            values.join("; "),
+            s.failures,
+            s.errors,
+            s.inconclusive,
+            s.successes
+        ));
+    }
 }
 
 /// How long the notifications may take after the decision was acted on.

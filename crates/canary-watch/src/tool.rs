@@ -84,6 +84,8 @@ struct Prepared {
 struct Aftermath {
     redeploy: Option<Result<String, String>>,
     recovered: Option<Result<Duration, String>>,
+    /// The signal that stopped the redeploy or the wait for recovery.
+    cancelled: Option<&'static str>,
 }
 
 impl Aftermath {
@@ -94,6 +96,12 @@ impl Aftermath {
             warnings.push(Annotation::new(
                 Level::Warning,
                 format!("the redeploy hook failed: {why}"),
+            ));
+        }
+        if let Some(signal) = self.cancelled {
+            warnings.push(Annotation::new(
+                Level::Warning,
+                format!("{signal} received after the rollback: the redeploy and the wait for recovery were stopped; the rollback stands and is recorded"),
             ));
         }
         if let Some(Err(why)) = &self.recovered {
@@ -277,7 +285,16 @@ async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         record_rollback(&args, &p, acted.rolled_back, &reason, &decided_at, ctx),
         notify(&args, &notice),
         sign_verdict(&args, ctx, &p, &facts),
-        aftermath(&args, &p, &notice, acted.rolled_back, decided),
+        async {
+            // A cancel now stops the redeploy's wait, never the records of the rollback.
+            tokio::select! {
+                after = aftermath(&args, &p, &notice, acted.rolled_back, decided) => after,
+                name = signals.next() => Aftermath {
+                    cancelled: Some(name),
+                    ..Aftermath::default()
+                },
+            }
+        },
     );
     Ok(Ended {
         args: &args,

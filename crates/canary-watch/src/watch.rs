@@ -41,6 +41,9 @@ pub trait Check: Send + Sync {
 pub trait Guard: Send + Sync {
     /// `Some(what happened)` when the watch must stop.
     fn moved(&self) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>>;
+
+    /// Told of every tick once it is recorded (a log line per tick).
+    fn seen(&self, _tick: &Tick) {}
 }
 
 /// When ticks happen.
@@ -183,7 +186,7 @@ pub async fn watch_guarded(
         } else {
             None
         };
-        ticks.push(Tick {
+        let tick = Tick {
             number,
             at,
             counted: counts,
@@ -191,7 +194,11 @@ pub async fn watch_guarded(
             measurements,
             control,
             streaks: engine.streaks(),
-        });
+        };
+        if let Some(guard) = guard {
+            guard.seen(&tick);
+        }
+        ticks.push(tick);
         if let Some(decision) = decision {
             return Watched {
                 decision,

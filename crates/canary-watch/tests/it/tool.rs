@@ -200,6 +200,21 @@ async fn a_healthy_canary_is_left_and_a_success_streak_ends_the_watch_early() {
         serde_json::from_str(output(&json, "measurements")).expect("measurements");
     assert_eq!(ticks.len(), 4, "one warm-up tick, three counted");
     assert_eq!(ticks[0]["counted"], false);
+    // A log line per tick, on stderr.
+    let logged: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with("tick "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(logged.len(), 4, "{logged:#?}");
+    assert!(
+        logged[0].starts_with("tick 1 (warm-up) at 0.0 s: Pass — health Pass: HTTP 200"),
+        "{logged:#?}"
+    );
+    assert!(
+        logged[3].ends_with("(streaks: 0 failing, 0 errors, 0 inconclusive, 3 passing)"),
+        "{logged:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -897,6 +912,50 @@ async fn after_the_rollback_the_redeploy_is_triggered_and_recovery_awaited() {
             .unwrap_or_default()
             .contains("**not serving yet**: status==recovered did not hold within 1 s"),
         "{json}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_after_the_rollback_stops_the_wait_for_recovery_and_the_rollback_stands() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    stage.status.store(503, Ordering::Relaxed);
+    let child = stage
+        .command(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--recovered-when",
+            "status==never",
+            "--recover-timeout",
+            "60s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Three failing ticks at 200 ms decide within a second; then it waits for recovery.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let pid = child.id().expect("pid");
+    let sent = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    let out = child.wait_with_output().await.expect("wait");
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
+    let json = stdout_json(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "rolled-back", "{json}");
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.previous));
+    assert!(
+        stderr(&out).contains("warning: SIGTERM received after the rollback"),
+        "{}",
+        stderr(&out)
     );
 }
 
