@@ -1008,3 +1008,40 @@ async fn the_redeploy_command_sees_the_digest_and_none_of_gantrys_secrets() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_query_outside_its_bound_rolls_the_canary_back() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let metrics = "canary_error_ratio{pod=\"a\"} 0.02\ncanary_error_ratio{pod=\"b\"} 0.31\n";
+    let Some(prometheus) =
+        tokio::task::spawn_blocking(move || gantry_testkit::prometheus::Prometheus::start(metrics))
+            .await
+            .expect("join")
+            .expect("prometheus")
+    else {
+        return;
+    };
+    let (out, json) = stage
+        .run(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--prometheus-url",
+            &prometheus.url(),
+            "--query",
+            "canary_error_ratio",
+            "--reduce",
+            "max",
+            "--max",
+            "0.05",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "rolled-back", "{json}");
+    assert!(
+        output(&json, "reason").contains("prometheus: 0.31 (bound value ≤ 0.05)"),
+        "{json}"
+    );
+    assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.previous));
+}
