@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use gantry_github::{GitHub, Options, Repository};
+use gantry_github::{GitHub, Repository};
 use gantry_oci::{Client, Digest, Reference};
 use gantry_policy::{DEFAULT_PATH, Policy};
 
@@ -219,15 +219,12 @@ pub fn github(args: &Args, ctx: &gantry_actions::Context) -> anyhow::Result<Opti
     else {
         return Ok(None);
     };
-    let mut options = Options::new(token);
-    options.api_url = args
-        .github
-        .github_api_url
-        .clone()
-        .or_else(|| ctx.github.api_url.clone());
-    options.ca_files.clone_from(&args.registry.ca_files);
     Ok(Some(GitHubSide {
-        github: GitHub::new(options)?,
+        github: args.github.client(
+            token,
+            ctx.github.api_url.as_deref(),
+            &args.registry.ca_files,
+        )?,
         repository: repository
             .parse()
             .context("repository (or GITHUB_REPOSITORY)")?,
@@ -424,15 +421,12 @@ pub fn hook(
         .context(
             "on-rollback-workflow needs on-rollback-repository (or repository, GITHUB_REPOSITORY)",
         )?;
-    let mut options = Options::new(token);
-    options.api_url = args
-        .github
-        .github_api_url
-        .clone()
-        .or_else(|| ctx.github.api_url.clone());
-    options.ca_files.clone_from(&args.registry.ca_files);
     Ok(Some(Hook::Dispatch {
-        github: GitHub::new(options)?,
+        github: args.github.client(
+            token,
+            ctx.github.api_url.as_deref(),
+            &args.registry.ca_files,
+        )?,
         repository: repository.parse().context("on-rollback-repository")?,
         workflow: workflow.clone(),
         git_ref: args.on_rollback_ref.clone(),

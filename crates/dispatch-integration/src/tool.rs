@@ -70,6 +70,7 @@ fn client(
         .github_api_url
         .clone()
         .or_else(|| ctx.github.api_url.clone());
+    options.ca_files.clone_from(&args.registry.ca_files);
     options.timeout = args.request_timeout;
     Ok(GitHub::new(options)?)
 }

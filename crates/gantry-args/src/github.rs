@@ -46,3 +46,22 @@ pub struct GitHubApiArgs {
     #[arg(long, value_name = "URL")]
     pub github_api_url: Option<String>,
 }
+
+impl GitHubApiArgs {
+    /// A client with `token` for this API (`github-api-url`, else the runner's `GITHUB_API_URL`
+    /// given as `runner_api_url`, else github.com), trusting `ca_files` too.
+    pub fn client(
+        &self,
+        token: Secret,
+        runner_api_url: Option<&str>,
+        ca_files: &[PathBuf],
+    ) -> anyhow::Result<gantry_github::GitHub> {
+        let mut options = gantry_github::Options::new(token);
+        options.api_url = self
+            .github_api_url
+            .clone()
+            .or_else(|| runner_api_url.map(str::to_owned));
+        options.ca_files = ca_files.to_vec();
+        Ok(gantry_github::GitHub::new(options)?)
+    }
+}
