@@ -449,9 +449,12 @@ async fn receiver(status: u16) -> (SocketAddr, Arc<Mutex<Vec<(HeaderMap, Bytes)>
     let kept = seen.clone();
     let app = Router::new().route(
         "/hooks/{secret}",
-        post(move |headers: HeaderMap, body: Bytes| {
+        post(move |mut headers: HeaderMap, body: Bytes| {
             let kept = kept.clone();
             async move {
+                // When it arrived, kept with the request.
+                let arrived = jiff::Timestamp::now().to_string();
+                headers.insert("x-test-arrived", arrived.parse().expect("header"));
                 kept.lock().expect("lock").push((headers, body));
                 axum::http::StatusCode::from_u16(status).expect("status")
             }
@@ -491,6 +494,22 @@ async fn the_decision_is_announced_signed_in_each_format_and_a_dead_webhook_chan
     );
     let event: Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(event["specversion"], "1.0");
+    // Sent within 2 s of the decision (its time), the rollback first.
+    let decided: jiff::Timestamp = event["time"]
+        .as_str()
+        .expect("time")
+        .parse()
+        .expect("RFC 3339");
+    let arrived: jiff::Timestamp = headers["x-test-arrived"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("RFC 3339");
+    let after = arrived.duration_since(decided);
+    assert!(
+        after >= jiff::SignedDuration::ZERO && after <= jiff::SignedDuration::from_secs(2),
+        "{after:?}"
+    );
     assert_eq!(event["type"], "dev.gantry.canary.rolled_back");
     assert_eq!(event["data"]["digest"], stage.canary.as_str());
     assert_eq!(event["data"]["previous_digest"], stage.previous.as_str());
