@@ -466,33 +466,16 @@ async fn receiver(status: u16) -> (SocketAddr, Arc<Mutex<Vec<(HeaderMap, Bytes)>
     (addr, seen)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_decision_is_announced_signed_in_each_format_and_a_dead_webhook_changes_nothing() {
-    let Some(stage) = stage(Backend::Gantry).await else {
-        return;
-    };
-    let (addr, seen) = receiver(200).await;
-    let url = format!("http://{addr}/hooks/T0KEN-in-the-url");
-    stage.status.store(503, Ordering::Relaxed);
-    let (out, _) = stage
-        .run(&[
-            "--previous-digest",
-            stage.previous.as_str(),
-            "--webhook-url",
-            &url,
-            "--webhook-secret",
-            "hmac-key",
-        ])
-        .await;
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let (headers, body) = seen.lock().expect("lock").remove(0);
+/// The json webhook's request: a `CloudEvents` event of the rollback, signed with the key, sent within
+/// 2 s of the decision it announces (its time).
+fn signed_cloud_event(stage: &Stage, headers: &HeaderMap, body: &Bytes) {
     assert_eq!(headers["content-type"], "application/cloudevents+json");
     let signature = headers["x-gantry-signature-256"].to_str().expect("ascii");
     assert_eq!(
         signature,
-        canary_watch::notify::signature(&gantry_secret::Secret::new("hmac-key"), &body)
+        canary_watch::notify::signature(&gantry_secret::Secret::new("hmac-key"), body)
     );
-    let event: Value = serde_json::from_slice(&body).expect("json");
+    let event: Value = serde_json::from_slice(body).expect("json");
     assert_eq!(event["specversion"], "1.0");
     // Sent within 2 s of the decision (its time), the rollback first.
     let decided: jiff::Timestamp = event["time"]
@@ -519,6 +502,29 @@ async fn the_decision_is_announced_signed_in_each_format_and_a_dead_webhook_chan
             .unwrap_or_default()
             .contains("HTTP 503")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decision_is_announced_signed_in_each_format_and_a_dead_webhook_changes_nothing() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let (addr, seen) = receiver(200).await;
+    let url = format!("http://{addr}/hooks/T0KEN-in-the-url");
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, _) = stage
+        .run(&[
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--webhook-url",
+            &url,
+            "--webhook-secret",
+            "hmac-key",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (headers, body) = seen.lock().expect("lock").remove(0);
+    signed_cloud_event(&stage, &headers, &body);
     let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
     assert!(
         !printed.contains("T0KEN-in-the-url"),
