@@ -154,6 +154,10 @@ impl Writer {
 }
 
 /// How a file is laid out.
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "four independent switches of the layout"
+)]
 struct Layout {
     crlf: bool,
     wide: bool,
