@@ -22,8 +22,10 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 mod actions;
+mod contents;
 
 pub use actions::{FakeWorkflow, RunPlan, RunRecord};
+pub use contents::{GitCommit, blob_sha};
 
 /// The primary rate limit the stand-in reports (an installation token's).
 const RATE_LIMIT: usize = 5000;
@@ -55,6 +57,7 @@ struct FakeState {
     answers: Vec<(String, u16)>,
     next_id: u64,
     actions: actions::ActionsState,
+    git: contents::GitState,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -114,6 +117,40 @@ impl StandIn {
     /// The deployments recorded so far, oldest first.
     pub fn deployments(&self) -> Vec<Value> {
         self.state().deployments.clone()
+    }
+
+    /// Commits `files` (`path`, bytes) on `branch` of `repository` (`owner/name`), as someone
+    /// pushing to it would.
+    pub fn commit_files(
+        &self,
+        repository: &str,
+        branch: &str,
+        files: &[(&str, &[u8])],
+        message: &str,
+    ) -> GitCommit {
+        let files: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|(p, b)| ((*p).to_owned(), b.to_vec()))
+            .collect();
+        let someone = ("someone".to_owned(), "someone@example.com".to_owned());
+        self.state().git.commit(
+            repository,
+            branch,
+            &files,
+            message,
+            someone.clone(),
+            someone,
+        )
+    }
+
+    /// The file at `path` on `branch`.
+    pub fn file(&self, repository: &str, branch: &str, path: &str) -> Option<Vec<u8>> {
+        self.state().git.file(repository, branch, path)
+    }
+
+    /// The commits of `branch`, newest first.
+    pub fn log(&self, repository: &str, branch: &str) -> Vec<GitCommit> {
+        self.state().git.log(repository, branch)
     }
 
     /// The statuses recorded for a deployment, oldest first.
@@ -189,6 +226,11 @@ fn api(state: Shared) -> Router {
             "/repos/{owner}/{repo}/deployments/{id}/statuses",
             post(create_status).get(list_statuses),
         )
+        .route(
+            "/repos/{owner}/{repo}/contents/{*path}",
+            get(contents::get_file).put(contents::put_file),
+        )
+        .route("/repos/{owner}/{repo}/commits", get(contents::list_commits))
         .route(
             "/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches",
             post(actions::dispatch_workflow),

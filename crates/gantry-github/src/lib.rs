@@ -14,12 +14,14 @@
 #![warn(missing_docs)]
 
 mod actions;
+mod contents;
 mod request;
 mod statuses;
 
 pub use actions::{
     Artifact, Cancel, Dispatched, Fetched, Job, RUNS_PER_PAGE, RunFilter, RunStatus, WorkflowRun,
 };
+pub use contents::{CONTENTS_LIMIT, CommitSummary, File, NewFile, Person, Written};
 pub use request::RateLimit;
 pub use statuses::{CommitState, NewCommitStatus};
 

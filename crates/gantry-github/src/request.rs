@@ -28,6 +28,7 @@ pub struct RateLimit {
 pub(crate) enum Method {
     Get,
     Post,
+    Put,
 }
 
 impl Method {
@@ -35,6 +36,7 @@ impl Method {
         match self {
             Self::Get => "GET",
             Self::Post => "POST",
+            Self::Put => "PUT",
         }
     }
 }
@@ -82,6 +84,14 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// A PUT of `body`: never sent twice by the retry policy (a file write may have landed).
+    pub(crate) fn put(path: String, body: &'a Value) -> Self {
+        Self {
+            method: Method::Put,
+            ..Self::post(path, body)
+        }
+    }
+
     /// A POST without a body (cancel).
     pub(crate) fn post_empty(path: String) -> Self {
         Self {
@@ -95,7 +105,7 @@ impl<'a> Call<'a> {
         self.method = method;
         self.replay = match method {
             Method::Get => Replay::Safe,
-            Method::Post => Replay::Unsafe,
+            Method::Post | Method::Put => Replay::Unsafe,
         };
         self
     }
@@ -225,6 +235,7 @@ impl GitHub {
             .method(match call.method {
                 Method::Get => http::Method::GET,
                 Method::Post => http::Method::POST,
+                Method::Put => http::Method::PUT,
             })
             .uri(call.path.as_str());
         for (name, value) in &call.headers {

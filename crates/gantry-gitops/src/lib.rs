@@ -15,6 +15,8 @@
 
 #![warn(missing_docs)]
 
+pub mod github;
+pub mod message;
 pub mod splice;
 pub mod yaml;
 

@@ -25,7 +25,7 @@ use crate::server::ServerThread;
 pub use gantry_github_standin::{FakeWorkflow, RunPlan, RunRecord, StandIn, TOKEN, Throttle};
 
 /// The REST paths gantry uses: the spec subset prism loads holds these and what they reference.
-const PATHS: [&str; 14] = [
+const PATHS: [&str; 16] = [
     "/repos/{owner}/{repo}/collaborators/{username}/permission",
     "/orgs/{org}/teams/{team_slug}/memberships/{username}",
     "/repos/{owner}/{repo}/deployments",
@@ -40,6 +40,8 @@ const PATHS: [&str; 14] = [
     "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs",
     "/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
     "/repos/{owner}/{repo}/statuses/{sha}",
+    "/repos/{owner}/{repo}/contents/{path}",
+    "/repos/{owner}/{repo}/commits",
 ];
 
 /// The reads gantry polls with `If-None-Match`. GitHub answers them 304 when nothing changed (its
@@ -50,6 +52,11 @@ const CONDITIONAL: [&str; 3] = [
     "/repos/{owner}/{repo}/actions/runs",
     "/repos/{owner}/{repo}/actions/runs/{run_id}",
 ];
+
+/// Operations whose 409 answer GitHub's description gives as `oneOf` two error schemas that every
+/// error body satisfies both of (neither requires a field nor forbids others), so no 409 could
+/// pass: the subset makes it `anyOf` of the same two, and nothing else.
+const CONFLICT_ANY_OF: [(&str, &str); 1] = [("/repos/{owner}/{repo}/contents/{path}", "put")];
 
 /// The fake behind prism; both stop on drop.
 pub struct GitHubFake {
@@ -173,6 +180,7 @@ fn build_subset() -> anyhow::Result<PathBuf> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         PATHS.hash(&mut hasher);
         CONDITIONAL.hash(&mut hasher);
+        CONFLICT_ANY_OF.hash(&mut hasher);
         std::fs::metadata(&full)
             .with_context(|| format!("reading {}", full.display()))?
             .len()
@@ -196,6 +204,23 @@ fn build_subset() -> anyhow::Result<PathBuf> {
         if CONDITIONAL.contains(&path) {
             item["get"]["responses"]["304"] =
                 json!({"$ref": "#/components/responses/not_modified"});
+        }
+        for (_, method) in CONFLICT_ANY_OF.iter().filter(|(p, _)| *p == path) {
+            let answer = &item[*method]["responses"]["409"];
+            let mut answer = match answer["$ref"].as_str() {
+                Some(reference) => {
+                    let name = reference.rsplit('/').next().unwrap_or_default();
+                    spec["components"]["responses"][name].clone()
+                }
+                None => answer.clone(),
+            };
+            let schema = &mut answer["content"]["application/json"]["schema"];
+            let one_of = schema
+                .as_object_mut()
+                .and_then(|s| s.remove("oneOf"))
+                .with_context(|| format!("the 409 of {method} {path} is no longer oneOf"))?;
+            schema["anyOf"] = one_of;
+            item[*method]["responses"]["409"] = answer;
         }
         paths.insert(path.to_owned(), item);
     }
@@ -252,10 +277,36 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
 /// artifact's zip), everything else on to prism. Prism cannot pass those on: it follows redirects
 /// itself (node-fetch) and re-reads binary bodies as text. The fake serves them here, with the
 /// same token check, answering what the description lists: 302 with a `Location`.
+///
+/// And one rewrite on the way: GitHub takes a file's path in a contents URL with its slashes
+/// (`/contents/apps/billing/values.yaml`), while the description names it as one `{path}`
+/// parameter, which prism matches as one segment. The front encodes those slashes (`%2F`) for
+/// prism, so the request is still checked against the description, and the stand-in decodes them.
 fn front(standin: &StandIn, prism: &str) -> anyhow::Result<Router> {
     Ok(standin
         .redirecting_router()
-        .fallback_service(crate::proxy::FaultyProxy::forwarding(prism)?))
+        .fallback_service(crate::proxy::FaultyProxy::forwarding(prism)?)
+        .layer(axum::middleware::map_request(contents_path_for_prism)))
+}
+
+async fn contents_path_for_prism(mut request: axum::extract::Request) -> axum::extract::Request {
+    let uri = request.uri().clone();
+    let path = uri.path();
+    let Some(at) = path.find("/contents/") else {
+        return request;
+    };
+    let (head, file) = path.split_at(at + "/contents/".len());
+    if !head.starts_with("/repos/") || !file.contains('/') {
+        return request;
+    }
+    let rewritten = match uri.query() {
+        Some(query) => format!("{head}{}?{query}", file.replace('/', "%2F")),
+        None => format!("{head}{}", file.replace('/', "%2F")),
+    };
+    if let Ok(new) = rewritten.parse() {
+        *request.uri_mut() = new;
+    }
+    request
 }
 
 impl std::ops::Deref for GitHubFake {

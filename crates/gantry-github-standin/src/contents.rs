@@ -1,0 +1,317 @@
+//! Repository files as the contents API serves them: branches of commits, each commit a tree of
+//! paths to blobs; a write replaces exactly the blob it names (409 otherwise) and becomes one new
+//! commit on its branch. Blob SHAs are git's (SHA-1 of `blob <size>\0<bytes>`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::Json;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::{Shared, error, timestamp, user};
+
+/// One commit of the stand-in's repositories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitCommit {
+    /// Its SHA.
+    pub sha: String,
+    /// Its parent.
+    pub parent: Option<String>,
+    /// Its message.
+    pub message: String,
+    /// Author `(name, email)`.
+    pub author: (String, String),
+    /// Committer `(name, email)`.
+    pub committer: (String, String),
+    /// The paths it changed.
+    pub touched: Vec<String>,
+    tree: BTreeMap<String, String>,
+    date: String,
+}
+
+#[derive(Default)]
+pub(crate) struct GitState {
+    /// `(owner/repo, branch)` → head commit.
+    heads: HashMap<(String, String), String>,
+    commits: HashMap<String, GitCommit>,
+    blobs: HashMap<String, Vec<u8>>,
+    counter: u64,
+}
+
+/// Git's blob SHA of `bytes`.
+pub fn blob_sha(bytes: &[u8]) -> String {
+    let mut hasher = sha1_smol::Sha1::new();
+    hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
+    hasher.update(bytes);
+    hasher.digest().to_string()
+}
+
+impl GitState {
+    fn tree(&self, repository: &str, branch: &str) -> Option<&BTreeMap<String, String>> {
+        let head = self
+            .heads
+            .get(&(repository.to_owned(), branch.to_owned()))?;
+        self.commits.get(head).map(|c| &c.tree)
+    }
+
+    /// Commits `files` on `branch` (created when missing); returns the commit.
+    pub(crate) fn commit(
+        &mut self,
+        repository: &str,
+        branch: &str,
+        files: &[(String, Vec<u8>)],
+        message: &str,
+        author: (String, String),
+        committer: (String, String),
+    ) -> GitCommit {
+        let key = (repository.to_owned(), branch.to_owned());
+        let parent = self.heads.get(&key).cloned();
+        let mut tree = parent
+            .as_ref()
+            .and_then(|p| self.commits.get(p))
+            .map(|c| c.tree.clone())
+            .unwrap_or_default();
+        for (path, bytes) in files {
+            let sha = blob_sha(bytes);
+            self.blobs.insert(sha.clone(), bytes.clone());
+            tree.insert(path.clone(), sha);
+        }
+        self.counter += 1;
+        let mut hasher = sha1_smol::Sha1::new();
+        hasher.update(
+            format!("commit {} {:?} {message} {:?}", self.counter, parent, tree).as_bytes(),
+        );
+        let commit = GitCommit {
+            sha: hasher.digest().to_string(),
+            parent,
+            message: message.to_owned(),
+            author,
+            committer,
+            touched: files.iter().map(|(p, _)| p.clone()).collect(),
+            tree,
+            date: timestamp(),
+        };
+        self.commits.insert(commit.sha.clone(), commit.clone());
+        self.heads.insert(key, commit.sha.clone());
+        commit
+    }
+
+    /// The file at `path` on `branch`.
+    pub(crate) fn file(&self, repository: &str, branch: &str, path: &str) -> Option<Vec<u8>> {
+        let sha = self.tree(repository, branch)?.get(path)?;
+        self.blobs.get(sha).cloned()
+    }
+
+    /// The commits of `branch`, newest first.
+    pub(crate) fn log(&self, repository: &str, branch: &str) -> Vec<GitCommit> {
+        let mut out = Vec::new();
+        let mut next = self
+            .heads
+            .get(&(repository.to_owned(), branch.to_owned()))
+            .cloned();
+        while let Some(commit) = next.as_ref().and_then(|sha| self.commits.get(sha)) {
+            next.clone_from(&commit.parent);
+            out.push(commit.clone());
+        }
+        out
+    }
+}
+
+fn content_json(repository: &str, branch: &str, path: &str, sha: &str, size: usize) -> Value {
+    let url = format!("https://api.github.com/repos/{repository}/contents/{path}?ref={branch}");
+    let html = format!("https://github.com/{repository}/blob/{branch}/{path}");
+    let git = format!("https://api.github.com/repos/{repository}/git/blobs/{sha}");
+    json!({
+        "type": "file",
+        "name": path.rsplit('/').next().unwrap_or(path),
+        "path": path,
+        "sha": sha,
+        "size": size,
+        "url": url,
+        "html_url": html,
+        "git_url": git,
+        "download_url": format!("https://raw.githubusercontent.com/{repository}/{branch}/{path}"),
+        "_links": {"self": url, "git": git, "html": html},
+    })
+}
+
+fn commit_json(repository: &str, commit: &GitCommit) -> Value {
+    let api = format!("https://api.github.com/repos/{repository}");
+    let person = |(name, email): &(String, String)| json!({"name": name, "email": email, "date": commit.date});
+    json!({
+        "sha": commit.sha,
+        "node_id": format!("C_kwDO{}", &commit.sha[..12]),
+        "url": format!("{api}/git/commits/{}", commit.sha),
+        "html_url": format!("https://github.com/{repository}/commit/{}", commit.sha),
+        "author": person(&commit.author),
+        "committer": person(&commit.committer),
+        "message": commit.message,
+        "tree": {"sha": &commit.sha[..40.min(commit.sha.len())], "url": format!("{api}/git/trees/{}", commit.sha)},
+        "parents": commit.parent.iter().map(|p| json!({
+            "sha": p,
+            "url": format!("{api}/git/commits/{p}"),
+            "html_url": format!("https://github.com/{repository}/commit/{p}"),
+        })).collect::<Vec<_>>(),
+        "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null, "verified_at": null},
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct RefQuery {
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
+}
+
+pub(crate) async fn get_file(
+    State(state): State<Shared>,
+    UrlPath((owner, repo, path)): UrlPath<(String, String, String)>,
+    Query(query): Query<RefQuery>,
+) -> Response {
+    let repository = format!("{owner}/{repo}");
+    let branch = query.git_ref.unwrap_or_else(|| "main".to_owned());
+    let state = state.lock().expect("fake state");
+    let Some(bytes) = state.git.file(&repository, &branch, &path) else {
+        return error(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let mut body = content_json(&repository, &branch, &path, &blob_sha(&bytes), bytes.len());
+    // GitHub wraps the base64 at 60 characters.
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let wrapped: Vec<String> = encoded
+        .as_bytes()
+        .chunks(60)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    body["content"] = json!(format!("{}\n", wrapped.join("\n")));
+    body["encoding"] = json!("base64");
+    Json(body).into_response()
+}
+
+fn person_of(value: Option<&Value>) -> Option<(String, String)> {
+    let value = value?;
+    Some((
+        value.get("name")?.as_str()?.to_owned(),
+        value.get("email")?.as_str()?.to_owned(),
+    ))
+}
+
+pub(crate) async fn put_file(
+    State(state): State<Shared>,
+    UrlPath((owner, repo, path)): UrlPath<(String, String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let repository = format!("{owner}/{repo}");
+    let branch = body["branch"].as_str().unwrap_or("main").to_owned();
+    let Some(bytes) = body["content"]
+        .as_str()
+        .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+    else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "content is not valid Base64",
+        );
+    };
+    let mut state = state.lock().expect("fake state");
+    let existing = state.git.file(&repository, &branch, &path);
+    let named = body["sha"].as_str();
+    match (&existing, named) {
+        (Some(_), None) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid request.\n\n\"sha\" wasn't supplied.",
+            );
+        }
+        (Some(current), Some(sha)) if blob_sha(current) != sha => {
+            return error(
+                StatusCode::CONFLICT,
+                &format!("{path} does not match {sha}"),
+            );
+        }
+        (None, Some(sha)) => {
+            return error(
+                StatusCode::CONFLICT,
+                &format!("{path} does not match {sha}"),
+            );
+        }
+        _ => {}
+    }
+    let committer = person_of(body.get("committer")).unwrap_or_else(|| {
+        (
+            "github-actions[bot]".to_owned(),
+            "41898282+github-actions[bot]@users.noreply.github.com".to_owned(),
+        )
+    });
+    let author = person_of(body.get("author")).unwrap_or_else(|| committer.clone());
+    let message = body["message"].as_str().unwrap_or_default().to_owned();
+    let commit = state.git.commit(
+        &repository,
+        &branch,
+        &[(path.clone(), bytes.clone())],
+        &message,
+        author,
+        committer,
+    );
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    (
+        status,
+        Json(json!({
+            "content": content_json(&repository, &branch, &path, &blob_sha(&bytes), bytes.len()),
+            "commit": commit_json(&repository, &commit),
+        })),
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct CommitsQuery {
+    sha: Option<String>,
+    path: Option<String>,
+    per_page: Option<usize>,
+}
+
+pub(crate) async fn list_commits(
+    State(state): State<Shared>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    Query(query): Query<CommitsQuery>,
+) -> Response {
+    let repository = format!("{owner}/{repo}");
+    let branch = query.sha.unwrap_or_else(|| "main".to_owned());
+    let state = state.lock().expect("fake state");
+    let api = format!("https://api.github.com/repos/{repository}");
+    let list: Vec<Value> = state
+        .git
+        .log(&repository, &branch)
+        .into_iter()
+        .filter(|c| query.path.as_ref().is_none_or(|p| c.touched.contains(p)))
+        .take(query.per_page.unwrap_or(30))
+        .map(|c| {
+            let inner = commit_json(&repository, &c);
+            json!({
+                "url": format!("{api}/commits/{}", c.sha),
+                "sha": c.sha,
+                "node_id": inner["node_id"],
+                "html_url": inner["html_url"],
+                "comments_url": format!("{api}/commits/{}/comments", c.sha),
+                "commit": {
+                    "url": inner["url"],
+                    "author": inner["author"],
+                    "committer": inner["committer"],
+                    "message": c.message,
+                    "comment_count": 0,
+                    "tree": inner["tree"],
+                    "verification": inner["verification"],
+                },
+                "author": user("gantry-promoter", 7),
+                "committer": user("web-flow", 19_864_447),
+                "parents": inner["parents"],
+            })
+        })
+        .collect();
+    Json(list).into_response()
+}
