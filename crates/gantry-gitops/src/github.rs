@@ -92,6 +92,9 @@ pub enum WriteError {
         /// The file.
         file: String,
     },
+    /// git failed.
+    #[error(transparent)]
+    Git(crate::git::GitError),
     /// The file kept changing under the write.
     #[error("{file} changed under every one of {ATTEMPTS} writes: giving up")]
     Busy {

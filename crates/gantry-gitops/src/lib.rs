@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod git;
 pub mod github;
 pub mod message;
 pub mod splice;
@@ -114,6 +115,8 @@ impl std::fmt::Display for Target {
 /// One scalar changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
+    /// The file.
+    pub file: String,
     /// Its line (from 1).
     pub line: usize,
     /// Its column (from 1, in characters).
@@ -330,6 +333,7 @@ impl Planner<'_> {
             end,
             new_text: splice::render(&new_value, style),
             change: Change {
+                file: self.file.to_owned(),
                 line,
                 column,
                 document: node.document,
@@ -637,6 +641,7 @@ pub fn edit(file: &str, text: &str, targets: &[Target], digest: &str) -> Result<
             .take_while(|c| *c == ' ')
             .count();
         changes.push(Change {
+            file: file.to_owned(),
             line: position(body, insert.at).0 + 1 + above,
             column: indent + 1,
             document: insert.key.0,

@@ -26,6 +26,7 @@ fn a_trailing_comment_and_the_quoting_stay() {
     assert_eq!(
         edited.changes,
         [Change {
+            file: "f.yaml".into(),
             line: 3,
             column: 11,
             document: 0,

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod component;
+pub mod git;
 pub mod github;
 pub mod peers;
 pub mod pki;
