@@ -9,8 +9,9 @@ use marked_yaml::Spanned;
 use serde::Deserialize;
 
 use super::{
-    Allowed, DEFAULT_GATE_TIMEOUT, Environment, Gate, Policy, PolicyError, Promotion, Role, Source,
-    TAG_VARIABLES, chain, render_tag,
+    Allowed, ArgoCd, ArgoWait, DEFAULT_GATE_TIMEOUT, Environment, Gate, GitOps, GitOpsMode,
+    GitOpsRepository, Policy, PolicyError, Promotion, Role, Source, TAG_VARIABLES, chain,
+    render_tag,
 };
 
 /// The largest policy file read, and the deepest nesting, list lengths.
@@ -41,6 +42,48 @@ struct FileEnvironment {
     tag: Option<Spanned<String>>,
     #[serde(default)]
     aliases: Vec<Spanned<String>>,
+    #[serde(default)]
+    gitops: Option<FileGitOps>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGitOps {
+    repository: Spanned<String>,
+    #[serde(default)]
+    branch: Option<Spanned<String>>,
+    #[serde(default)]
+    mode: Option<Spanned<String>>,
+    targets: Vec<FileGitOpsTarget>,
+    #[serde(default)]
+    argocd: Option<FileArgoCd>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGitOpsTarget {
+    file: Spanned<String>,
+    #[serde(default)]
+    path: Option<Spanned<String>>,
+    #[serde(default)]
+    create: Option<Spanned<String>>,
+    #[serde(default, rename = "kustomize-image")]
+    kustomize_image: Option<Spanned<String>>,
+    #[serde(default)]
+    image: Option<Spanned<String>>,
+    #[serde(default)]
+    marker: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileArgoCd {
+    server: Spanned<String>,
+    application: Spanned<String>,
+    #[serde(default)]
+    wait: Option<Spanned<String>>,
+    #[serde(default)]
+    sync: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -192,11 +235,14 @@ fn environments(
             check_tag_template(&tag, name).map_err(|message| at.error(span, message))?;
         }
         let aliases = aliases_of(at, &env, &tag, name)?;
+        let gitops = env.gitops.as_ref().map(|g| gitops_of(at, g)).transpose()?;
         environments.push(Environment {
             name: name.to_owned(),
+            registry: gitops.is_none() || env.tag.is_some(),
             repository: env.repository.map(|r| r.as_str().to_owned()),
             tag,
             aliases,
+            gitops,
         });
     }
     let mut tags: HashSet<(Option<&str>, String)> = HashSet::new();
@@ -223,6 +269,122 @@ fn environments(
         });
     }
     Ok(environments)
+}
+
+/// A `true`/`false` value.
+fn flag(
+    at: &Locator<'_>,
+    value: Option<&Spanned<String>>,
+    what: &str,
+) -> Result<bool, PolicyError> {
+    match value.map(|v| (v, v.as_str())) {
+        None | Some((_, "false")) => Ok(false),
+        Some((_, "true")) => Ok(true),
+        Some((v, other)) => Err(at.error(
+            v.span(),
+            format!("{what} must be true or false, found {other:?}"),
+        )),
+    }
+}
+
+/// An environment's `gitops:`: repository, branch, mode, targets (one kind each), Argo CD.
+fn gitops_of(at: &Locator<'_>, g: &FileGitOps) -> Result<GitOps, PolicyError> {
+    let text = g.repository.as_str().trim();
+    let repository = if text.contains("://") || text.starts_with("git@") || text.starts_with('/') {
+        GitOpsRepository::Url(text.to_owned())
+    } else if text.split('/').count() == 2 && !text.split('/').any(str::is_empty) {
+        GitOpsRepository::GitHub(text.to_owned())
+    } else {
+        return Err(at.error(
+            g.repository.span(),
+            format!("gitops repository {text:?} is neither owner/name (GitHub) nor a git URL"),
+        ));
+    };
+    let mode = match g.mode.as_ref().map(|m| (m, m.as_str())) {
+        None | Some((_, "commit")) => GitOpsMode::Commit,
+        Some((_, "pull-request")) => GitOpsMode::PullRequest,
+        Some((m, other)) => {
+            return Err(at.error(
+                m.span(),
+                format!("gitops mode must be commit or pull-request, found {other:?}"),
+            ));
+        }
+    };
+    if g.targets.is_empty() {
+        return Err(at.error(
+            g.repository.span(),
+            "gitops needs at least one target".to_owned(),
+        ));
+    }
+    let mut files: Vec<(String, Vec<gantry_gitops::Target>)> = Vec::new();
+    for t in &g.targets {
+        let file = t.file.as_str().trim();
+        if file.is_empty() || file.starts_with('/') || file.split('/').any(|s| s == "..") {
+            return Err(at.error(
+                t.file.span(),
+                format!("gitops file {file:?} must be a path inside the repository"),
+            ));
+        }
+        let kinds = [&t.path, &t.kustomize_image, &t.image, &t.marker];
+        let given: Vec<&Spanned<String>> = kinds.iter().filter_map(|k| k.as_ref()).collect();
+        let [only] = given[..] else {
+            return Err(at.error(
+                t.file.span(),
+                format!(
+                    "gitops target {file}: give exactly one of path, kustomize-image, image, marker"
+                ),
+            ));
+        };
+        let create = flag(at, t.create.as_ref(), "create")?;
+        let target = if t.path.is_some() {
+            gantry_gitops::Target::path(only.as_str(), create)
+                .map_err(|m| at.error(only.span(), m))?
+        } else if t.kustomize_image.is_some() {
+            gantry_gitops::Target::KustomizeImage {
+                name: only.as_str().to_owned(),
+            }
+        } else if t.image.is_some() {
+            gantry_gitops::Target::Image {
+                repository: only.as_str().to_owned(),
+            }
+        } else {
+            gantry_gitops::Target::Marker {
+                name: only.as_str().to_owned(),
+            }
+        };
+        match files.iter_mut().find(|(f, _)| f == file) {
+            Some((_, targets)) => targets.push(target),
+            None => files.push((file.to_owned(), vec![target])),
+        }
+    }
+    let argocd = match &g.argocd {
+        None => None,
+        Some(a) => {
+            Some(ArgoCd {
+                server: a.server.as_str().trim_end_matches('/').to_owned(),
+                application: a.application.as_str().to_owned(),
+                wait: match a.wait.as_ref().map(|w| (w, w.as_str())) {
+                    None | Some((_, "synced-healthy")) => ArgoWait::SyncedHealthy,
+                    Some((_, "synced")) => ArgoWait::Synced,
+                    Some((_, "none")) => ArgoWait::None,
+                    Some((w, other)) => {
+                        return Err(at.error(w.span(), format!("argocd wait must be synced-healthy, synced or none, found {other:?}")));
+                    }
+                },
+                sync: flag(at, a.sync.as_ref(), "argocd sync")?,
+            })
+        }
+    };
+    Ok(GitOps {
+        repository,
+        branch: g
+            .branch
+            .as_ref()
+            .map_or_else(|| "main".to_owned(), |b| b.as_str().to_owned()),
+        mode,
+        files,
+        argocd,
+    })
 }
 
 /// An environment's alias tags: valid tags, none twice, none the environment's own tag.

@@ -11,6 +11,17 @@
 //!     tag: "prod-{env}"    # default "{env}"; variables {env} and {digest12}
 //!     aliases: [latest, stable]  # more tags of the environment, moved with it (promote-digest)
 //!                                # and rolled back with it (canary-watch)
+//!   - name: gitops-staging
+//!     gitops:                    # the digest written into a GitOps repository (instead of a
+//!       repository: acme/deploy  # tag, unless `tag:` is given too); owner/name or a git URL
+//!       branch: main             # default main
+//!       mode: commit             # commit | pull-request
+//!       targets:                 # per file, one of path, kustomize-image, image, marker
+//!         - file: apps/billing/staging/values.yaml
+//!           path: image.digest   # create: true adds a missing last key
+//!         - file: apps/billing/staging/kustomization.yaml
+//!           kustomize-image: ghcr.io/acme/billing
+//!       argocd: {server: https://argocd.example, application: billing-staging, wait: synced-healthy, sync: false}
 //! promotions:              # default: each environment to the next, one step forward
 //!   - from: dev
 //!     to: staging
@@ -105,6 +116,68 @@ pub struct Environment {
     /// More tags that name the environment (`latest`, `stable`), in the same repository: moved
     /// with it and rolled back with it.
     pub aliases: Vec<String>,
+    /// The environment is a registry tag (every environment without `gitops:`, and one with
+    /// both when it names a `tag:`).
+    pub registry: bool,
+    /// The GitOps repository files that name the environment's digest.
+    pub gitops: Option<GitOps>,
+}
+
+/// Where a GitOps environment's digest is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitOpsRepository {
+    /// A GitHub repository (`owner/name`), written through the API.
+    GitHub(String),
+    /// Any git URL, written with git.
+    Url(String),
+}
+
+/// How a promotion lands in the GitOps repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitOpsMode {
+    /// A commit on the branch.
+    Commit,
+    /// A pull request to the branch.
+    PullRequest,
+}
+
+/// What to wait for in Argo CD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgoWait {
+    /// Nothing.
+    None,
+    /// The application synced to the commit.
+    Synced,
+    /// Synced and healthy.
+    SyncedHealthy,
+}
+
+/// The Argo CD application that deploys a GitOps environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgoCd {
+    /// The server (`https://argocd.example`).
+    pub server: String,
+    /// The application's name.
+    pub application: String,
+    /// What to wait for.
+    pub wait: ArgoWait,
+    /// Trigger the sync (applications with manual sync).
+    pub sync: bool,
+}
+
+/// A GitOps environment: files in a repository that an Argo CD or Flux deploys from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitOps {
+    /// The repository.
+    pub repository: GitOpsRepository,
+    /// Its branch.
+    pub branch: String,
+    /// Commit or pull request.
+    pub mode: GitOpsMode,
+    /// Each file and what in it holds the digest, in the policy's order.
+    pub files: Vec<(String, Vec<gantry_gitops::Target>)>,
+    /// The Argo CD application, when gantry waits for it.
+    pub argocd: Option<ArgoCd>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +297,8 @@ impl Policy {
                 repository: None,
                 tag: "{env}".to_owned(),
                 aliases: Vec::new(),
+                registry: true,
+                gitops: None,
             })
             .collect::<Vec<_>>();
         Self {

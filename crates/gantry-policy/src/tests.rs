@@ -332,3 +332,116 @@ promotions:
     assert!(policy.signatures_into("staging").is_empty());
     assert!(policy.signatures_into("production").is_empty());
 }
+
+#[test]
+fn gitops_environments_seed_001() {
+    let policy = parse(
+        r"
+version: 1
+environments:
+  - name: dev
+  - name: staging
+    gitops:
+      repository: acme/deploy
+      targets:
+        - file: apps/billing/staging/values.yaml
+          path: image.digest
+        - file: apps/billing/staging/kustomization.yaml
+          kustomize-image: ghcr.io/acme/billing
+      argocd: {server: https://argocd.example/, application: platform-staging-billing}
+  - name: production
+    tag: prod
+    gitops:
+      repository: https://gitlab.example/acme/deploy.git
+      branch: release
+      mode: pull-request
+      targets:
+        - file: apps/billing/prod/values.yaml
+          marker: billing
+        - file: apps/billing/prod/values.yaml
+          image: ghcr.io/acme/billing
+      argocd: {server: https://argocd.example, application: platform-prod-billing, wait: synced, sync: true}
+",
+    )
+    .expect("valid");
+    let staging = policy.environment("staging").expect("staging");
+    assert!(!staging.registry, "gitops instead of a tag");
+    let gitops = staging.gitops.as_ref().expect("gitops");
+    assert_eq!(
+        gitops.repository,
+        GitOpsRepository::GitHub("acme/deploy".into())
+    );
+    assert_eq!(
+        (gitops.branch.as_str(), gitops.mode),
+        ("main", GitOpsMode::Commit)
+    );
+    assert_eq!(gitops.files.len(), 2);
+    assert_eq!(
+        gitops.files[1].1,
+        [gantry_gitops::Target::KustomizeImage {
+            name: "ghcr.io/acme/billing".into()
+        }]
+    );
+    assert_eq!(
+        gitops.argocd,
+        Some(ArgoCd {
+            server: "https://argocd.example".into(),
+            application: "platform-staging-billing".into(),
+            wait: ArgoWait::SyncedHealthy,
+            sync: false,
+        })
+    );
+    let production = policy.environment("production").expect("production");
+    assert!(production.registry, "a tag beside the gitops files");
+    let gitops = production.gitops.as_ref().expect("gitops");
+    assert_eq!(
+        gitops.repository,
+        GitOpsRepository::Url("https://gitlab.example/acme/deploy.git".into())
+    );
+    assert_eq!(
+        (gitops.branch.as_str(), gitops.mode),
+        ("release", GitOpsMode::PullRequest)
+    );
+    assert_eq!(gitops.files.len(), 1, "two targets of one file");
+    assert_eq!(gitops.files[0].1.len(), 2);
+    let argocd = gitops.argocd.as_ref().expect("argocd");
+    assert_eq!((argocd.wait, argocd.sync), (ArgoWait::Synced, true));
+    assert!(policy.environment("dev").expect("dev").registry);
+}
+
+#[test]
+fn gitops_mistakes_are_located() {
+    let with = |gitops: &str| {
+        error(&format!(
+            "version: 1\nenvironments:\n  - name: dev\n  - name: prod\n    gitops:\n{gitops}"
+        ))
+    };
+    assert_eq!(
+        with("      repository: acme\n      targets:\n        - file: a.yaml\n          path: a\n"),
+        "gantry.yml:6:19: gitops repository \"acme\" is neither owner/name (GitHub) nor a git URL"
+    );
+    assert_eq!(
+        with(
+            "      repository: acme/deploy\n      targets:\n        - file: a.yaml\n          path: a\n          marker: b\n"
+        ),
+        "gantry.yml:8:17: gitops target a.yaml: give exactly one of path, kustomize-image, image, marker"
+    );
+    assert_eq!(
+        with(
+            "      repository: acme/deploy\n      targets:\n        - file: ../a.yaml\n          path: a\n"
+        ),
+        "gantry.yml:8:17: gitops file \"../a.yaml\" must be a path inside the repository"
+    );
+    assert_eq!(
+        with(
+            "      repository: acme/deploy\n      mode: push\n      targets:\n        - file: a.yaml\n          path: a\n"
+        ),
+        "gantry.yml:7:13: gitops mode must be commit or pull-request, found \"push\""
+    );
+    assert_eq!(
+        with(
+            "      repository: acme/deploy\n      targets:\n        - file: a.yaml\n          path: a..b\n"
+        ),
+        "gantry.yml:9:17: path \"a..b\": an empty key"
+    );
+}
