@@ -120,6 +120,49 @@ impl From<GitError> for WriteError {
     }
 }
 
+/// The files as they are on the branch's head (for reading the digest they hold).
+pub async fn read(
+    remote: &Remote<'_>,
+    branch: &str,
+    files: &[String],
+) -> Result<Vec<(String, String)>, WriteError> {
+    let dir = tempfile::tempdir().map_err(|e| GitError {
+        command: "init".to_owned(),
+        message: e.to_string(),
+    })?;
+    let git = Git {
+        dir: dir.path(),
+        remote,
+    };
+    fetch(&git, remote.url, branch).await?;
+    files
+        .iter()
+        .map(|file| {
+            let bytes = std::fs::read(dir.path().join(file)).map_err(|_| WriteError::Missing {
+                file: file.clone(),
+                branch: branch.to_owned(),
+                repository: remote.url.to_owned(),
+            })?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| WriteError::NotText { file: file.clone() })?;
+            Ok((file.clone(), text))
+        })
+        .collect()
+}
+
+/// A fresh repository in `git.dir` checked out at the branch's head (shallow).
+async fn fetch(git: &Git<'_>, url: &str, branch: &str) -> Result<(), GitError> {
+    git.ok(&["init", "-q"], &[]).await?;
+    let branch_ref = format!("refs/heads/{branch}");
+    git.ok(
+        &["fetch", "-q", "--depth=1", "--no-tags", url, &branch_ref],
+        &[],
+    )
+    .await?;
+    git.ok(&["checkout", "-q", "FETCH_HEAD"], &[]).await?;
+    Ok(())
+}
+
 /// Each file edited: the changes, the digest the first one held, and (path, name, new text) of
 /// each file that changes.
 type Edits = (
@@ -228,21 +271,7 @@ pub async fn write(w: &GitWrite<'_>) -> Result<Landed, WriteError> {
             dir: dir.path(),
             remote: w.remote,
         };
-        git.ok(&["init", "-q"], &[]).await?;
-        let branch_ref = format!("refs/heads/{}", w.branch);
-        git.ok(
-            &[
-                "fetch",
-                "-q",
-                "--depth=1",
-                "--no-tags",
-                w.remote.url,
-                &branch_ref,
-            ],
-            &[],
-        )
-        .await?;
-        git.ok(&["checkout", "-q", "FETCH_HEAD"], &[]).await?;
+        fetch(&git, w.remote.url, w.branch).await?;
         let (changes, previous, edited_files) = edit_all(dir.path(), w)?;
         if changes.is_empty() {
             return Ok(Landed::Unchanged { previous });

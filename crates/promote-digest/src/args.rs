@@ -57,6 +57,21 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// A token that may write to the GitOps repository of a `gitops:` environment (on GitHub:
+    /// `contents: write` there; for a git URL, the password with `gitops-username`); default
+    /// the GitHub token. Also read from `GANTRY_GITOPS_TOKEN`.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "GANTRY_GITOPS_TOKEN",
+        hide_env_values = true
+    )]
+    pub gitops_token: Option<gantry_secret::Secret>,
+
+    /// The user for a GitOps repository given as a git URL (with `gitops-token`).
+    #[arg(long, value_name = "USER")]
+    pub gitops_username: Option<String>,
+
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,

@@ -10,6 +10,7 @@
 mod args;
 mod gates;
 mod github;
+mod gitops;
 mod report;
 mod tool;
 

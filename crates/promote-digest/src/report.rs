@@ -20,6 +20,8 @@ gantry_actions::outputs! {
         requests: "requests",
         /// The GitHub Deployment recording the promotion (empty when none was recorded).
         deployment_id: "deployment-id",
+        /// The commit that wrote the digest into the GitOps files (empty without one).
+        gitops_commit: "gitops-commit",
     }
 }
 
@@ -49,6 +51,9 @@ pub enum Refusal {
         /// The target, which was not changed.
         target: Reference,
     },
+    /// Someone else wrote another digest into the GitOps files between the read before the
+    /// gates and the write: nothing written.
+    GitOpsConflict(String),
     /// The target moved again right after the copy: someone else is promoting at once.
     Raced {
         /// The target.
@@ -63,7 +68,9 @@ pub enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Forbidden(reason) | Self::NotAllowed(reason) => f.write_str(reason),
+            Self::Forbidden(reason) | Self::NotAllowed(reason) | Self::GitOpsConflict(reason) => {
+                f.write_str(reason)
+            }
             Self::SourceElsewhere {
                 source_env,
                 source,

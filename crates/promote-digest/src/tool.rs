@@ -14,6 +14,7 @@ use gantry_sigstore::policy::SignaturePolicy;
 use crate::args::Args;
 use crate::gates;
 use crate::github::{GitHubSide, Inputs};
+use crate::gitops::{GitOpsSide, Said};
 use crate::policy::{Allowed, DEFAULT_PATH, Gate, Policy, PolicyError};
 use crate::report::{self, Refusal, Report};
 
@@ -53,6 +54,10 @@ struct Plan {
     require_attestations: Vec<String>,
     /// The target is the last environment: GitHub marks its deployments as production.
     production: bool,
+    /// The target is a registry tag (else only GitOps files).
+    registry: bool,
+    /// The target's GitOps files.
+    gitops: Option<gantry_policy::GitOps>,
 }
 
 /// Reads the policy and the inputs; `Ok(Err(refusal))` when the policy forbids the path.
@@ -70,6 +75,11 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, Refusal>> {
         }
         Err(other) => return Err(other.into()),
     };
+    anyhow::ensure!(
+        policy.environment(&args.source_env)?.registry,
+        "the source environment {} is GitOps files only: promoting from one is not built yet (issue 16); give it a tag: too",
+        args.source_env
+    );
     let source = policy.reference(&args.source_env, &image, &digest)?;
     let target = policy.reference(&args.target_env, &image, &digest)?;
     let aliases = policy.aliases(&args.target_env, &image, &digest)?;
@@ -86,6 +96,8 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, Refusal>> {
             .environments
             .last()
             .is_some_and(|last| last.name == args.target_env),
+        registry: policy.environment(&args.target_env)?.registry,
+        gitops: policy.environment(&args.target_env)?.gitops.clone(),
     }))
 }
 
@@ -108,6 +120,36 @@ fn github_side(
     Ok(Some(GitHubSide::new(&inputs, &ctx.github)?))
 }
 
+/// The target's GitOps side, checked before anything moves (the GitOps token defaults to the
+/// GitHub token).
+fn gitops_side(
+    args: &Args,
+    plan: &Plan,
+    token: Option<&Secret>,
+    ctx: &Context,
+) -> anyhow::Result<Option<GitOpsSide>> {
+    let token = args.gitops_token.as_ref().or(token);
+    plan.gitops
+        .as_ref()
+        .map(|g| {
+            GitOpsSide::new(
+                g,
+                token,
+                args.github
+                    .github_api_url
+                    .as_deref()
+                    .or(ctx.github.api_url.as_deref()),
+                args.gitops_username.as_deref(),
+                &args.registry.ca_files,
+                args.actor
+                    .as_deref()
+                    .or(ctx.github.triggering_actor.as_deref())
+                    .or(ctx.github.actor.as_deref()),
+            )
+        })
+        .transpose()
+}
+
 async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let plan = match plan(&args)? {
         Ok(plan) => plan,
@@ -122,6 +164,7 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         .filter(|_| args.deployment && !args.dry_run)
         .map(GitHubSide::recorder)
         .transpose()?;
+    let gitops = gitops_side(&args, &plan, token.as_ref(), ctx)?;
     let who = match (&plan.allowed, &github) {
         (None, _) => None,
         (Some(allowed), None) => anyhow::bail!(
@@ -143,6 +186,9 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         summary: String::new(),
         previous_digest: String::new(),
         signed_by: None,
+        gitops: gitops.as_ref(),
+        gitops_commit: None,
+        gitops_previous: None,
     };
     match run.check_source_and_target(who.as_deref()).await? {
         Next::Proceed => {}
@@ -173,6 +219,10 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
                 "previous_digest": run.previous_digest,
                 "source_env": args.source_env,
                 "target_ref": plan.target.to_string(),
+                "gitops": gitops.as_ref().map(|g| serde_json::json!({
+                    "target": g.describe(),
+                    "files": g.files(),
+                })),
             }),
             plan.production,
         )
@@ -181,7 +231,10 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let (state, description) = match &result {
         Ok(Ok(())) => (
             DeploymentState::Success,
-            format!("{} now points at {}", plan.target, plan.digest),
+            match (&run.gitops_commit, plan.registry) {
+                (Some(commit), false) => format!("{} committed as {commit}", plan.digest),
+                _ => format!("{} now points at {}", plan.target, plan.digest),
+            },
         ),
         Ok(Err(refusal)) => (DeploymentState::Failure, refusal.to_string()),
         Err(error) => (DeploymentState::Error, format!("{error:#}")),
@@ -217,6 +270,12 @@ struct Run<'a> {
     previous_digest: String,
     /// Who signed the digest, when the path required a signature and it was verified.
     signed_by: Option<String>,
+    /// The target's GitOps files.
+    gitops: Option<&'a GitOpsSide>,
+    /// The commit that wrote the digest into them.
+    gitops_commit: Option<String>,
+    /// The digest the GitOps files held before the gates.
+    gitops_previous: Option<String>,
 }
 
 impl Run<'_> {
@@ -243,18 +302,34 @@ impl Run<'_> {
                 digest: digest.clone(),
             }));
         }
-        let previous = self
-            .client
-            .head_manifest(target)
-            .await
-            .with_context(|| format!("reading the target {target}"))?;
-        self.previous_digest = previous
-            .as_ref()
-            .map(|d| d.digest.to_string())
-            .unwrap_or_default();
+        let previous = if self.plan.registry {
+            self.client
+                .head_manifest(target)
+                .await
+                .with_context(|| format!("reading the target {target}"))?
+                .map(|d| d.digest.to_string())
+        } else {
+            None
+        };
+        // What the GitOps files hold now: what the write will expect to replace after the gates.
+        let held = match self.gitops {
+            Some(gitops) => Some(gitops.current(digest.as_str()).await?),
+            None => None,
+        };
+        self.gitops_previous = held.clone().flatten();
+        self.previous_digest = if self.plan.registry {
+            previous.clone().unwrap_or_default()
+        } else {
+            self.gitops_previous.clone().unwrap_or_default()
+        };
+        let target_text = match self.gitops {
+            Some(gitops) if !self.plan.registry => gitops.describe(),
+            Some(gitops) => format!("{target}` and `{}", gitops.describe()),
+            None => target.to_string(),
+        };
         let _ = write!(
             self.summary,
-            "## gantry promote-digest\n\n`{digest}`: **{}** → **{}**\n\n| | |\n|---|---|\n| source | `{source}` |\n| target | `{target}` |\n| before | {} |\n",
+            "## gantry promote-digest\n\n`{digest}`: **{}** → **{}**\n\n| | |\n|---|---|\n| source | `{source}` |\n| target | `{target_text}` |\n| before | {} |\n",
             args.source_env,
             args.target_env,
             if self.previous_digest.is_empty() {
@@ -266,7 +341,10 @@ impl Run<'_> {
         if let Some(who) = who {
             let _ = writeln!(self.summary, "| allowed | {who} |");
         }
-        if previous.is_some_and(|p| p.digest == *digest) {
+        let there = |d: &Option<String>| d.as_deref() == Some(digest.as_str());
+        let registry_there = !self.plan.registry || there(&previous);
+        let gitops_there = held.as_ref().is_none_or(there);
+        if registry_there && gitops_there {
             self.summary.push_str("\nAlready there: nothing to do.\n");
             return Ok(Next::NothingToDo);
         }
@@ -312,6 +390,15 @@ impl Run<'_> {
         {
             return Ok(Err(unchanged(failure)));
         }
+        // The GitOps files first: they can conflict; a registry tag can only race.
+        if let Some(gitops) = self.gitops
+            && let Err(refusal) = self.write_gitops(gitops).await?
+        {
+            return Ok(Err(refusal));
+        }
+        if !self.plan.registry {
+            return Ok(Ok(()));
+        }
         if let Some(moved) = self.moved_meanwhile().await? {
             return Ok(Err(unchanged(moved)));
         }
@@ -339,6 +426,90 @@ impl Run<'_> {
         self.point_aliases().await?;
         self.summary
             .push_str(&report::carried(&report, self.client.counts().requests));
+        Ok(Ok(()))
+    }
+
+    /// Writes the digest into the GitOps files, over what they held before the gates.
+    async fn write_gitops(&mut self, gitops: &GitOpsSide) -> anyhow::Result<Result<(), Refusal>> {
+        use gantry_gitops::github::Landed;
+        let image = self.args.image.name();
+        let run = self.ctx.github.run_url();
+        let said = Said {
+            environment: &self.args.target_env,
+            source_environment: &self.args.source_env,
+            image: &image,
+            run: run.as_deref(),
+        };
+        let landed = gitops
+            .write(
+                self.plan.digest.as_str(),
+                self.gitops_previous.as_deref(),
+                &said,
+            )
+            .await
+            .with_context(|| format!("writing {} into {}", self.plan.digest, gitops.describe()))?;
+        self.summary.push_str("\n### GitOps\n\n");
+        match landed {
+            Landed::Committed {
+                commit,
+                changes,
+                attempts,
+                ..
+            } => {
+                let _ = writeln!(
+                    self.summary,
+                    "Committed `{commit}` to `{}`{}:\n",
+                    gitops.describe(),
+                    if attempts > 1 {
+                        format!(
+                            " (after {} lost race(s), applied again on top)",
+                            attempts - 1
+                        )
+                    } else {
+                        String::new()
+                    }
+                );
+                for change in &changes {
+                    let _ = writeln!(
+                        self.summary,
+                        "- `{}:{}` {}: `{}` → `{}`",
+                        change.file,
+                        change.line,
+                        change.path,
+                        if change.old.is_empty() {
+                            "(new)"
+                        } else {
+                            &change.old
+                        },
+                        change.new
+                    );
+                }
+                self.gitops_commit = Some(commit);
+            }
+            Landed::Unchanged { .. } => {
+                let _ = writeln!(
+                    self.summary,
+                    "`{}` already holds the digest.",
+                    gitops.describe()
+                );
+            }
+            Landed::Conflict {
+                expected,
+                found,
+                commit,
+            } => {
+                let name = |d: Option<String>| d.unwrap_or_else(|| "nothing".to_owned());
+                let by = commit.map_or_else(String::new, |c| {
+                    format!(" (commit {}: {})", c.sha, c.subject)
+                });
+                return Ok(Err(Refusal::GitOpsConflict(format!(
+                    "{} now holds {}{by}, not {} as read before the checks: someone else promoted meanwhile; nothing was written",
+                    gitops.describe(),
+                    name(found),
+                    name(expected)
+                ))));
+            }
+        }
         Ok(Ok(()))
     }
 
@@ -555,9 +726,17 @@ impl Run<'_> {
                 .as_ref()
                 .map(|who| format!(" (signature by {who} verified)"))
                 .unwrap_or_default();
-            return format!(
-                "promoted {digest} from {from} to {to}: {target} points at it now{signed}"
-            );
+            let landed = match (self.gitops, &self.gitops_commit) {
+                (Some(gitops), Some(commit)) if !self.plan.registry => {
+                    format!("committed {commit} to {}", gitops.describe())
+                }
+                (Some(gitops), Some(commit)) => format!(
+                    "{target} points at it now and {commit} wrote it to {}",
+                    gitops.describe()
+                ),
+                _ => format!("{target} points at it now"),
+            };
+            return format!("promoted {digest} from {from} to {to}: {landed}{signed}");
         }
         if self.previous_digest == digest.as_str() {
             return format!("{to} ({target}) already points at {digest}: nothing to do");
@@ -579,11 +758,15 @@ impl Run<'_> {
         }
         let report = Report {
             digest: self.plan.digest.to_string(),
-            target_ref: format!("{}@{}", self.plan.target, self.plan.digest),
+            target_ref: match self.gitops {
+                Some(gitops) if !self.plan.registry => gitops.describe(),
+                _ => format!("{}@{}", self.plan.target, self.plan.digest),
+            },
             previous_digest: self.previous_digest.clone(),
             promoted: promoted.to_string(),
             requests: self.client.counts().requests.to_string(),
             deployment_id: deployment.map(|id| id.to_string()).unwrap_or_default(),
+            gitops_commit: self.gitops_commit.clone().unwrap_or_default(),
         };
         Outcome::success()
             .headline(self.headline(promoted))

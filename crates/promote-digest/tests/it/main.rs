@@ -12,6 +12,7 @@ use gantry_testkit::peers::{self, MockSigstore, Peers, SIGNER_IDENTITY};
 use gantry_testkit::{Auth, Registry, stdout_json};
 
 mod gates;
+mod gitops;
 
 struct Env {
     registry: Registry,

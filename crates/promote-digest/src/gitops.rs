@@ -1,0 +1,219 @@
+//! A GitOps target: the digest written into the files an Argo CD or Flux deploys from, by one
+//! commit — through GitHub's API for an `owner/name` repository (one file), or with git for any
+//! URL. The digest the files held is read before the gates and is what the write expects to
+//! replace: a file someone else changed meanwhile is a conflict, never overwritten.
+
+use anyhow::Context as _;
+use gantry_github::{GitHub, Options, Person, Repository};
+use gantry_gitops::git::{GitWrite, Remote};
+use gantry_gitops::github::{Landed, Write};
+use gantry_gitops::message::Message;
+use gantry_policy::{GitOps, GitOpsMode, GitOpsRepository};
+use gantry_secret::Secret;
+
+/// The fixed identity gantry commits as (the promoter is the author).
+const COMMITTER_NAME: &str = "gantry";
+const COMMITTER_EMAIL: &str = "gantry@users.noreply.github.com";
+
+enum Transport {
+    GitHub {
+        github: GitHub,
+        repository: Repository,
+    },
+    Git {
+        url: String,
+        username: Option<String>,
+        password: Option<Secret>,
+    },
+}
+
+/// The target environment's GitOps files and how to reach them.
+pub struct GitOpsSide {
+    gitops: GitOps,
+    transport: Transport,
+    author: Option<Person>,
+}
+
+/// What the write needs to say in its message.
+pub struct Said<'a> {
+    pub environment: &'a str,
+    pub source_environment: &'a str,
+    pub image: &'a str,
+    pub run: Option<&'a str>,
+}
+
+impl GitOpsSide {
+    /// Checks the configuration now, before anything moves.
+    pub fn new(
+        gitops: &GitOps,
+        token: Option<&Secret>,
+        api_url: Option<&str>,
+        username: Option<&str>,
+        ca_files: &[std::path::PathBuf],
+        actor: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            gitops.mode == GitOpsMode::Commit,
+            "gitops mode pull-request is not built yet (issue 16): use mode: commit"
+        );
+        anyhow::ensure!(
+            gitops
+                .argocd
+                .as_ref()
+                .is_none_or(|a| a.wait == gantry_policy::ArgoWait::None && !a.sync),
+            "waiting for Argo CD is not built yet (issue 16): set argocd wait: none and sync: false, or leave argocd out"
+        );
+        let transport = match &gitops.repository {
+            GitOpsRepository::GitHub(name) => {
+                anyhow::ensure!(
+                    gitops.files.len() == 1,
+                    "the GitHub API writes one file per commit, and {name} lists {} files for one promotion: list one file, or give the repository as a git URL",
+                    gitops.files.len()
+                );
+                let token = token.context(
+                    "a GitOps repository on GitHub needs a token that may write to it: gitops-token (or github-token)",
+                )?;
+                let mut options = Options::new(token.clone());
+                options.api_url = api_url.map(str::to_owned);
+                options.ca_files = ca_files.to_vec();
+                Transport::GitHub {
+                    github: GitHub::new(options)?,
+                    repository: name.parse().context("the gitops repository")?,
+                }
+            }
+            GitOpsRepository::Url(url) => Transport::Git {
+                url: url.clone(),
+                username: username.map(str::to_owned),
+                password: token.cloned(),
+            },
+        };
+        Ok(Self {
+            gitops: gitops.clone(),
+            transport,
+            author: actor.map(|login| Person {
+                name: login.to_owned(),
+                email: format!("{login}@users.noreply.github.com"),
+            }),
+        })
+    }
+
+    /// Where the digest goes, for people: `acme/deploy@main:apps/…/values.yaml`.
+    pub fn describe(&self) -> String {
+        let repository = match &self.gitops.repository {
+            GitOpsRepository::GitHub(name) => name.clone(),
+            GitOpsRepository::Url(url) => url.clone(),
+        };
+        let files: Vec<&str> = self.gitops.files.iter().map(|(f, _)| f.as_str()).collect();
+        format!("{repository}@{}:{}", self.gitops.branch, files.join(","))
+    }
+
+    /// The files, for the deployment's payload.
+    pub fn files(&self) -> Vec<String> {
+        self.gitops.files.iter().map(|(f, _)| f.clone()).collect()
+    }
+
+    /// The digest the files hold now (the first target's), `None` when they hold none.
+    pub async fn current(&self, digest: &str) -> anyhow::Result<Option<String>> {
+        let texts: Vec<(String, String)> = match &self.transport {
+            Transport::GitHub { github, repository } => {
+                let (file, _) = &self.gitops.files[0];
+                let found = github
+                    .file(repository, file, &self.gitops.branch)
+                    .await
+                    .with_context(|| format!("reading {file} in {repository}"))?
+                    .with_context(|| {
+                        format!("{file} is not on {} of {repository}", self.gitops.branch)
+                    })?;
+                vec![(
+                    file.clone(),
+                    String::from_utf8(found.bytes)
+                        .with_context(|| format!("{file} is not UTF-8"))?,
+                )]
+            }
+            Transport::Git {
+                url,
+                username,
+                password,
+            } => {
+                let remote = Remote {
+                    url,
+                    username: username.as_deref(),
+                    password: password.as_ref(),
+                };
+                gantry_gitops::git::read(&remote, &self.gitops.branch, &self.files()).await?
+            }
+        };
+        let (file, text) = &texts[0];
+        let targets = &self.gitops.files[0].1;
+        // An edit not written: what it would replace is what the file holds.
+        let edited = gantry_gitops::edit(file, text, targets, digest)?;
+        Ok(edited.previous)
+    }
+
+    /// Writes `digest` over `expected` as one commit.
+    pub async fn write(
+        &self,
+        digest: &str,
+        expected: Option<&str>,
+        said: &Said<'_>,
+    ) -> anyhow::Result<Landed> {
+        let message = |previous: Option<&str>| {
+            Message {
+                environment: said.environment,
+                source_environment: Some(said.source_environment),
+                image: said.image,
+                digest,
+                previous,
+                run: said.run,
+            }
+            .text()
+        };
+        let committer = Person {
+            name: COMMITTER_NAME.to_owned(),
+            email: COMMITTER_EMAIL.to_owned(),
+        };
+        let landed = match &self.transport {
+            Transport::GitHub { github, repository } => {
+                let (file, targets) = &self.gitops.files[0];
+                gantry_gitops::github::write(
+                    github,
+                    &Write {
+                        repository,
+                        branch: &self.gitops.branch,
+                        file,
+                        targets,
+                        digest,
+                        expected,
+                        message: &message,
+                        author: self.author.as_ref(),
+                        committer: &committer,
+                    },
+                )
+                .await?
+            }
+            Transport::Git {
+                url,
+                username,
+                password,
+            } => {
+                let remote = Remote {
+                    url,
+                    username: username.as_deref(),
+                    password: password.as_ref(),
+                };
+                gantry_gitops::git::write(&GitWrite {
+                    remote: &remote,
+                    branch: &self.gitops.branch,
+                    files: &self.gitops.files,
+                    digest,
+                    expected,
+                    message: &message,
+                    author: self.author.as_ref(),
+                    committer: &committer,
+                })
+                .await?
+            }
+        };
+        Ok(landed)
+    }
+}

@@ -1,0 +1,205 @@
+//! GitOps environments: promote-digest writes the digest into the GitOps repository — through
+//! GitHub's API (the stand-in behind prism) or with git (a real git server) — by one commit,
+//! reads the previous digest from the file, refuses when someone else wrote it during the gates.
+
+use gantry_testkit::git::{GitServer, PASSWORD, USER};
+use gantry_testkit::github::{GitHubFake, TOKEN};
+
+use crate::{push, says, setup, text};
+
+fn values(digest: &str) -> String {
+    format!(
+        "# staging\nimage:\n  repository: ghcr.io/acme/billing\n  digest: \"{digest}\" # gantry\n"
+    )
+}
+
+const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitops_environment_gets_one_commit_through_the_github_api() {
+    let Some(env) = setup() else { return };
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let file = "apps/billing/staging/values.yaml";
+    fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[(file, values(OLD).as_bytes())],
+        "init",
+    );
+    let policy = env.write_policy(&format!(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {file}\n          path: image.digest\n"
+    ));
+    let digest = push(&env, "dev", b"build once").await;
+    let github = [
+        "--policy",
+        &policy,
+        "--github-token",
+        TOKEN,
+        "--github-api-url",
+        &fake.url(),
+        "--deployment",
+        "false",
+        "--actor",
+        "lead-lars",
+    ];
+    let (output, json) = env.promote(&digest, "dev", "staging", &github);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&output.stderr),
+        fake.prism_log()
+    );
+    assert_eq!(json["outputs"]["promoted"], "true");
+    assert_eq!(
+        json["outputs"]["previous-digest"], OLD,
+        "read from the file"
+    );
+    let log = fake.log("acme/deploy", "main");
+    assert_eq!(log.len(), 2);
+    assert_eq!(json["outputs"]["gitops-commit"], log[0].sha.as_str());
+    assert_eq!(
+        json["outputs"]["target-ref"],
+        format!("acme/deploy@main:{file}")
+    );
+    assert_eq!(log[0].author.0, "lead-lars");
+    assert!(
+        log[0].message.contains(&format!("Gantry-Digest: {digest}")),
+        "{}",
+        log[0].message
+    );
+    let now =
+        String::from_utf8(fake.file("acme/deploy", "main", file).expect("file")).expect("utf-8");
+    assert_eq!(now, values(digest.as_str()));
+    assert!(
+        json["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("- `{file}:4` image.digest: `{OLD}` → `{digest}`")),
+        "{json}"
+    );
+    assert_eq!(
+        env.digest_at("team/app:staging").await,
+        None,
+        "no registry tag for a gitops-only environment"
+    );
+    // Again: already there.
+    let (output, json) = env.promote(&digest, "dev", "staging", &github);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(json["outputs"]["promoted"], "false");
+    assert_eq!(fake.log("acme/deploy", "main").len(), 2, "no empty commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_writing_the_file_during_the_gates_is_a_conflict_and_nothing_is_written() {
+    let Some(env) = setup() else { return };
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let file = "values.yaml";
+    fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[(file, values(OLD).as_bytes())],
+        "init",
+    );
+    let policy = env.write_policy(&format!(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {file}\n          path: image.digest\npromotions:\n  - from: dev\n    to: staging\n    gates:\n      - name: slow\n        run: sleep 2\n"
+    ));
+    let digest = push(&env, "dev", b"build once").await;
+    let url = fake.url();
+    let mut command = env.command(&digest, "dev", "staging");
+    command.args([
+        "--policy",
+        &policy,
+        "--github-token",
+        TOKEN,
+        "--github-api-url",
+        &url,
+        "--deployment",
+        "false",
+    ]);
+    let child = std::thread::spawn(move || command.output().expect("run"));
+    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    let other = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+    let theirs = fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[(file, values(other).as_bytes())],
+        "someone else's promotion",
+    );
+    let output = child.join().expect("join");
+    let json = gantry_testkit::stdout_json(&output);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    says(
+        &json,
+        "failure",
+        &format!(
+            "acme/deploy@main:{file} now holds {other} (commit {}: someone else's promotion), not {OLD} as read before the checks",
+            theirs.sha
+        ),
+    );
+    let now =
+        String::from_utf8(fake.file("acme/deploy", "main", file).expect("file")).expect("utf-8");
+    assert_eq!(now, values(other), "theirs stands");
+    assert_eq!(fake.log("acme/deploy", "main").len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_url_gets_one_commit_of_every_file() {
+    let Some(env) = setup() else { return };
+    let Some(server) = GitServer::start().expect("git server") else {
+        return;
+    };
+    let kustomization = format!(
+        "kind: Kustomization\nimages:\n  - name: ghcr.io/acme/billing\n    digest: {OLD}\n"
+    );
+    let url = server
+        .repository(
+            "deploy.git",
+            &[
+                ("prod/values.yaml", values(OLD).as_bytes()),
+                ("prod/kustomization.yaml", kustomization.as_bytes()),
+            ],
+        )
+        .expect("repository");
+    let policy = env.write_policy(&format!(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: production\n    gitops:\n      repository: {url}\n      targets:\n        - file: prod/values.yaml\n          path: image.digest\n        - file: prod/kustomization.yaml\n          kustomize-image: ghcr.io/acme/billing\n"
+    ));
+    let digest = push(&env, "dev", b"build once").await;
+    let (output, json) = env.promote(
+        &digest,
+        "dev",
+        "production",
+        &[
+            "--policy",
+            &policy,
+            "--gitops-username",
+            USER,
+            "--gitops-token",
+            PASSWORD,
+            "--deployment",
+            "false",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(!text(&output.stderr).contains(PASSWORD) && !json.to_string().contains(PASSWORD));
+    let bare = server.bare("deploy.git");
+    let count = gantry_testkit::git::git(&bare, &["rev-list", "--count", "main"]).expect("count");
+    assert_eq!(count.trim(), "2", "one commit for both files");
+    let show = |file: &str| {
+        gantry_testkit::git::git(&bare, &["show", &format!("main:{file}")]).expect("show")
+    };
+    assert_eq!(show("prod/values.yaml"), values(digest.as_str()));
+    assert!(show("prod/kustomization.yaml").contains(&format!("digest: {digest}")));
+    assert_eq!(
+        json["outputs"]["gitops-commit"]
+            .as_str()
+            .unwrap_or_default(),
+        gantry_testkit::git::git(&bare, &["rev-parse", "main"])
+            .expect("head")
+            .trim()
+    );
+}
