@@ -122,7 +122,7 @@ async fn someone_writing_the_file_during_the_gates_is_a_conflict_and_nothing_is_
         "false",
     ]);
     let child = std::thread::spawn(move || command.output().expect("run"));
-    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    std::thread::sleep(std::time::Duration::from_secs(1));
     let other = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
     let theirs = fake.commit_files(
         "acme/deploy",
