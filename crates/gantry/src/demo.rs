@@ -18,6 +18,8 @@
 //! the same key, never reaches staging. Then the next build goes dev → staging → canary the same
 //! way, its health endpoint fails once it takes traffic, and `canary-watch` rolls the canary back
 //! to the digest before it (verified against the policy, three registry requests) on its own.
+//! Last, the digest that was built is promoted into a GitOps repository (a local bare repository,
+//! as Argo CD would watch): one commit whose message carries the promotion's trailers.
 
 mod canary;
 mod integration;
@@ -145,6 +147,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<bool> {
     demo.table().await?;
     demo.verify_production(&dir.path().join("demo.pub")).await?;
     demo.canary(&mut github).await?;
+    demo.gitops(dir.path()).await?;
     say(&format!(
         "{}: one build, one digest {}, dev → staging → canary → production without a rebuild; {total} registry requests in all.",
         if demo.ok {
@@ -602,6 +605,73 @@ impl Demo {
                 String::new()
             } else {
                 format!(": {}", outcome.failure_message().unwrap_or("?"))
+            }
+        ));
+        Ok(())
+    }
+
+    /// The digest that was built, promoted from canary into a GitOps repository (a local bare
+    /// repository, as Argo CD would watch): one commit, its trailers printed.
+    async fn gitops(&mut self, dir: &std::path::Path) -> anyhow::Result<()> {
+        let pinned = format!("sha256:{}", "0".repeat(64));
+        let url = canary::gitops_repository(dir, &pinned)?;
+        let policy = dir.join("gitops.yml");
+        std::fs::write(
+            &policy,
+            format!(
+                "version: 1\nenvironments:\n  - name: canary\n  - name: production\n    gitops:\n      repository: {url}\n      targets:\n        - file: apps/billing/production/values.yaml\n          path: image.digest\n"
+            ),
+        )?;
+        let args = promote_digest::Args::try_parse_from([
+            "promote-digest",
+            "--image",
+            &self.repository,
+            "--digest",
+            &self.digest,
+            "--source-env",
+            "canary",
+            "--target-env",
+            "production",
+            "--policy",
+            &policy.display().to_string(),
+            "--insecure-registry",
+            &self.host,
+            "--actor",
+            "demo",
+        ])?;
+        let outcome = PromoteDigest::run(args, &Self::context()).await?;
+        let got = outputs(&outcome);
+        let commit = got.get("gitops-commit").cloned().unwrap_or_default();
+        let message = std::process::Command::new("git")
+            .args([
+                "--git-dir",
+                &dir.join("deploy.git").display().to_string(),
+                "log",
+                "-1",
+                "--format=%B",
+                "main",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let landed = outcome.status() == ExitStatus::Success
+            && !commit.is_empty()
+            && message.contains(&format!("Gantry-Digest: {}", self.digest));
+        self.ok &= landed;
+        let indented: String = message
+            .trim_end()
+            .lines()
+            .map(|l| format!("           {l}\n"))
+            .collect();
+        say(&format!(
+            "gitops   → production  {}  ({}){}\n{indented}",
+            self.digest,
+            if landed {
+                format!(
+                    "promote-digest wrote it into apps/billing/production/values.yaml of a local GitOps repository, one commit {commit}, only the digest's bytes changed:"
+                )
+            } else {
+                format!("NOT written: {}", outcome.failure_message().unwrap_or("?"))
             }
         ));
         Ok(())

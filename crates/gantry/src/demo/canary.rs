@@ -96,3 +96,65 @@ pub fn break_after(broken: Arc<AtomicBool>, after: Duration) {
         broken.store(true, Ordering::Relaxed);
     });
 }
+
+/// A local GitOps repository (a bare repository reached by a `file://` URL) whose `main` holds a
+/// Helm values file pinned to `pinned`; returns its URL.
+pub fn gitops_repository(dir: &std::path::Path, pinned: &str) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let git = |cwd: &std::path::Path, args: &[&str]| -> anyhow::Result<()> {
+        let output = std::process::Command::new("git")
+            .current_dir(cwd)
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("HOME", cwd)
+            .output()
+            .with_context(|| {
+                format!("running git {} (the GitOps step needs git)", args.join(" "))
+            })?;
+        anyhow::ensure!(
+            output.status.success(),
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    };
+    let bare = dir.join("deploy.git");
+    let work = dir.join("deploy");
+    std::fs::create_dir_all(work.join("apps/billing/production"))?;
+    git(
+        dir,
+        &[
+            "init",
+            "-q",
+            "--bare",
+            "--initial-branch=main",
+            "deploy.git",
+        ],
+    )?;
+    git(&work, &["init", "-q", "--initial-branch=main"])?;
+    std::fs::write(
+        work.join("apps/billing/production/values.yaml"),
+        format!(
+            "# billing in production: Argo CD deploys this file\nimage:\n  repository: ghcr.io/acme/billing\n  digest: \"{pinned}\"  # written by gantry\nreplicas: 3\n"
+        ),
+    )?;
+    git(&work, &["add", "."])?;
+    git(
+        &work,
+        &[
+            "-c",
+            "user.name=platform",
+            "-c",
+            "user.email=platform@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "billing in production",
+        ],
+    )?;
+    let url = format!("file://{}", bare.display());
+    git(&work, &["push", "-q", &url, "main"])?;
+    Ok(url)
+}
