@@ -664,7 +664,7 @@ impl Demo {
             .map(|l| format!("           {l}\n"))
             .collect();
         say(&format!(
-            "gitops   → production  {}  ({}){}\n{indented}",
+            "gitops   → production  {}  ({})\n{indented}",
             self.digest,
             if landed {
                 format!(
