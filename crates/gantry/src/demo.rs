@@ -658,11 +658,11 @@ impl Demo {
             && !commit.is_empty()
             && message.contains(&format!("Gantry-Digest: {}", self.digest));
         self.ok &= landed;
-        let indented: String = message
-            .trim_end()
-            .lines()
-            .map(|l| format!("           {l}\n"))
-            .collect();
+        let mut indented = String::new();
+        for line in message.trim_end().lines() {
+            let pad = if line.is_empty() { "" } else { "           " };
+            let _ = writeln!(indented, "{pad}{line}");
+        }
         say(&format!(
             "gitops   → production  {}  ({})\n{indented}",
             self.digest,
