@@ -32,6 +32,22 @@ fn built_digest(stdout: &str) -> String {
         .to_owned()
 }
 
+/// The digest that was built lands in the local GitOps repository by one commit with trailers.
+fn gitops_committed(first: &str, digest: &str) {
+    let gitops = first
+        .lines()
+        .find(|l| l.starts_with("gitops   → production"))
+        .unwrap_or_else(|| panic!("no GitOps step in:\n{first}"));
+    assert!(
+        gitops.contains(digest) && gitops.contains("one commit"),
+        "{gitops}"
+    );
+    assert!(
+        first.contains(&format!("           Gantry-Digest: {digest}\n")),
+        "the commit's trailers:\n{first}"
+    );
+}
+
 /// The next build reaches canary the same way, fails there, and canary-watch rolls the canary back
 /// to the digest that was built.
 fn canary_rolled_back(first: &str, digest: &str) {
@@ -202,18 +218,7 @@ fn the_demo_signs_and_promotes_one_digest_to_production_refuses_the_unsigned_and
         "verify-image checks production:\n{first}"
     );
     canary_rolled_back(&first, &digest);
-    let gitops = first
-        .lines()
-        .find(|l| l.starts_with("gitops   → production"))
-        .unwrap_or_else(|| panic!("no GitOps step in:\n{first}"));
-    assert!(
-        gitops.contains(&digest) && gitops.contains("one commit"),
-        "{gitops}"
-    );
-    assert!(
-        first.contains(&format!("           Gantry-Digest: {digest}\n")),
-        "the commit's trailers:\n{first}"
-    );
+    gitops_committed(&first, &digest);
     assert!(first.contains("demo passed"), "{first}");
     // Another process, another registry, another moment: the same binary gives the same digest.
     assert_eq!(built_digest(&demo(&binary)), digest);
