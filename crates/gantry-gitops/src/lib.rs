@@ -678,16 +678,23 @@ fn verify(
         Kind::Scalar { value, style, .. } => format!("{value:?} {style:?}"),
         other => format!("{other:?}"),
     };
-    let mut remaining: Vec<&Node> = after.iter().collect();
+    // The edited stream's nodes by document and path, in order (a path may repeat: `?` keys).
+    let mut remaining: HashMap<(usize, &[Step]), std::collections::VecDeque<&Node>> =
+        HashMap::new();
+    for node in after {
+        remaining
+            .entry((node.document, node.path.as_slice()))
+            .or_default()
+            .push_back(node);
+    }
     for node in before {
         let key = (node.document, node.path.clone());
-        let Some(index) = remaining
-            .iter()
-            .position(|n| n.document == node.document && n.path == node.path)
+        let Some(now) = remaining
+            .get_mut(&(node.document, node.path.as_slice()))
+            .and_then(std::collections::VecDeque::pop_front)
         else {
             return Err(refuse(format!("{} is gone", yaml::show(&node.path))));
         };
-        let now = remaining.remove(index);
         let want = match (expected.get(&key), &node.kind) {
             (Some(value), Kind::Scalar { style, .. }) => format!("{value:?} {style:?}"),
             _ => shape(node),
@@ -710,7 +717,7 @@ fn verify(
             )));
         }
     }
-    for extra in remaining {
+    for extra in remaining.into_values().flatten() {
         let key = (extra.document, extra.path.clone());
         match (expected.get(&key), &extra.kind) {
             (Some(value), Kind::Scalar { value: got, .. }) if got == value => {}
