@@ -216,13 +216,6 @@ fn split_bom(text: &str) -> (usize, &str) {
     }
 }
 
-/// Char index → byte offset in `text`.
-fn byte_at(text: &str, chars: usize) -> usize {
-    text.char_indices()
-        .nth(chars)
-        .map_or(text.len(), |(offset, _)| offset)
-}
-
 /// Line and column (from 1) of byte `offset`.
 fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -285,13 +278,13 @@ impl Planner<'_> {
 
     /// Plans the replacement of `node`'s value by what [`replaced`] makes of it.
     fn replace(&mut self, node: &Node, reference: bool, what: &str) -> Result<(), EditError> {
-        let key_offset = node.key_start.map_or(0, |k| byte_at(self.text, k));
+        let key_offset = node.key_start.unwrap_or(0);
         let (value, style, start) = match &node.kind {
             Kind::Scalar {
                 value,
                 style,
                 start,
-            } => (value, *style, byte_at(self.text, *start)),
+            } => (value, *style, *start),
             Kind::Alias => {
                 return Err(self.refuse(
                     key_offset,
@@ -371,7 +364,7 @@ impl Planner<'_> {
                     yaml::show(parent)
                 ))
             })?;
-        let key_offset = byte_at(self.text, first.key_start.unwrap_or_default());
+        let key_offset = first.key_start.unwrap_or_default();
         let line_start = self.text[..key_offset].rfind('\n').map_or(0, |n| n + 1);
         let before_key = &self.text[line_start..key_offset];
         if before_key.contains(['{', '[', ',']) || before_key.contains('#') {
@@ -397,7 +390,7 @@ impl Planner<'_> {
                 ),
             ));
         };
-        let (_, end) = splice::scalar_range(self.text, byte_at(self.text, *start), *style, value)
+        let (_, end) = splice::scalar_range(self.text, *start, *style, value)
             .map_err(|m| self.refuse(key_offset, format!("{what}: {m}")))?;
         let line_end = self.text[end..]
             .find('\n')
@@ -508,7 +501,7 @@ impl Planner<'_> {
                         .iter()
                         .filter(|n| match &n.kind {
                             Kind::Scalar { start, .. } => {
-                                let at = byte_at(self.text, *start);
+                                let at = *start;
                                 at >= line_start && at < line_end
                             }
                             _ => false,

@@ -214,3 +214,13 @@ fn paths_parse() {
         assert!(Target::path(bad, false).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn positions_after_multibyte_text_are_bytes() {
+    let before = format!(
+        "# café — ünïcode 🚀\nnote: \"grüße\"\nimage: {{name: ärger, digest: {OLD}}} # ✓\n"
+    );
+    let after = before.replace(OLD, NEW);
+    let edited = splices(&before, &[path("image.digest")], &after);
+    assert_eq!((edited.changes[0].line, edited.changes[0].column), (3, 30));
+}

@@ -72,7 +72,7 @@ pub enum Kind {
         value: String,
         /// Its style.
         style: Style,
-        /// Its first character, in chars from the start of the parsed text.
+        /// Its first byte in the parsed text.
         start: usize,
     },
     /// A mapping.
@@ -94,7 +94,8 @@ pub struct Node {
     pub kind: Kind,
     /// It carries an anchor (`&name`): other nodes may be aliases of it.
     pub anchored: bool,
-    /// Where its key starts (chars), when it is a mapping's value under a scalar key.
+    /// Where its key starts (a byte of the parsed text), when it is a mapping's value under a
+    /// scalar key.
     pub key_start: Option<usize>,
 }
 
@@ -289,5 +290,42 @@ pub fn nodes(text: &str) -> Result<Vec<Node>, YamlError> {
         line: error.marker().line(),
         message: error.info().to_owned(),
     })?;
-    Ok(walker.nodes)
+    let mut nodes = walker.nodes;
+    to_bytes(text, &mut nodes);
+    Ok(nodes)
+}
+
+/// The parser counts positions in characters; edits splice bytes. Every position is converted in
+/// one pass over the text (sorted first: keys and values interleave).
+fn to_bytes(text: &str, nodes: &mut [Node]) {
+    let mut positions: Vec<usize> = nodes
+        .iter()
+        .flat_map(|n| {
+            let start = match n.kind {
+                Kind::Scalar { start, .. } => Some(start),
+                _ => None,
+            };
+            start.into_iter().chain(n.key_start)
+        })
+        .collect();
+    positions.sort_unstable();
+    positions.dedup();
+    let mut bytes = std::collections::HashMap::with_capacity(positions.len());
+    let mut wanted = positions.iter().peekable();
+    for (chars, (offset, _)) in text.char_indices().enumerate() {
+        while wanted.peek().is_some_and(|w| **w == chars) {
+            bytes.insert(chars, offset);
+            wanted.next();
+        }
+        if wanted.peek().is_none() {
+            break;
+        }
+    }
+    let at = |chars: usize| bytes.get(&chars).copied().unwrap_or(text.len());
+    for node in nodes {
+        if let Kind::Scalar { start, .. } = &mut node.kind {
+            *start = at(*start);
+        }
+        node.key_start = node.key_start.map(at);
+    }
 }
