@@ -11,6 +11,10 @@
 //! - Python packages (sigstore-python, zizmor, syft, cyclonedx-python-lib, ruamel.yaml) in a virtual
 //!   environment in the target directory, never the system Python (Debian refuses `pip install`
 //!   there: externally-managed-environment).
+//! - The GitOps tests' YAML corpus: real files from Kubernetes' source as Debian ships it (the
+//!   tarball fetched from deb.debian.org and checked against its pinned SHA-256), only the files
+//!   `crates/gantry-gitops/tests/corpus.txt` names, into `<target>/fixtures/yaml-corpus`
+//!   (`GANTRY_YAML_CORPUS`).
 //! - The SBOM tests' root filesystems (`mmdebstrap`, a Go binary, uv, npm and pip packages), built
 //!   once per version of their script into `<target>/fixtures/sbom` (`GANTRY_SBOM_FIXTURES`).
 //!
@@ -35,7 +39,7 @@ const PYTHON_PACKAGES: [&str; 5] = [
 const NODE_MINIMUM: (u32, u32) = (20, 17);
 
 /// (command, Debian package providing it)
-const DEBIAN: [(&str, &str); 12] = [
+const DEBIAN: [(&str, &str); 13] = [
     ("docker-registry", "docker-registry"),
     ("skopeo", "skopeo"),
     ("umoci", "umoci"),
@@ -50,6 +54,8 @@ const DEBIAN: [(&str, &str); 12] = [
     ("go", "golang-go"),
     // canary-watch's Prometheus check runs real PromQL
     ("prometheus", "prometheus"),
+    // fetches the GitOps tests' YAML corpus
+    ("curl", "curl"),
 ];
 
 /// (a file, the Debian package providing it) for packages without a command.
@@ -327,6 +333,79 @@ fn sbom_fixtures(root: &Path, target: &Path, bin: &Path) -> anyhow::Result<PathB
     Ok(dir)
 }
 
+/// Kubernetes' source as Debian ships it: the GitOps tests' corpus of real YAML files.
+const CORPUS_TARBALL: &str = "http://deb.debian.org/debian/pool/main/k/kubernetes/kubernetes_1.20.5+really1.20.2.orig.tar.gz";
+const CORPUS_SHA256: &str = "b83c0780efb182d928dc63d46488a847f161f04e40a94b96bf5247dd671ecdfc";
+const CORPUS_TOP: &str = "kubernetes-1.20.2";
+
+/// Unpacks the files `tests/corpus.txt` names from the pinned tarball (fetched once, checked).
+fn yaml_corpus(root: &Path, target: &Path) -> anyhow::Result<PathBuf> {
+    let manifest = std::fs::read_to_string(root.join("crates/gantry-gitops/tests/corpus.txt"))?;
+    let mut files: Vec<String> = manifest
+        .lines()
+        .filter_map(|line| line.strip_prefix("file "))
+        .filter_map(|rest| {
+            rest.split_once(' ')
+                .map(|(file, _)| format!("{CORPUS_TOP}/{file}"))
+        })
+        .collect();
+    files.sort();
+    files.dedup();
+    let version = {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        files.hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    };
+    let fixtures = target.join("fixtures");
+    let dir = fixtures.join("yaml-corpus");
+    let stamp = dir.join(format!(".built-{version}"));
+    if stamp.exists() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&fixtures)?;
+    let tarball = fixtures.join("kubernetes-1.20.2.orig.tar.gz");
+    let sha256 = |path: &Path| -> anyhow::Result<String> {
+        let out = Command::new("sha256sum").arg(path).output()?;
+        anyhow::ensure!(out.status.success(), "sha256sum {} failed", path.display());
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned())
+    };
+    if !tarball.exists() || sha256(&tarball)? != CORPUS_SHA256 {
+        say(&format!("fetching the YAML corpus: {CORPUS_TARBALL}"));
+        let partial = fixtures.join("kubernetes-1.20.2.orig.tar.gz.part");
+        let status = Command::new("curl")
+            .args(["-fsSL", "--retry", "3", "-o"])
+            .arg(&partial)
+            .arg(CORPUS_TARBALL)
+            .status()
+            .context("running curl")?;
+        anyhow::ensure!(status.success(), "fetching {CORPUS_TARBALL} failed");
+        let found = sha256(&partial)?;
+        anyhow::ensure!(
+            found == CORPUS_SHA256,
+            "{CORPUS_TARBALL}: expected SHA-256 {CORPUS_SHA256}, found {found}"
+        );
+        std::fs::rename(&partial, &tarball)?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&dir)
+        .args(&files)
+        .status()
+        .context("running tar")?;
+    anyhow::ensure!(status.success(), "unpacking the YAML corpus failed");
+    std::fs::write(&stamp, b"")?;
+    Ok(dir)
+}
+
 /// The target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
 pub fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
@@ -341,9 +420,13 @@ pub fn ensure(root: &Path) -> anyhow::Result<Ready> {
     let target = target_dir(root);
     let bin = python_packages(&target.join("python"))?;
     let fixtures = sbom_fixtures(root, &target, &bin)?;
+    let corpus = yaml_corpus(root, &target)?;
     Ok(Ready {
         path: vec![bin],
-        env: vec![("GANTRY_SBOM_FIXTURES", fixtures.into_os_string())],
+        env: vec![
+            ("GANTRY_SBOM_FIXTURES", fixtures.into_os_string()),
+            ("GANTRY_YAML_CORPUS", corpus.into_os_string()),
+        ],
     })
 }
 
