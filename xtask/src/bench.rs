@@ -159,8 +159,10 @@ fn gitops_section(dir: &Path) -> anyhow::Result<String> {
     }
     let _ = writeln!(
         text,
-        "\nGitHub API requests per direct commit: **{}** (read the file with its blob SHA, write it replacing exactly that blob). Pull requests are not built yet.",
-        report["api_requests_per_commit"]
+        "\nGitHub API requests per direct commit: **{}** (read the file with its blob SHA, write it replacing exactly that blob). Per pull request: **{}** to open one (the base's head and file, the open pull requests, the branch, the commit, the pull request, reviewers, labels, the verified-digest status), **{}** to supersede the digest an open one proposes (its head's file read, the branch reset, the pull request updated instead of opened).",
+        report["api_requests_per_commit"],
+        report["api_requests_per_pull"]["opened"],
+        report["api_requests_per_pull"]["updated"]
     );
     Ok(text)
 }

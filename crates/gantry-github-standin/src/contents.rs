@@ -49,12 +49,56 @@ pub fn blob_sha(bytes: &[u8]) -> String {
     hasher.digest().to_string()
 }
 
+/// A label or other name as a URL segment.
+pub(crate) fn encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 impl GitState {
-    fn tree(&self, repository: &str, branch: &str) -> Option<&BTreeMap<String, String>> {
+    /// The tree at `git_ref`: a branch, else a commit SHA.
+    fn tree(&self, repository: &str, git_ref: &str) -> Option<&BTreeMap<String, String>> {
         let head = self
             .heads
-            .get(&(repository.to_owned(), branch.to_owned()))?;
+            .get(&(repository.to_owned(), git_ref.to_owned()))
+            .map_or(git_ref, String::as_str);
         self.commits.get(head).map(|c| &c.tree)
+    }
+
+    /// The head commit of `branch`.
+    pub(crate) fn head(&self, repository: &str, branch: &str) -> Option<String> {
+        self.heads
+            .get(&(repository.to_owned(), branch.to_owned()))
+            .cloned()
+    }
+
+    /// Points `branch` at `sha` (creating it).
+    pub(crate) fn set_head(&mut self, repository: &str, branch: &str, sha: &str) {
+        self.heads
+            .insert((repository.to_owned(), branch.to_owned()), sha.to_owned());
+    }
+
+    /// Whether the commit exists.
+    pub(crate) fn has_commit(&self, sha: &str) -> bool {
+        self.commits.contains_key(sha)
+    }
+
+    /// Whether `ancestor` is `sha` or one of its ancestors.
+    pub(crate) fn descends(&self, sha: &str, ancestor: &str) -> bool {
+        let mut next = Some(sha.to_owned());
+        while let Some(current) = next {
+            if current == ancestor {
+                return true;
+            }
+            next = self.commits.get(&current).and_then(|c| c.parent.clone());
+        }
+        false
     }
 
     /// Commits `files` on `branch` (created when missing); returns the commit.

@@ -23,9 +23,11 @@ use serde_json::{Value, json};
 
 mod actions;
 mod contents;
+mod pulls;
 
 pub use actions::{FakeWorkflow, RunPlan, RunRecord};
 pub use contents::{GitCommit, blob_sha};
+pub use pulls::Pull;
 
 /// The primary rate limit the stand-in reports (an installation token's).
 const RATE_LIMIT: usize = 5000;
@@ -58,6 +60,7 @@ struct FakeState {
     next_id: u64,
     actions: actions::ActionsState,
     git: contents::GitState,
+    pulls: pulls::PullState,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -153,6 +156,22 @@ impl StandIn {
         self.state().git.log(repository, branch)
     }
 
+    /// The pull requests of `repository`, oldest first.
+    pub fn pulls(&self, repository: &str) -> Vec<Pull> {
+        self.state()
+            .pulls
+            .pulls
+            .iter()
+            .filter(|p| p.repository == repository)
+            .cloned()
+            .collect()
+    }
+
+    /// The head commit of `branch`.
+    pub fn head(&self, repository: &str, branch: &str) -> Option<String> {
+        self.state().git.head(repository, branch)
+    }
+
     /// The statuses recorded for a deployment, oldest first.
     pub fn statuses(&self, deployment_id: u64) -> Vec<Value> {
         self.state()
@@ -231,6 +250,28 @@ fn api(state: Shared) -> Router {
             get(contents::get_file).put(contents::put_file),
         )
         .route("/repos/{owner}/{repo}/commits", get(contents::list_commits))
+        .route("/repos/{owner}/{repo}/git/ref/{*name}", get(pulls::get_ref))
+        .route("/repos/{owner}/{repo}/git/refs", post(pulls::create_ref))
+        .route(
+            "/repos/{owner}/{repo}/git/refs/{*name}",
+            axum::routing::patch(pulls::update_ref),
+        )
+        .route(
+            "/repos/{owner}/{repo}/pulls",
+            get(pulls::list_pulls).post(pulls::create_pull),
+        )
+        .route(
+            "/repos/{owner}/{repo}/pulls/{number}",
+            axum::routing::patch(pulls::update_pull),
+        )
+        .route(
+            "/repos/{owner}/{repo}/pulls/{number}/requested_reviewers",
+            post(pulls::request_reviewers),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/{number}/labels",
+            post(pulls::add_labels),
+        )
         .route(
             "/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches",
             post(actions::dispatch_workflow),

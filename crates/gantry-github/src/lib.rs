@@ -15,6 +15,7 @@
 
 mod actions;
 mod contents;
+mod pulls;
 mod request;
 mod statuses;
 
@@ -22,6 +23,7 @@ pub use actions::{
     Artifact, Cancel, Dispatched, Fetched, Job, RUNS_PER_PAGE, RunFilter, RunStatus, WorkflowRun,
 };
 pub use contents::{CONTENTS_LIMIT, CommitSummary, File, NewFile, Person, Written};
+pub use pulls::{NewPullRequest, PullRequest};
 pub use request::RateLimit;
 pub use statuses::{CommitState, NewCommitStatus};
 

@@ -29,6 +29,7 @@ pub(crate) enum Method {
     Get,
     Post,
     Put,
+    Patch,
 }
 
 impl Method {
@@ -37,6 +38,7 @@ impl Method {
             Self::Get => "GET",
             Self::Post => "POST",
             Self::Put => "PUT",
+            Self::Patch => "PATCH",
         }
     }
 }
@@ -92,6 +94,14 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// A PATCH of `body`: never sent twice by the retry policy.
+    pub(crate) fn patch(path: String, body: &'a Value) -> Self {
+        Self {
+            method: Method::Patch,
+            ..Self::post(path, body)
+        }
+    }
+
     /// A POST without a body (cancel).
     pub(crate) fn post_empty(path: String) -> Self {
         Self {
@@ -105,7 +115,7 @@ impl<'a> Call<'a> {
         self.method = method;
         self.replay = match method {
             Method::Get => Replay::Safe,
-            Method::Post | Method::Put => Replay::Unsafe,
+            Method::Post | Method::Put | Method::Patch => Replay::Unsafe,
         };
         self
     }
@@ -236,6 +246,7 @@ impl GitHub {
                 Method::Get => http::Method::GET,
                 Method::Post => http::Method::POST,
                 Method::Put => http::Method::PUT,
+                Method::Patch => http::Method::PATCH,
             })
             .uri(call.path.as_str());
         for (name, value) in &call.headers {

@@ -16,6 +16,7 @@ use serde_json::json;
 
 const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const NEWER: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
 
 /// A Helm-style values file of about `bytes`: commented sections of settings, the image last.
 fn values(bytes: usize) -> String {
@@ -95,8 +96,9 @@ print(json.dumps(statistics.median(times)))
     (median, changed_lines(text, &after))
 }
 
-/// One direct commit through the API: the requests it counted.
-fn api_requests() -> u64 {
+/// The requests of one direct commit through the API, and of a pull request opened, then
+/// superseded by a newer digest: `(commit, opened, updated)`.
+fn api_requests() -> (u64, u64, u64) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let fake = gantry_testkit::GitHubFake::start()
@@ -105,7 +107,10 @@ fn api_requests() -> u64 {
         fake.commit_files(
             "acme/deploy",
             "main",
-            &[("values.yaml", values(1024).as_bytes())],
+            &[
+                ("values.yaml", values(1024).as_bytes()),
+                ("production.yaml", values(1024).as_bytes()),
+            ],
             "init",
         );
         let mut options =
@@ -119,28 +124,60 @@ fn api_requests() -> u64 {
             email: "gantry@example.com".into(),
         };
         let message = |_: Option<&str>| "promote".to_owned();
+        let write = |file, digest| gantry_gitops::github::Write {
+            repository: &repository,
+            branch: "main",
+            file,
+            targets: &targets,
+            digest,
+            expected: None,
+            message: &message,
+            author: None,
+            committer: &committer,
+        };
         let before = github.counted_requests();
-        let landed = gantry_gitops::github::write(
-            &github,
-            &gantry_gitops::github::Write {
-                repository: &repository,
-                branch: "main",
-                file: "values.yaml",
-                targets: &targets,
-                digest: NEW,
-                expected: None,
-                message: &message,
-                author: None,
-                committer: &committer,
-            },
-        )
-        .await
-        .expect("write");
+        let landed = gantry_gitops::github::write(&github, &write("values.yaml", NEW))
+            .await
+            .expect("write");
         assert!(matches!(
             landed,
             gantry_gitops::github::Landed::Committed { .. }
         ));
-        github.counted_requests() - before
+        let commit = github.counted_requests() - before;
+        let body = |_: &[gantry_gitops::Change], _: Option<&str>| "verified".to_owned();
+        let status = gantry_github::NewCommitStatus {
+            state: gantry_github::CommitState::Success,
+            target_url: None,
+            description: "verified".to_owned(),
+            context: "gantry/verified-digest".to_owned(),
+        };
+        let people = ["lead".to_owned()];
+        let labels = ["promotion".to_owned()];
+        let mut counts = Vec::new();
+        for digest in [NEW, NEWER] {
+            let before = github.counted_requests();
+            let proposed = gantry_gitops::pull::propose(
+                &github,
+                &gantry_gitops::pull::Proposal {
+                    write: write("production.yaml", digest),
+                    head: "gantry/production/billing",
+                    title: "promote",
+                    body: &body,
+                    reviewers: &people,
+                    team_reviewers: &[],
+                    labels: &labels,
+                    status: &status,
+                },
+            )
+            .await
+            .expect("proposal");
+            assert!(matches!(
+                proposed,
+                gantry_gitops::pull::Proposed::Proposed { .. }
+            ));
+            counts.push(github.counted_requests() - before);
+        }
+        (commit, counts[0], counts[1])
     })
 }
 
@@ -175,9 +212,11 @@ fn main() {
             "ruamel_changed_lines": peer_changed,
         }));
     }
+    let (commit, opened, updated) = api_requests();
     let report = json!({
         "edits": rows,
-        "api_requests_per_commit": api_requests(),
+        "api_requests_per_commit": commit,
+        "api_requests_per_pull": {"opened": opened, "updated": updated},
         "cores": std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
     });
     println!("{report:#}");

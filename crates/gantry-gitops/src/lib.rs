@@ -18,6 +18,7 @@
 pub mod git;
 pub mod github;
 pub mod message;
+pub mod pull;
 pub mod splice;
 pub mod yaml;
 

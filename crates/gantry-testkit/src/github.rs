@@ -25,7 +25,7 @@ use crate::server::ServerThread;
 pub use gantry_github_standin::{FakeWorkflow, RunPlan, RunRecord, StandIn, TOKEN, Throttle};
 
 /// The REST paths gantry uses: the spec subset prism loads holds these and what they reference.
-const PATHS: [&str; 16] = [
+const PATHS: [&str; 23] = [
     "/repos/{owner}/{repo}/collaborators/{username}/permission",
     "/orgs/{org}/teams/{team_slug}/memberships/{username}",
     "/repos/{owner}/{repo}/deployments",
@@ -42,6 +42,13 @@ const PATHS: [&str; 16] = [
     "/repos/{owner}/{repo}/statuses/{sha}",
     "/repos/{owner}/{repo}/contents/{path}",
     "/repos/{owner}/{repo}/commits",
+    "/repos/{owner}/{repo}/git/ref/{ref}",
+    "/repos/{owner}/{repo}/git/refs",
+    "/repos/{owner}/{repo}/git/refs/{ref}",
+    "/repos/{owner}/{repo}/pulls",
+    "/repos/{owner}/{repo}/pulls/{pull_number}",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers",
+    "/repos/{owner}/{repo}/issues/{issue_number}/labels",
 ];
 
 /// The reads gantry polls with `If-None-Match`. GitHub answers them 304 when nothing changed (its
@@ -279,7 +286,8 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
 /// same token check, answering what the description lists: 302 with a `Location`.
 ///
 /// And one rewrite on the way: GitHub takes a file's path in a contents URL with its slashes
-/// (`/contents/apps/billing/values.yaml`), while the description names it as one `{path}`
+/// (`/contents/apps/billing/values.yaml`), and a reference's name in a git reference URL
+/// (`/git/refs/heads/gantry/staging/billing`), while the description names each as one
 /// parameter, which prism matches as one segment. The front encodes those slashes (`%2F`) for
 /// prism, so the request is still checked against the description, and the stand-in decodes them.
 fn front(standin: &StandIn, prism: &str) -> anyhow::Result<Router> {
@@ -292,10 +300,13 @@ fn front(standin: &StandIn, prism: &str) -> anyhow::Result<Router> {
 async fn contents_path_for_prism(mut request: axum::extract::Request) -> axum::extract::Request {
     let uri = request.uri().clone();
     let path = uri.path();
-    let Some(at) = path.find("/contents/") else {
+    let Some((at, marker)) = ["/contents/", "/git/ref/", "/git/refs/"]
+        .iter()
+        .find_map(|marker| path.find(marker).map(|at| (at, *marker)))
+    else {
         return request;
     };
-    let (head, file) = path.split_at(at + "/contents/".len());
+    let (head, file) = path.split_at(at + marker.len());
     if !head.starts_with("/repos/") || !file.contains('/') {
         return request;
     }

@@ -1,0 +1,217 @@
+//! The pull-request flow over the GitHub API: the edit is proposed on a branch gantry owns
+//! (`gantry/<environment>/<app>`), reset to the base branch's head and given exactly one commit,
+//! so a newer digest supersedes the older one in the same pull request instead of opening
+//! another. The pull request is opened or updated, reviewers and labels are asked for, and the
+//! head commit gets a commit status naming the verified digest: with that status required by
+//! branch protection, a head that is not the commit gantry wrote cannot be merged.
+//!
+//! As in the direct commit, the edit is an operation checked against the base: a base whose file
+//! holds another digest than the one the promoter saw is a conflict; a base that holds the new one
+//! already needs no pull request.
+
+use gantry_github::{
+    CommitSummary, GitHub, NewCommitStatus, NewFile, NewPullRequest, PullRequest, Written,
+};
+
+use crate::github::{Write, WriteError};
+use crate::{Change, edit};
+
+/// Attempts before a branch that keeps moving under the write is given up on.
+const ATTEMPTS: usize = 8;
+
+/// A promotion proposed as a pull request.
+pub struct Proposal<'a> {
+    /// The repository, the base branch, the file, targets, digest, expected digest, commit
+    /// message, author and committer, as a direct write has them.
+    pub write: Write<'a>,
+    /// The head branch gantry owns (`gantry/<environment>/<app>`).
+    pub head: &'a str,
+    /// The pull request's title.
+    pub title: &'a str,
+    /// Its body, given the changes and the digest the base held.
+    pub body: &'a (dyn Fn(&[Change], Option<&str>) -> String + Sync),
+    /// Users asked to review.
+    pub reviewers: &'a [String],
+    /// Teams (slugs) asked to review.
+    pub team_reviewers: &'a [String],
+    /// Labels.
+    pub labels: &'a [String],
+    /// The status set on the head commit (`gantry/verified-digest`).
+    pub status: &'a NewCommitStatus,
+}
+
+/// How a proposal ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proposed {
+    /// A pull request proposes the digest in one new commit.
+    Proposed {
+        /// The pull request.
+        pull: PullRequest,
+        /// Whether it was opened now (else updated).
+        opened: bool,
+        /// The commit on the head branch.
+        commit: String,
+        /// The scalars changed.
+        changes: Vec<Change>,
+        /// The digest the base holds.
+        previous: Option<String>,
+        /// The digest the pull request proposed before (superseded now).
+        superseded: Option<String>,
+    },
+    /// Nothing new to propose: the base holds the digest (`pull: None`), or the open pull request
+    /// proposes it already (its status and body refreshed).
+    Unchanged {
+        /// The open pull request that proposes it.
+        pull: Option<PullRequest>,
+        /// The digest the base holds.
+        previous: Option<String>,
+    },
+    /// The base holds another digest than the one the promoter saw.
+    Conflict {
+        /// What this promotion expected to replace.
+        expected: Option<String>,
+        /// What the base holds now.
+        found: Option<String>,
+        /// The commit that wrote it.
+        commit: Option<CommitSummary>,
+    },
+}
+
+/// Proposes the digest as a pull request.
+pub async fn propose(github: &GitHub, p: &Proposal<'_>) -> Result<Proposed, WriteError> {
+    let w = &p.write;
+    let missing = || WriteError::Missing {
+        file: w.file.to_owned(),
+        branch: w.branch.to_owned(),
+        repository: w.repository.to_string(),
+    };
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8(bytes).map_err(|_| WriteError::NotText {
+            file: w.file.to_owned(),
+        })
+    };
+    for _ in 0..ATTEMPTS {
+        let base = github
+            .branch_head(w.repository, w.branch)
+            .await?
+            .ok_or_else(missing)?;
+        let file = github
+            .file(w.repository, w.file, &base)
+            .await?
+            .ok_or_else(missing)?;
+        let edited = edit(w.file, &text(file.bytes)?, w.targets, w.digest)?;
+        if edited.changes.is_empty() {
+            return Ok(Proposed::Unchanged {
+                pull: None,
+                previous: edited.previous,
+            });
+        }
+        if let Some(expected) = w.expected
+            && edited.previous.as_deref() != Some(expected)
+        {
+            let commit = github.last_commit(w.repository, w.file, w.branch).await?;
+            return Ok(Proposed::Conflict {
+                expected: Some(expected.to_owned()),
+                found: edited.previous,
+                commit,
+            });
+        }
+        let open = github
+            .open_pull_request(w.repository, p.head, w.branch)
+            .await?;
+        let mut superseded = None;
+        if let Some(pull) = &open
+            && let Some(proposed) = github.file(w.repository, w.file, &pull.head_sha).await?
+        {
+            let on_head = edit(w.file, &text(proposed.bytes)?, w.targets, w.digest)?;
+            if on_head.changes.is_empty() {
+                let body = (p.body)(&edited.changes, edited.previous.as_deref());
+                let pull = github
+                    .update_pull_request(w.repository, pull.number, p.title, &body)
+                    .await?;
+                github
+                    .create_commit_status(w.repository, &pull.head_sha, p.status)
+                    .await?;
+                return Ok(Proposed::Unchanged {
+                    pull: Some(pull),
+                    previous: edited.previous,
+                });
+            }
+            superseded = on_head.previous;
+        }
+        // The branch is gantry's: it starts again from the base's head, with one commit.
+        github.set_branch(w.repository, p.head, &base, true).await?;
+        let message = (w.message)(edited.previous.as_deref());
+        let written = github
+            .write_file(
+                w.repository,
+                &NewFile {
+                    path: w.file,
+                    message: &message,
+                    bytes: edited.text.as_bytes(),
+                    replaces: Some(&file.sha),
+                    branch: p.head,
+                    author: w.author,
+                    committer: w.committer,
+                },
+            )
+            .await?;
+        let Written::Committed { commit, .. } = written else {
+            // Another run moved the branch between the reset and the write: again from the top.
+            continue;
+        };
+        let body = (p.body)(&edited.changes, edited.previous.as_deref());
+        let (pull, opened) = publish(github, p, open, &body, &commit).await?;
+        return Ok(Proposed::Proposed {
+            pull,
+            opened,
+            commit,
+            changes: edited.changes,
+            previous: edited.previous,
+            superseded,
+        });
+    }
+    Err(WriteError::Busy {
+        file: w.file.to_owned(),
+    })
+}
+
+/// Opens the pull request or updates the open one, asks for reviewers and labels, and sets the
+/// verified-digest status on the commit written.
+async fn publish(
+    github: &GitHub,
+    p: &Proposal<'_>,
+    open: Option<PullRequest>,
+    body: &str,
+    commit: &str,
+) -> Result<(PullRequest, bool), WriteError> {
+    let w = &p.write;
+    let (pull, opened) = if let Some(pull) = open {
+        let pull = github
+            .update_pull_request(w.repository, pull.number, p.title, body)
+            .await?;
+        (pull, false)
+    } else {
+        let new = NewPullRequest {
+            title: p.title,
+            body,
+            head: p.head,
+            base: w.branch,
+        };
+        (github.create_pull_request(w.repository, &new).await?, true)
+    };
+    if !p.reviewers.is_empty() || !p.team_reviewers.is_empty() {
+        github
+            .request_reviewers(w.repository, pull.number, p.reviewers, p.team_reviewers)
+            .await?;
+    }
+    if !p.labels.is_empty() {
+        github
+            .add_labels(w.repository, pull.number, p.labels)
+            .await?;
+    }
+    github
+        .create_commit_status(w.repository, commit, p.status)
+        .await?;
+    Ok((pull, opened))
+}
