@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::{
     Allowed, ArgoCd, ArgoWait, DEFAULT_GATE_TIMEOUT, Environment, Gate, GitOps, GitOpsMode,
-    GitOpsRepository, Policy, PolicyError, Promotion, Role, Source, TAG_VARIABLES, chain,
-    render_tag,
+    GitOpsRepository, Policy, PolicyError, Promotion, PullRequestPolicy, Role, Source,
+    TAG_VARIABLES, chain, render_tag,
 };
 
 /// The largest policy file read, and the deepest nesting, list lengths.
@@ -57,6 +57,19 @@ struct FileGitOps {
     targets: Vec<FileGitOpsTarget>,
     #[serde(default)]
     argocd: Option<FileArgoCd>,
+    #[serde(default, rename = "pull-request")]
+    pull_request: Option<Spanned<FilePullRequest>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePullRequest {
+    #[serde(default)]
+    reviewers: Vec<Spanned<String>>,
+    #[serde(default, rename = "team-reviewers")]
+    team_reviewers: Vec<Spanned<String>>,
+    #[serde(default)]
+    labels: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -316,6 +329,22 @@ fn gitops_of(at: &Locator<'_>, g: &FileGitOps) -> Result<GitOps, PolicyError> {
             "gitops needs at least one target".to_owned(),
         ));
     }
+    let pull_request = match (&g.pull_request, mode) {
+        (None, _) => PullRequestPolicy::default(),
+        (Some(p), GitOpsMode::Commit) => {
+            return Err(at.error(
+                p.span(),
+                "gitops pull-request settings need mode: pull-request".to_owned(),
+            ));
+        }
+        (Some(p), GitOpsMode::PullRequest) => pull_request_of(at, p)?,
+    };
+    if mode == GitOpsMode::PullRequest && matches!(repository, GitOpsRepository::Url(_)) {
+        return Err(at.error(
+            g.repository.span(),
+            "gitops mode pull-request opens a GitHub pull request: the repository must be owner/name on GitHub".to_owned(),
+        ));
+    }
     let mut files: Vec<(String, Vec<gantry_gitops::Target>)> = Vec::new();
     for t in &g.targets {
         let file = t.file.as_str().trim();
@@ -357,24 +386,7 @@ fn gitops_of(at: &Locator<'_>, g: &FileGitOps) -> Result<GitOps, PolicyError> {
             None => files.push((file.to_owned(), vec![target])),
         }
     }
-    let argocd = match &g.argocd {
-        None => None,
-        Some(a) => {
-            Some(ArgoCd {
-                server: a.server.as_str().trim_end_matches('/').to_owned(),
-                application: a.application.as_str().to_owned(),
-                wait: match a.wait.as_ref().map(|w| (w, w.as_str())) {
-                    None | Some((_, "synced-healthy")) => ArgoWait::SyncedHealthy,
-                    Some((_, "synced")) => ArgoWait::Synced,
-                    Some((_, "none")) => ArgoWait::None,
-                    Some((w, other)) => {
-                        return Err(at.error(w.span(), format!("argocd wait must be synced-healthy, synced or none, found {other:?}")));
-                    }
-                },
-                sync: flag(at, a.sync.as_ref(), "argocd sync")?,
-            })
-        }
-    };
+    let argocd = g.argocd.as_ref().map(|a| argocd_of(at, a)).transpose()?;
     Ok(GitOps {
         repository,
         branch: g
@@ -384,6 +396,71 @@ fn gitops_of(at: &Locator<'_>, g: &FileGitOps) -> Result<GitOps, PolicyError> {
         mode,
         files,
         argocd,
+        pull_request,
+    })
+}
+
+/// An `argocd:` block: server, application, what to wait for, whether to sync.
+fn argocd_of(at: &Locator<'_>, a: &FileArgoCd) -> Result<ArgoCd, PolicyError> {
+    Ok(ArgoCd {
+        server: a.server.as_str().trim_end_matches('/').to_owned(),
+        application: a.application.as_str().to_owned(),
+        wait: match a.wait.as_ref().map(|w| (w, w.as_str())) {
+            None | Some((_, "synced-healthy")) => ArgoWait::SyncedHealthy,
+            Some((_, "synced")) => ArgoWait::Synced,
+            Some((_, "none")) => ArgoWait::None,
+            Some((w, other)) => {
+                return Err(at.error(
+                    w.span(),
+                    format!("argocd wait must be synced-healthy, synced or none, found {other:?}"),
+                ));
+            }
+        },
+        sync: flag(at, a.sync.as_ref(), "argocd sync")?,
+    })
+}
+
+/// A `pull-request:` block: reviewers (logins), team reviewers (slugs), labels.
+fn pull_request_of(
+    at: &Locator<'_>,
+    p: &FilePullRequest,
+) -> Result<PullRequestPolicy, PolicyError> {
+    let names = |list: &[Spanned<String>], what: &str, team: bool| {
+        list.iter()
+            .map(|n| {
+                let text = n.as_str().trim();
+                let valid = !text.is_empty()
+                    && text.len() <= 100
+                    && text
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || (team && c == '_'));
+                if valid {
+                    Ok(text.to_owned())
+                } else {
+                    Err(at.error(n.span(), format!("{what} {text:?} is not a GitHub {what}")))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let labels = p
+        .labels
+        .iter()
+        .map(|l| {
+            let text = l.as_str().trim();
+            if text.is_empty() || text.chars().count() > 50 || text.chars().any(char::is_control) {
+                Err(at.error(
+                    l.span(),
+                    format!("label {text:?}: 1 to 50 printable characters"),
+                ))
+            } else {
+                Ok(text.to_owned())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PullRequestPolicy {
+        reviewers: names(&p.reviewers, "login", false)?,
+        team_reviewers: names(&p.team_reviewers, "team slug", true)?,
+        labels,
     })
 }
 

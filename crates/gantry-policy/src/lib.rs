@@ -22,6 +22,15 @@
 //!         - file: apps/billing/staging/kustomization.yaml
 //!           kustomize-image: ghcr.io/acme/billing
 //!       argocd: {server: https://argocd.example, application: billing-staging, wait: synced-healthy, sync: false}
+//!   - name: gitops-production
+//!     gitops:
+//!       repository: acme/deploy
+//!       mode: pull-request       # a pull request from gantry/<env>/<app>, updated by newer digests
+//!       pull-request: {reviewers: [lead-lars], team-reviewers: [platform], labels: [promotion]}
+//!       targets:
+//!         - file: apps/billing/production/values.yaml
+//!           path: image.digest
+//!       argocd: {server: https://argocd.example, application: billing-production, sync: true}
 //! promotions:              # default: each environment to the next, one step forward
 //!   - from: dev
 //!     to: staging
@@ -178,6 +187,19 @@ pub struct GitOps {
     pub files: Vec<(String, Vec<gantry_gitops::Target>)>,
     /// The Argo CD application, when gantry waits for it.
     pub argocd: Option<ArgoCd>,
+    /// Reviewers and labels of the pull request (mode pull-request).
+    pub pull_request: PullRequestPolicy,
+}
+
+/// Who is asked to review a promotion's pull request, and its labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullRequestPolicy {
+    /// Users (logins).
+    pub reviewers: Vec<String>,
+    /// Teams (slugs of the repository's organisation).
+    pub team_reviewers: Vec<String>,
+    /// Labels.
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -352,9 +352,13 @@ environments:
   - name: production
     tag: prod
     gitops:
-      repository: https://gitlab.example/acme/deploy.git
+      repository: acme/deploy-prod
       branch: release
       mode: pull-request
+      pull-request:
+        reviewers: [lead-lars]
+        team-reviewers: [platform_leads]
+        labels: [promotion, 'needs: approval']
       targets:
         - file: apps/billing/prod/values.yaml
           marker: billing
@@ -396,11 +400,23 @@ environments:
     let gitops = production.gitops.as_ref().expect("gitops");
     assert_eq!(
         gitops.repository,
-        GitOpsRepository::Url("https://gitlab.example/acme/deploy.git".into())
+        GitOpsRepository::GitHub("acme/deploy-prod".into())
     );
     assert_eq!(
         (gitops.branch.as_str(), gitops.mode),
         ("release", GitOpsMode::PullRequest)
+    );
+    assert_eq!(
+        gitops.pull_request,
+        PullRequestPolicy {
+            reviewers: vec!["lead-lars".into()],
+            team_reviewers: vec!["platform_leads".into()],
+            labels: vec!["promotion".into(), "needs: approval".into()],
+        }
+    );
+    assert_eq!(
+        staging.gitops.as_ref().map(|g| g.pull_request.clone()),
+        Some(PullRequestPolicy::default())
     );
     assert_eq!(gitops.files.len(), 1, "two targets of one file");
     assert_eq!(gitops.files[0].1.len(), 2);
@@ -443,5 +459,23 @@ fn gitops_mistakes_are_located() {
             "      repository: acme/deploy\n      targets:\n        - file: a.yaml\n          path: a..b\n"
         ),
         "gantry.yml:9:17: path \"a..b\": an empty key"
+    );
+    assert_eq!(
+        with(
+            "      repository: https://gitlab.example/acme/deploy.git\n      mode: pull-request\n      targets:\n        - file: a.yaml\n          path: a\n"
+        ),
+        "gantry.yml:6:19: gitops mode pull-request opens a GitHub pull request: the repository must be owner/name on GitHub"
+    );
+    assert_eq!(
+        with(
+            "      repository: acme/deploy\n      pull-request: {labels: [x]}\n      targets:\n        - file: a.yaml\n          path: a\n"
+        ),
+        "gantry.yml:7:21: gitops pull-request settings need mode: pull-request"
+    );
+    assert_eq!(
+        with(
+            "      repository: acme/deploy\n      mode: pull-request\n      pull-request: {reviewers: [\"lead lars\"]}\n      targets:\n        - file: a.yaml\n          path: a\n"
+        ),
+        "gantry.yml:8:34: login \"lead lars\" is not a GitHub login"
     );
 }

@@ -1,13 +1,16 @@
 //! A GitOps target: the digest written into the files an Argo CD or Flux deploys from, by one
 //! commit — through GitHub's API for an `owner/name` repository (one file), or with git for any
-//! URL. The digest the files held is read before the gates and is what the write expects to
-//! replace: a file someone else changed meanwhile is a conflict, never overwritten.
+//! URL — or proposed as a pull request from gantry's branch `gantry/<environment>/<app>` (GitHub).
+//! The digest the files held is read before the gates and is what the write expects to replace:
+//! a file someone else changed meanwhile is a conflict, never overwritten.
 
 use anyhow::Context as _;
-use gantry_github::{GitHub, Options, Person, Repository};
+use gantry_github::{CommitState, GitHub, NewCommitStatus, Options, Person, Repository};
+use gantry_gitops::Change;
 use gantry_gitops::git::{GitWrite, Remote};
 use gantry_gitops::github::{Landed, Write};
 use gantry_gitops::message::Message;
+use gantry_gitops::pull::{Proposal, Proposed};
 use gantry_policy::{GitOps, GitOpsMode, GitOpsRepository};
 use gantry_secret::Secret;
 
@@ -34,12 +37,28 @@ pub struct GitOpsSide {
     author: Option<Person>,
 }
 
-/// What the write needs to say in its message.
+/// What the write needs to say in its message (and the pull request in its body).
 pub struct Said<'a> {
     pub environment: &'a str,
     pub source_environment: &'a str,
     pub image: &'a str,
     pub run: Option<&'a str>,
+    /// The pull request's body, given the edits and the digest the base held.
+    pub body: &'a (dyn Fn(&[Change], Option<&str>) -> String + Sync),
+}
+
+/// How the write ended: a commit on the branch, or a pull request.
+pub enum Wrote {
+    /// Mode commit.
+    Landed(Landed),
+    /// Mode pull-request.
+    Proposed(Proposed),
+}
+
+/// The branch gantry owns for an environment and app: `gantry/<environment>/<app>`.
+pub fn head_branch(environment: &str, image: &str) -> String {
+    let app = image.rsplit('/').next().unwrap_or(image);
+    format!("gantry/{environment}/{app}")
 }
 
 impl GitOpsSide {
@@ -52,10 +71,6 @@ impl GitOpsSide {
         ca_files: &[std::path::PathBuf],
         actor: Option<&str>,
     ) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            gitops.mode == GitOpsMode::Commit,
-            "gitops mode pull-request is not built yet (issue 16): use mode: commit"
-        );
         anyhow::ensure!(
             gitops
                 .argocd
@@ -150,13 +165,18 @@ impl GitOpsSide {
         Ok(edited.previous)
     }
 
-    /// Writes `digest` over `expected` as one commit.
+    /// Whether a promotion here is a pull request.
+    pub fn proposes(&self) -> bool {
+        self.gitops.mode == GitOpsMode::PullRequest
+    }
+
+    /// Writes `digest` over `expected` as one commit, or proposes it as a pull request.
     pub async fn write(
         &self,
         digest: &str,
         expected: Option<&str>,
         said: &Said<'_>,
-    ) -> anyhow::Result<Landed> {
+    ) -> anyhow::Result<Wrote> {
         let message = |previous: Option<&str>| {
             Message {
                 environment: said.environment,
@@ -175,21 +195,44 @@ impl GitOpsSide {
         let landed = match &self.transport {
             Transport::GitHub { github, repository } => {
                 let (file, targets) = &self.gitops.files[0];
-                gantry_gitops::github::write(
-                    github,
-                    &Write {
-                        repository,
-                        branch: &self.gitops.branch,
-                        file,
-                        targets,
-                        digest,
-                        expected,
-                        message: &message,
-                        author: self.author.as_ref(),
-                        committer: &committer,
-                    },
-                )
-                .await?
+                let write = Write {
+                    repository,
+                    branch: &self.gitops.branch,
+                    file,
+                    targets,
+                    digest,
+                    expected,
+                    message: &message,
+                    author: self.author.as_ref(),
+                    committer: &committer,
+                };
+                if self.proposes() {
+                    let title = message(expected);
+                    let title = title.lines().next().unwrap_or_default();
+                    let policy = &self.gitops.pull_request;
+                    let status = NewCommitStatus {
+                        state: CommitState::Success,
+                        target_url: said.run.map(str::to_owned),
+                        description: format!("{digest} verified for {}", said.environment),
+                        context: "gantry/verified-digest".to_owned(),
+                    };
+                    let proposed = gantry_gitops::pull::propose(
+                        github,
+                        &Proposal {
+                            write,
+                            head: &head_branch(said.environment, said.image),
+                            title,
+                            body: said.body,
+                            reviewers: &policy.reviewers,
+                            team_reviewers: &policy.team_reviewers,
+                            labels: &policy.labels,
+                            status: &status,
+                        },
+                    )
+                    .await?;
+                    return Ok(Wrote::Proposed(proposed));
+                }
+                gantry_gitops::github::write(github, &write).await?
             }
             Transport::Git {
                 url,
@@ -214,6 +257,6 @@ impl GitOpsSide {
                 .await?
             }
         };
-        Ok(landed)
+        Ok(Wrote::Landed(landed))
     }
 }

@@ -20,8 +20,10 @@ gantry_actions::outputs! {
         requests: "requests",
         /// The GitHub Deployment recording the promotion (empty when none was recorded).
         deployment_id: "deployment-id",
-        /// The commit that wrote the digest into the GitOps files (empty without one).
+        /// The commit that wrote the digest into the GitOps files (in mode pull-request: the pull request's head).
         gitops_commit: "gitops-commit",
+        /// The pull request that proposes the digest (mode pull-request; the environment holds it once merged).
+        gitops_pull_request: "gitops-pull-request",
     }
 }
 
@@ -130,4 +132,70 @@ pub fn carried(report: &gantry_oci::CopyReport, requests: u64) -> String {
         let _ = writeln!(out, "- … and {hidden} more");
     }
     out
+}
+
+/// The edits, a line each: `` - `file:line` path: `old` → `new` ``.
+pub fn edits(changes: &[gantry_gitops::Change]) -> String {
+    let mut text = String::new();
+    for change in changes {
+        let _ = writeln!(
+            text,
+            "- `{}:{}` {}: `{}` → `{}`",
+            change.file,
+            change.line,
+            change.path,
+            if change.old.is_empty() {
+                "(new)"
+            } else {
+                &change.old
+            },
+            change.new
+        );
+    }
+    text
+}
+
+/// The refusal when the GitOps files hold another digest than the one read before the checks.
+pub fn gitops_conflict(
+    target: &str,
+    expected: Option<String>,
+    found: Option<String>,
+    commit: Option<gantry_github::CommitSummary>,
+) -> Refusal {
+    let name = |d: Option<String>| d.unwrap_or_else(|| "nothing".to_owned());
+    let by = commit.map_or_else(String::new, |c| {
+        format!(" (commit {}: {})", c.sha, c.subject)
+    });
+    Refusal::GitOpsConflict(format!(
+        "{target} now holds {}{by}, not {} as read before the checks: someone else promoted meanwhile; nothing was written",
+        name(found),
+        name(expected)
+    ))
+}
+
+/// A promotion's pull request body: what is proposed, the edits, what was verified (the
+/// summary's checks so far), and what the verified-digest status means.
+pub fn pull_request_body(
+    image: &str,
+    digest: &str,
+    environment: &str,
+    previous: Option<&str>,
+    changes: &[gantry_gitops::Change],
+    verification: &str,
+) -> String {
+    let mut text = format!(
+        "Promotes `{image}@{digest}` to **{environment}** (it holds `{}` now).\n\n### Edits\n\n{}",
+        previous.unwrap_or("nothing"),
+        edits(changes)
+    );
+    let checks = verification
+        .split_once("\n### ")
+        .map(|(_, rest)| format!("\n### {rest}"))
+        .unwrap_or_default();
+    text.push_str(&checks);
+    let _ = write!(
+        text,
+        "\n---\nThe commit status `gantry/verified-digest` on this pull request's head names the digest gantry verified. Require it in the branch protection of the base (with stale approvals dismissed) so that only the commit gantry wrote, with this digest, can be merged. A newer promotion to {environment} replaces this pull request's commit.\n"
+    );
+    text
 }

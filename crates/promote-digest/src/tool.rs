@@ -14,9 +14,10 @@ use gantry_sigstore::policy::SignaturePolicy;
 use crate::args::Args;
 use crate::gates;
 use crate::github::{GitHubSide, Inputs};
-use crate::gitops::{GitOpsSide, Said};
+use crate::gitops::{GitOpsSide, Said, Wrote};
 use crate::policy::{Allowed, DEFAULT_PATH, Gate, Policy, PolicyError};
 use crate::report::{self, Refusal, Report};
+use gantry_gitops::pull::Proposed;
 
 /// The promote-digest tool.
 pub struct PromoteDigest;
@@ -189,6 +190,7 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         gitops: gitops.as_ref(),
         gitops_commit: None,
         gitops_previous: None,
+        gitops_pull: None,
     };
     match run.check_source_and_target(who.as_deref()).await? {
         Next::Proceed => {}
@@ -197,7 +199,7 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     }
     let Some(recorder) = recorder else {
         let outcome = match run.gate_and_copy().await? {
-            Ok(()) => run.finish(true, None),
+            Ok(()) => run.finish(run.gitops_pull.is_none(), None),
             Err(refusal) => refusal.outcome(run.summary),
         };
         return Ok(if args.deployment && !args.dry_run && github.is_none() {
@@ -228,21 +230,11 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         )
         .await?;
     let result = run.gate_and_copy().await;
-    let (state, description) = match &result {
-        Ok(Ok(())) => (
-            DeploymentState::Success,
-            match (&run.gitops_commit, plan.registry) {
-                (Some(commit), false) => format!("{} committed as {commit}", plan.digest),
-                _ => format!("{} now points at {}", plan.target, plan.digest),
-            },
-        ),
-        Ok(Err(refusal)) => (DeploymentState::Failure, refusal.to_string()),
-        Err(error) => (DeploymentState::Error, format!("{error:#}")),
-    };
+    let (state, description) = run.deployment_state(&result);
     let status_written = recorder.finish(&deployment, state, &description).await;
     let mut outcome = match result? {
         Err(refusal) => refusal.outcome(run.summary.clone()),
-        Ok(()) => run.finish(true, Some(deployment.id)),
+        Ok(()) => run.finish(run.gitops_pull.is_none(), Some(deployment.id)),
     };
     if let Err(error) = status_written {
         // The target has moved (or stayed) already; the missing record must not hide that.
@@ -276,6 +268,8 @@ struct Run<'a> {
     gitops_commit: Option<String>,
     /// The digest the GitOps files held before the gates.
     gitops_previous: Option<String>,
+    /// The pull request that proposes the digest (mode pull-request).
+    gitops_pull: Option<String>,
 }
 
 impl Run<'_> {
@@ -434,13 +428,19 @@ impl Run<'_> {
         use gantry_gitops::github::Landed;
         let image = self.args.image.name();
         let run = self.ctx.github.run_url();
+        let verification = self.summary.clone();
+        let (digest, target_env) = (self.plan.digest.as_str(), self.args.target_env.as_str());
+        let body = |changes: &[gantry_gitops::Change], previous: Option<&str>| {
+            report::pull_request_body(&image, digest, target_env, previous, changes, &verification)
+        };
         let said = Said {
             environment: &self.args.target_env,
             source_environment: &self.args.source_env,
             image: &image,
             run: run.as_deref(),
+            body: &body,
         };
-        let landed = gitops
+        let wrote = gitops
             .write(
                 self.plan.digest.as_str(),
                 self.gitops_previous.as_deref(),
@@ -449,6 +449,12 @@ impl Run<'_> {
             .await
             .with_context(|| format!("writing {} into {}", self.plan.digest, gitops.describe()))?;
         self.summary.push_str("\n### GitOps\n\n");
+        let landed = match wrote {
+            Wrote::Landed(landed) => landed,
+            Wrote::Proposed(proposed) => {
+                return Ok(self.proposed(gitops, proposed).map_or(Ok(()), Err));
+            }
+        };
         match landed {
             Landed::Committed {
                 commit,
@@ -469,21 +475,7 @@ impl Run<'_> {
                         String::new()
                     }
                 );
-                for change in &changes {
-                    let _ = writeln!(
-                        self.summary,
-                        "- `{}:{}` {}: `{}` → `{}`",
-                        change.file,
-                        change.line,
-                        change.path,
-                        if change.old.is_empty() {
-                            "(new)"
-                        } else {
-                            &change.old
-                        },
-                        change.new
-                    );
-                }
+                self.summary.push_str(&report::edits(&changes));
                 self.gitops_commit = Some(commit);
             }
             Landed::Unchanged { .. } => {
@@ -498,19 +490,101 @@ impl Run<'_> {
                 found,
                 commit,
             } => {
-                let name = |d: Option<String>| d.unwrap_or_else(|| "nothing".to_owned());
-                let by = commit.map_or_else(String::new, |c| {
-                    format!(" (commit {}: {})", c.sha, c.subject)
-                });
-                return Ok(Err(Refusal::GitOpsConflict(format!(
-                    "{} now holds {}{by}, not {} as read before the checks: someone else promoted meanwhile; nothing was written",
-                    gitops.describe(),
-                    name(found),
-                    name(expected)
-                ))));
+                return Ok(Err(report::gitops_conflict(
+                    &gitops.describe(),
+                    expected,
+                    found,
+                    commit,
+                )));
             }
         }
         Ok(Ok(()))
+    }
+
+    /// The deployment status a promotion's result records.
+    fn deployment_state(
+        &self,
+        result: &anyhow::Result<Result<(), Refusal>>,
+    ) -> (DeploymentState, String) {
+        match result {
+            Ok(Ok(())) if self.gitops_pull.is_some() => (
+                DeploymentState::Queued,
+                format!(
+                    "{} proposed in {}: deployed once merged",
+                    self.plan.digest,
+                    self.gitops_pull.as_deref().unwrap_or_default()
+                ),
+            ),
+            Ok(Ok(())) => (
+                DeploymentState::Success,
+                match (&self.gitops_commit, self.plan.registry) {
+                    (Some(commit), false) => format!("{} committed as {commit}", self.plan.digest),
+                    _ => format!("{} now points at {}", self.plan.target, self.plan.digest),
+                },
+            ),
+            Ok(Err(refusal)) => (DeploymentState::Failure, refusal.to_string()),
+            Err(error) => (DeploymentState::Error, format!("{error:#}")),
+        }
+    }
+
+    /// A pull request proposes the digest (or the base holds it, or it moved meanwhile).
+    fn proposed(&mut self, gitops: &GitOpsSide, proposed: Proposed) -> Option<Refusal> {
+        match proposed {
+            Proposed::Proposed {
+                pull,
+                opened,
+                commit,
+                changes,
+                superseded,
+                ..
+            } => {
+                let _ = writeln!(
+                    self.summary,
+                    "Pull request [#{}]({}) {} on `{}` (commit `{commit}`, status `gantry/verified-digest`){}:\n",
+                    pull.number,
+                    pull.html_url,
+                    if opened { "opened" } else { "updated" },
+                    gitops.describe(),
+                    superseded
+                        .map(|d| format!(", superseding `{d}`"))
+                        .unwrap_or_default()
+                );
+                self.summary.push_str(&report::edits(&changes));
+                self.gitops_commit = Some(commit);
+                self.gitops_pull = Some(pull.html_url);
+            }
+            Proposed::Unchanged {
+                pull: Some(pull), ..
+            } => {
+                let _ = writeln!(
+                    self.summary,
+                    "Pull request [#{}]({}) proposes the digest already: its body and status refreshed, no new commit.",
+                    pull.number, pull.html_url
+                );
+                self.gitops_commit = Some(pull.head_sha);
+                self.gitops_pull = Some(pull.html_url);
+            }
+            Proposed::Unchanged { pull: None, .. } => {
+                let _ = writeln!(
+                    self.summary,
+                    "`{}` already holds the digest.",
+                    gitops.describe()
+                );
+            }
+            Proposed::Conflict {
+                expected,
+                found,
+                commit,
+            } => {
+                return Some(report::gitops_conflict(
+                    &gitops.describe(),
+                    expected,
+                    found,
+                    commit,
+                ));
+            }
+        }
+        None
     }
 
     /// Moves the target environment's aliases to the digest, once the target holds it: the
@@ -720,6 +794,11 @@ impl Run<'_> {
             ..
         } = self.plan;
         let (from, to) = (&self.args.source_env, &self.args.target_env);
+        if let Some(pull) = &self.gitops_pull {
+            return format!(
+                "proposed {digest} from {from} for {to} in pull request {pull}: {to} holds it once that is merged"
+            );
+        }
         if promoted {
             let signed = self
                 .signed_by
@@ -767,6 +846,7 @@ impl Run<'_> {
             requests: self.client.counts().requests.to_string(),
             deployment_id: deployment.map(|id| id.to_string()).unwrap_or_default(),
             gitops_commit: self.gitops_commit.clone().unwrap_or_default(),
+            gitops_pull_request: self.gitops_pull.clone().unwrap_or_default(),
         };
         Outcome::success()
             .headline(self.headline(promoted))

@@ -203,3 +203,146 @@ async fn a_git_url_gets_one_commit_of_every_file() {
             .trim()
     );
 }
+
+/// The pull request a promotion to production opened: gantry's branch, reviewers and labels, a
+/// title and body naming the edit and the checks, the verified-digest status on its head; the
+/// base untouched.
+fn check_proposal(
+    fake: &GitHubFake,
+    env: &crate::Env,
+    digest: &str,
+    file: &str,
+    outputs: &serde_json::Value,
+) {
+    let pulls = fake.pulls("acme/deploy");
+    assert_eq!(pulls.len(), 1);
+    let pull = &pulls[0];
+    assert_eq!(
+        (pull.head.as_str(), pull.base.as_str()),
+        ("gantry/production/app", "main")
+    );
+    assert_eq!(
+        outputs["gitops-pull-request"],
+        format!("https://github.com/acme/deploy/pull/{}", pull.number)
+    );
+    assert_eq!(
+        (
+            pull.reviewers.as_slice(),
+            pull.teams.as_slice(),
+            pull.labels.as_slice()
+        ),
+        (
+            &["lead-lars".to_owned()][..],
+            &["platform".to_owned()][..],
+            &["promotion".to_owned()][..]
+        )
+    );
+    assert!(
+        pull.title
+            .starts_with("promote(production): app 111111111111 → "),
+        "{}",
+        pull.title
+    );
+    for part in [
+        format!("Promotes `{}@{digest}` to **production**", env.image()),
+        format!("- `{file}:4` image.digest: `{OLD}` → `{digest}`"),
+        "smoke test".to_owned(),
+        "gantry/verified-digest".to_owned(),
+    ] {
+        assert!(pull.body.contains(&part), "{part:?} not in\n{}", pull.body);
+    }
+    // The base is untouched until the merge; the head commit carries the verified digest.
+    assert_eq!(
+        fake.file("acme/deploy", "main", file),
+        Some(values(OLD).into_bytes())
+    );
+    let head = fake
+        .head("acme/deploy", "gantry/production/app")
+        .expect("branch");
+    assert_eq!(outputs["gitops-commit"], head.as_str());
+    let statuses = fake.commit_statuses("acme/deploy", &head);
+    assert_eq!(statuses[0]["context"], "gantry/verified-digest");
+    assert!(
+        statuses[0]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(digest)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_by_pull_request_is_proposed_reviewed_and_recorded_as_queued() {
+    let Some(env) = setup() else { return };
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let file = "apps/billing/production/values.yaml";
+    fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[(file, values(OLD).as_bytes())],
+        "init",
+    );
+    let policy = env.write_policy(&format!(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: production\n    gitops:\n      repository: acme/deploy\n      mode: pull-request\n      pull-request: {{reviewers: [lead-lars], team-reviewers: [platform], labels: [promotion]}}\n      targets:\n        - file: {file}\n          path: image.digest\npromotions:\n  - from: dev\n    to: production\n    gates:\n      - name: smoke test\n        run: \"true\"\n"
+    ));
+    let digest = push(&env, "dev", b"build once").await;
+    let args = [
+        "--policy",
+        &policy,
+        "--github-token",
+        TOKEN,
+        "--github-api-url",
+        &fake.url(),
+        "--repository",
+        "acme/billing",
+        "--sha",
+        "0123456789abcdef0123456789abcdef01234567",
+        "--actor",
+        "dev-dana",
+    ];
+    let (output, json) = env.promote(&digest, "dev", "production", &args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&output.stderr),
+        fake.prism_log()
+    );
+    let outputs = &json["outputs"];
+    assert_eq!(
+        outputs["promoted"], "false",
+        "production holds it once merged"
+    );
+    check_proposal(&fake, &env, digest.as_str(), file, outputs);
+    // Recorded as queued, naming the pull request.
+    let deployments = fake.deployments();
+    let id = deployments[0]["id"].as_u64().expect("id");
+    let last = fake.statuses(id).last().cloned().expect("a status");
+    assert_eq!(last["state"], "queued");
+    assert!(
+        last["description"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("proposed in https://github.com/acme/deploy/pull/"),
+        "{last}"
+    );
+    says(
+        &json,
+        "headline",
+        "in pull request https://github.com/acme/deploy/pull/",
+    );
+
+    // Merged (the base holds the digest now): a re-run has nothing to do.
+    fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[(file, values(digest.as_str()).as_bytes())],
+        "Merge pull request",
+    );
+    let (output, json) = env.promote(&digest, "dev", "production", &args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(json["outputs"]["promoted"], "false");
+    says(&json, "headline", "already points at");
+    assert_eq!(fake.pulls("acme/deploy").len(), 1);
+}
