@@ -15,6 +15,7 @@
 
 #![warn(missing_docs)]
 
+pub mod argocd;
 pub mod git;
 pub mod github;
 pub mod message;

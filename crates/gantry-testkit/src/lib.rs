@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod argocd;
 pub mod component;
 pub mod git;
 pub mod github;
