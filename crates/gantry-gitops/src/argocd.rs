@@ -38,8 +38,8 @@ pub struct Wait<'a> {
     pub application: &'a str,
     /// The commit it must run.
     pub revision: &'a str,
-    /// What to wait for.
-    pub until: Until,
+    /// What to wait for; `None`: only the sync is asked for.
+    pub until: Option<Until>,
     /// Trigger the sync first (applications with manual sync).
     pub sync: bool,
     /// How long to wait in all.
@@ -65,6 +65,8 @@ pub enum Deployed {
         /// What it said.
         why: String,
     },
+    /// The sync was asked for; nothing waited for.
+    Requested,
     /// Not proven by the deadline.
     TimedOut {
         /// What was last seen.
@@ -322,13 +324,16 @@ impl ArgoCd {
         if wait.sync {
             self.sync(wait.application, wait.revision).await?;
         }
+        let Some(until) = wait.until else {
+            return Ok(Deployed::Requested);
+        };
         let mut reads = 0;
         loop {
             let app = self
                 .application(wait.application, reads % REFRESH_EVERY == 0)
                 .await?;
             reads += 1;
-            match judge(&app, wait.revision, wait.until) {
+            match judge(&app, wait.revision, until) {
                 Seen::Ready(health) => {
                     return Ok(Deployed::Ready {
                         health,

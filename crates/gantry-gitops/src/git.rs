@@ -120,12 +120,17 @@ impl From<GitError> for WriteError {
     }
 }
 
+/// The branch's head as read: its commit and the files' texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    /// The head commit.
+    pub head: String,
+    /// Each file and its text.
+    pub files: Vec<(String, String)>,
+}
+
 /// The files as they are on the branch's head (for reading the digest they hold).
-pub async fn read(
-    remote: &Remote<'_>,
-    branch: &str,
-    files: &[String],
-) -> Result<Vec<(String, String)>, WriteError> {
+pub async fn read(remote: &Remote<'_>, branch: &str, files: &[String]) -> Result<Read, WriteError> {
     let dir = tempfile::tempdir().map_err(|e| GitError {
         command: "init".to_owned(),
         message: e.to_string(),
@@ -135,7 +140,8 @@ pub async fn read(
         remote,
     };
     fetch(&git, remote.url, branch).await?;
-    files
+    let head = git.ok(&["rev-parse", "HEAD"], &[]).await?.trim().to_owned();
+    let files = files
         .iter()
         .map(|file| {
             let bytes = std::fs::read(dir.path().join(file)).map_err(|_| WriteError::Missing {
@@ -147,7 +153,8 @@ pub async fn read(
                 String::from_utf8(bytes).map_err(|_| WriteError::NotText { file: file.clone() })?;
             Ok((file.clone(), text))
         })
-        .collect()
+        .collect::<Result<_, WriteError>>()?;
+    Ok(Read { head, files })
 }
 
 /// A fresh repository in `git.dir` checked out at the branch's head (shallow).

@@ -30,7 +30,7 @@ fn wait<'a>(application: &'a str, revision: &'a str, sync: bool, timeout: Durati
     Wait {
         application,
         revision,
-        until: Until::SyncedHealthy,
+        until: Some(Until::SyncedHealthy),
         sync,
         timeout,
         interval: Duration::from_millis(50),

@@ -4,14 +4,17 @@
 //! The digest the files held is read before the gates and is what the write expects to replace:
 //! a file someone else changed meanwhile is a conflict, never overwritten.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use gantry_github::{CommitState, GitHub, NewCommitStatus, Options, Person, Repository};
 use gantry_gitops::Change;
+use gantry_gitops::argocd::{ArgoCd, Deployed, Until, Wait};
 use gantry_gitops::git::{GitWrite, Remote};
 use gantry_gitops::github::{Landed, Write};
 use gantry_gitops::message::Message;
 use gantry_gitops::pull::{Proposal, Proposed};
-use gantry_policy::{GitOps, GitOpsMode, GitOpsRepository};
+use gantry_policy::{ArgoWait, GitOps, GitOpsMode, GitOpsRepository};
 use gantry_secret::Secret;
 
 /// The fixed identity gantry commits as (the promoter is the author).
@@ -35,6 +38,32 @@ pub struct GitOpsSide {
     gitops: GitOps,
     transport: Transport,
     author: Option<Person>,
+    argo: Option<ArgoSide>,
+}
+
+/// The Argo CD application that deploys the files, when the policy syncs or waits for it.
+struct ArgoSide {
+    client: ArgoCd,
+    application: String,
+    until: Option<Until>,
+    sync: bool,
+    timeout: Duration,
+    interval: Duration,
+}
+
+/// How to reach Argo CD.
+pub struct ArgoAccess<'a> {
+    pub token: Option<&'a Secret>,
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+/// What the files hold now.
+pub struct Held {
+    /// The digest (the first target's), `None` when they hold none.
+    pub digest: Option<String>,
+    /// The branch's head commit, when Argo CD will be waited for.
+    pub head: Option<String>,
 }
 
 /// What the write needs to say in its message (and the pull request in its body).
@@ -70,14 +99,31 @@ impl GitOpsSide {
         username: Option<&str>,
         ca_files: &[std::path::PathBuf],
         actor: Option<&str>,
+        argo: &ArgoAccess<'_>,
     ) -> anyhow::Result<Self> {
-        anyhow::ensure!(
-            gitops
-                .argocd
-                .as_ref()
-                .is_none_or(|a| a.wait == gantry_policy::ArgoWait::None && !a.sync),
-            "waiting for Argo CD is not built yet (issue 16): set argocd wait: none and sync: false, or leave argocd out"
-        );
+        let argo = match &gitops.argocd {
+            Some(a) if a.wait != ArgoWait::None || a.sync => {
+                let token = argo.token.context(format!(
+                    "the policy {} Argo CD application {}: give argocd-token (or ARGOCD_AUTH_TOKEN)",
+                    if a.sync { "syncs" } else { "waits for" },
+                    a.application
+                ))?;
+                let roots = gantry_http::roots(ca_files)?;
+                Some(ArgoSide {
+                    client: ArgoCd::new(&a.server, token.clone(), &roots)?,
+                    application: a.application.clone(),
+                    until: match a.wait {
+                        ArgoWait::None => None,
+                        ArgoWait::Synced => Some(Until::Synced),
+                        ArgoWait::SyncedHealthy => Some(Until::SyncedHealthy),
+                    },
+                    sync: a.sync,
+                    timeout: argo.timeout,
+                    interval: argo.interval,
+                })
+            }
+            _ => None,
+        };
         let transport = match &gitops.repository {
             GitOpsRepository::GitHub(name) => {
                 anyhow::ensure!(
@@ -103,6 +149,7 @@ impl GitOpsSide {
             },
         };
         Ok(Self {
+            argo,
             gitops: gitops.clone(),
             transport,
             author: actor.map(|login| Person {
@@ -127,13 +174,27 @@ impl GitOpsSide {
         self.gitops.files.iter().map(|(f, _)| f.clone()).collect()
     }
 
-    /// The digest the files hold now (the first target's), `None` when they hold none.
-    pub async fn current(&self, digest: &str) -> anyhow::Result<Option<String>> {
+    /// What the files hold now; the branch's head too when Argo CD will be waited for.
+    pub async fn current(&self, digest: &str) -> anyhow::Result<Held> {
+        let mut head = None;
         let texts: Vec<(String, String)> = match &self.transport {
             Transport::GitHub { github, repository } => {
                 let (file, _) = &self.gitops.files[0];
+                let at = if self.argo.is_some() {
+                    let sha = github
+                        .branch_head(repository, &self.gitops.branch)
+                        .await
+                        .with_context(|| format!("reading {} of {repository}", self.gitops.branch))?
+                        .with_context(|| {
+                            format!("{repository} has no branch {}", self.gitops.branch)
+                        })?;
+                    head = Some(sha.clone());
+                    sha
+                } else {
+                    self.gitops.branch.clone()
+                };
                 let found = github
-                    .file(repository, file, &self.gitops.branch)
+                    .file(repository, file, &at)
                     .await
                     .with_context(|| format!("reading {file} in {repository}"))?
                     .with_context(|| {
@@ -155,14 +216,45 @@ impl GitOpsSide {
                     username: username.as_deref(),
                     password: password.as_ref(),
                 };
-                gantry_gitops::git::read(&remote, &self.gitops.branch, &self.files()).await?
+                let read =
+                    gantry_gitops::git::read(&remote, &self.gitops.branch, &self.files()).await?;
+                head = Some(read.head);
+                read.files
             }
         };
         let (file, text) = &texts[0];
         let targets = &self.gitops.files[0].1;
         // An edit not written: what it would replace is what the file holds.
         let edited = gantry_gitops::edit(file, text, targets, digest)?;
-        Ok(edited.previous)
+        Ok(Held {
+            digest: edited.previous,
+            head: head.filter(|_| self.argo.is_some()),
+        })
+    }
+
+    /// The Argo CD application, when the policy syncs or waits for it.
+    pub fn application(&self) -> Option<&str> {
+        self.argo.as_ref().map(|a| a.application.as_str())
+    }
+
+    /// Syncs the Argo CD application to `revision` and waits for it as the policy says; `None`
+    /// without an Argo CD application to sync or wait for.
+    pub async fn deploy(&self, revision: &str) -> anyhow::Result<Option<Deployed>> {
+        let Some(argo) = &self.argo else {
+            return Ok(None);
+        };
+        let deployed = argo
+            .client
+            .wait(&Wait {
+                application: &argo.application,
+                revision,
+                until: argo.until,
+                sync: argo.sync,
+                timeout: argo.timeout,
+                interval: argo.interval,
+            })
+            .await?;
+        Ok(Some(deployed))
     }
 
     /// Whether a promotion here is a pull request.

@@ -24,6 +24,8 @@ gantry_actions::outputs! {
         gitops_commit: "gitops-commit",
         /// The pull request that proposes the digest (mode pull-request; the environment holds it once merged).
         gitops_pull_request: "gitops-pull-request",
+        /// The commit the Argo CD application was seen running (empty when not waited for).
+        argocd_revision: "argocd-revision",
     }
 }
 
@@ -56,6 +58,9 @@ pub enum Refusal {
     /// Someone else wrote another digest into the GitOps files between the read before the
     /// gates and the write: nothing written.
     GitOpsConflict(String),
+    /// The digest is in the GitOps files, but Argo CD did not run it (failed, degraded, or not by
+    /// the deadline).
+    NotDeployed(String),
     /// The target moved again right after the copy: someone else is promoting at once.
     Raced {
         /// The target.
@@ -70,9 +75,10 @@ pub enum Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Forbidden(reason) | Self::NotAllowed(reason) | Self::GitOpsConflict(reason) => {
-                f.write_str(reason)
-            }
+            Self::Forbidden(reason)
+            | Self::NotAllowed(reason)
+            | Self::GitOpsConflict(reason)
+            | Self::NotDeployed(reason) => f.write_str(reason),
             Self::SourceElsewhere {
                 source_env,
                 source,

@@ -14,7 +14,7 @@ use gantry_sigstore::policy::SignaturePolicy;
 use crate::args::Args;
 use crate::gates;
 use crate::github::{GitHubSide, Inputs};
-use crate::gitops::{GitOpsSide, Said, Wrote};
+use crate::gitops::{ArgoAccess, GitOpsSide, Said, Wrote};
 use crate::policy::{Allowed, DEFAULT_PATH, Gate, Policy, PolicyError};
 use crate::report::{self, Refusal, Report};
 use gantry_gitops::pull::Proposed;
@@ -146,6 +146,11 @@ fn gitops_side(
                     .as_deref()
                     .or(ctx.github.triggering_actor.as_deref())
                     .or(ctx.github.actor.as_deref()),
+                &ArgoAccess {
+                    token: args.argocd_token.as_ref(),
+                    timeout: args.argocd_timeout,
+                    interval: args.argocd_interval,
+                },
             )
         })
         .transpose()
@@ -191,10 +196,22 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         gitops_commit: None,
         gitops_previous: None,
         gitops_pull: None,
+        gitops_head: None,
+        argocd_revision: None,
     };
     match run.check_source_and_target(who.as_deref()).await? {
         Next::Proceed => {}
-        Next::NothingToDo => return Ok(run.finish(false, None)),
+        Next::NothingToDo => {
+            // Already in the files (a merged pull request, a re-run): Argo CD may still need its
+            // sync, and the promotion is done only when it runs the commit.
+            if let (Some(gitops), Some(head)) = (gitops.as_ref(), run.gitops_head.clone())
+                && !args.dry_run
+                && let Some(refusal) = run.deploy(gitops, &head).await?
+            {
+                return Ok(refusal.outcome(run.summary));
+            }
+            return Ok(run.finish(false, None));
+        }
         Next::Refused(refusal) => return Ok(refusal.outcome(run.summary)),
     }
     let Some(recorder) = recorder else {
@@ -270,6 +287,10 @@ struct Run<'a> {
     gitops_previous: Option<String>,
     /// The pull request that proposes the digest (mode pull-request).
     gitops_pull: Option<String>,
+    /// The GitOps branch's head when read before the gates (with an Argo CD application).
+    gitops_head: Option<String>,
+    /// The commit Argo CD was seen running.
+    argocd_revision: Option<String>,
 }
 
 impl Run<'_> {
@@ -310,7 +331,8 @@ impl Run<'_> {
             Some(gitops) => Some(gitops.current(digest.as_str()).await?),
             None => None,
         };
-        self.gitops_previous = held.clone().flatten();
+        self.gitops_previous = held.as_ref().and_then(|h| h.digest.clone());
+        self.gitops_head = held.as_ref().and_then(|h| h.head.clone());
         self.previous_digest = if self.plan.registry {
             previous.clone().unwrap_or_default()
         } else {
@@ -337,7 +359,7 @@ impl Run<'_> {
         }
         let there = |d: &Option<String>| d.as_deref() == Some(digest.as_str());
         let registry_there = !self.plan.registry || there(&previous);
-        let gitops_there = held.as_ref().is_none_or(there);
+        let gitops_there = held.as_ref().is_none_or(|h| there(&h.digest));
         if registry_there && gitops_there {
             self.summary.push_str("\nAlready there: nothing to do.\n");
             return Ok(Next::NothingToDo);
@@ -476,6 +498,10 @@ impl Run<'_> {
                     }
                 );
                 self.summary.push_str(&report::edits(&changes));
+                if let Some(refusal) = self.deploy(gitops, &commit).await? {
+                    self.gitops_commit = Some(commit);
+                    return Ok(Err(refusal));
+                }
                 self.gitops_commit = Some(commit);
             }
             Landed::Unchanged { .. } => {
@@ -484,6 +510,11 @@ impl Run<'_> {
                     "`{}` already holds the digest.",
                     gitops.describe()
                 );
+                if let Some(head) = self.gitops_head.clone()
+                    && let Some(refusal) = self.deploy(gitops, &head).await?
+                {
+                    return Ok(Err(refusal));
+                }
             }
             Landed::Conflict {
                 expected,
@@ -499,6 +530,56 @@ impl Run<'_> {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// Syncs and waits for the Argo CD application as the policy says; `Some` when it did not
+    /// run `revision`.
+    async fn deploy(
+        &mut self,
+        gitops: &GitOpsSide,
+        revision: &str,
+    ) -> anyhow::Result<Option<Refusal>> {
+        use gantry_gitops::argocd::Deployed;
+        let Some(application) = gitops.application() else {
+            return Ok(None);
+        };
+        let deployed = gitops
+            .deploy(revision)
+            .await
+            .with_context(|| format!("Argo CD application {application}"))?;
+        self.summary.push_str("\n### Argo CD\n\n");
+        let refusal = match deployed {
+            None => return Ok(None),
+            Some(Deployed::Ready {
+                health,
+                reads,
+                elapsed,
+            }) => {
+                let _ = writeln!(
+                    self.summary,
+                    "✅ `{application}` runs `{revision}`: Synced, {health} ({reads} read(s), {:.1} s).",
+                    elapsed.as_secs_f64()
+                );
+                self.argocd_revision = Some(revision.to_owned());
+                return Ok(None);
+            }
+            Some(Deployed::Requested) => {
+                let _ = writeln!(
+                    self.summary,
+                    "Sync of `{application}` to `{revision}` requested; not waited for (wait: none)."
+                );
+                return Ok(None);
+            }
+            Some(Deployed::Failed { why }) => {
+                format!("Argo CD application {application} did not run {revision}: {why}")
+            }
+            Some(Deployed::TimedOut { last }) => format!(
+                "Argo CD application {application} did not run {revision} within {}: last seen {last}",
+                humantime_like(self.args.argocd_timeout)
+            ),
+        };
+        let _ = writeln!(self.summary, "❌ {refusal}");
+        Ok(Some(Refusal::NotDeployed(refusal)))
     }
 
     /// The deployment status a promotion's result records.
@@ -847,10 +928,23 @@ impl Run<'_> {
             deployment_id: deployment.map(|id| id.to_string()).unwrap_or_default(),
             gitops_commit: self.gitops_commit.clone().unwrap_or_default(),
             gitops_pull_request: self.gitops_pull.clone().unwrap_or_default(),
+            argocd_revision: self.argocd_revision.clone().unwrap_or_default(),
         };
         Outcome::success()
             .headline(self.headline(promoted))
             .with_outputs(&report)
             .summary(self.summary.clone())
+    }
+}
+
+/// A duration as the arguments take it (`10m`, `90s`, `250ms`).
+fn humantime_like(duration: std::time::Duration) -> String {
+    let ms = duration.as_millis();
+    if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
     }
 }

@@ -2,6 +2,7 @@
 //! GitHub's API (the stand-in behind prism) or with git (a real git server) — by one commit,
 //! reads the previous digest from the file, refuses when someone else wrote it during the gates.
 
+use gantry_testkit::argocd::{ArgoFake, Ending, TOKEN as ARGO_TOKEN};
 use gantry_testkit::git::{GitServer, PASSWORD, USER};
 use gantry_testkit::github::{GitHubFake, TOKEN};
 
@@ -345,4 +346,204 @@ async fn production_by_pull_request_is_proposed_reviewed_and_recorded_as_queued(
     assert_eq!(json["outputs"]["promoted"], "false");
     says(&json, "headline", "already points at");
     assert_eq!(fake.pulls("acme/deploy").len(), 1);
+}
+
+/// An Argo CD stand-in whose applications track `acme/deploy`'s `main` on the GitHub stand-in.
+fn argo_tracking(fake: &GitHubFake) -> Option<ArgoFake> {
+    let standin = (**fake).clone();
+    ArgoFake::start(move || standin.head("acme/deploy", "main").unwrap_or_default())
+        .expect("Argo CD stand-in")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staging_by_commit_waits_until_argo_cd_runs_the_commit_and_fails_when_it_degrades() {
+    let Some(env) = setup() else { return };
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let Some(argo) = argo_tracking(&fake) else {
+        return;
+    };
+    let file = "apps/billing/staging/values.yaml";
+    let init = fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[(file, values(OLD).as_bytes())],
+        "init",
+    );
+    argo.add_app("billing-staging", &init.sha, true, Ending::Healthy);
+    argo.add_app("billing-qa", &init.sha, true, Ending::Degraded);
+    let policy = |application: &str| {
+        env.write_policy(&format!(
+            "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {file}\n          path: image.digest\n      argocd: {{server: {}, application: {application}, wait: synced-healthy}}\n",
+            argo.url()
+        ))
+    };
+    let args = |policy: &str| -> Vec<String> {
+        [
+            "--policy",
+            policy,
+            "--github-token",
+            TOKEN,
+            "--github-api-url",
+            &fake.url(),
+            "--deployment",
+            "false",
+            "--argocd-token",
+            ARGO_TOKEN,
+            "--argocd-interval",
+            "50ms",
+            "--argocd-timeout",
+            "20s",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+    };
+    let digest = push(&env, "dev", b"build once").await;
+    let healthy = policy("billing-staging");
+    let healthy_args = args(&healthy);
+    let healthy_args: Vec<&str> = healthy_args.iter().map(String::as_str).collect();
+    let (output, json) = env.promote(&digest, "dev", "staging", &healthy_args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&output.stderr),
+        argo.prism_log()
+    );
+    let commit = json["outputs"]["gitops-commit"]
+        .as_str()
+        .expect("commit")
+        .to_owned();
+    assert_eq!(json["outputs"]["argocd-revision"], commit.as_str());
+    assert_eq!(
+        argo.synced("billing-staging").as_deref(),
+        Some(commit.as_str())
+    );
+    assert!(argo.syncs().is_empty(), "automated: no sync asked for");
+    says(
+        &json,
+        "summary",
+        &format!("`billing-staging` runs `{commit}`: Synced, Healthy"),
+    );
+
+    // The next digest into an application that degrades: exit 1, naming it.
+    let next = push(&env, "dev", b"the next build").await;
+    let degraded = policy("billing-qa");
+    let degraded_args = args(&degraded);
+    let degraded_args: Vec<&str> = degraded_args.iter().map(String::as_str).collect();
+    let (output, json) = env.promote(&next, "dev", "staging", &degraded_args);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    says(
+        &json,
+        "failure",
+        "Argo CD application billing-qa did not run",
+    );
+    says(&json, "failure", "is Degraded at");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_is_synced_by_hand_only_after_its_pull_request_is_merged() {
+    let Some(env) = setup() else { return };
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let Some(argo) = argo_tracking(&fake) else {
+        return;
+    };
+    let file = "apps/billing/production/values.yaml";
+    let init = fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[(file, values(OLD).as_bytes())],
+        "init",
+    );
+    argo.add_app("billing-production", &init.sha, false, Ending::Healthy);
+    let policy = env.write_policy(&format!(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: production\n    gitops:\n      repository: acme/deploy\n      mode: pull-request\n      targets:\n        - file: {file}\n          path: image.digest\n      argocd: {{server: {}, application: billing-production, sync: true}}\n",
+        argo.url()
+    ));
+    let digest = push(&env, "dev", b"build once").await;
+    let args = [
+        "--policy",
+        &policy,
+        "--github-token",
+        TOKEN,
+        "--github-api-url",
+        &fake.url(),
+        "--deployment",
+        "false",
+        "--argocd-token",
+        ARGO_TOKEN,
+        "--argocd-interval",
+        "50ms",
+    ];
+    let (output, json) = env.promote(&digest, "dev", "production", &args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        !json["outputs"]["gitops-pull-request"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert!(
+        argo.requests().is_empty(),
+        "nothing to sync before the merge: {:?}",
+        argo.requests()
+    );
+    assert_eq!(json["outputs"]["argocd-revision"], "");
+
+    // Merged: the same command syncs production to the merge and waits for it.
+    let merge = fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[(file, values(digest.as_str()).as_bytes())],
+        "Merge pull request #1 from acme/gantry/production/app",
+    );
+    let (output, json) = env.promote(&digest, "dev", "production", &args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&output.stderr),
+        argo.prism_log()
+    );
+    let syncs = argo.syncs();
+    assert_eq!(syncs.len(), 1);
+    assert_eq!(syncs[0]["revision"], merge.sha.as_str());
+    assert_eq!(json["outputs"]["argocd-revision"], merge.sha.as_str());
+    assert_eq!(
+        argo.synced("billing-production").as_deref(),
+        Some(merge.sha.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_argo_cd_application_without_a_token_is_refused_before_anything_moves() {
+    let Some(env) = setup() else { return };
+    let file = "apps/billing/staging/values.yaml";
+    let policy = env.write_policy(&format!(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {file}\n          path: image.digest\n      argocd: {{server: https://argocd.example, application: billing-staging}}\n"
+    ));
+    let digest = push(&env, "dev", b"build once").await;
+    let (output, json) = env.promote(
+        &digest,
+        "dev",
+        "staging",
+        &[
+            "--policy",
+            &policy,
+            "--github-token",
+            TOKEN,
+            "--deployment",
+            "false",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    says(
+        &json,
+        "error",
+        "waits for Argo CD application billing-staging: give argocd-token",
+    );
 }
