@@ -361,7 +361,7 @@ async fn staging_by_commit_waits_until_argo_cd_runs_the_commit_and_fails_when_it
     let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
         return;
     };
-    let Some(argo) = argo_tracking(&fake) else {
+    let Some(argocd) = argo_tracking(&fake) else {
         return;
     };
     let file = "apps/billing/staging/values.yaml";
@@ -371,12 +371,12 @@ async fn staging_by_commit_waits_until_argo_cd_runs_the_commit_and_fails_when_it
         &[(file, values(OLD).as_bytes())],
         "init",
     );
-    argo.add_app("billing-staging", &init.sha, true, Ending::Healthy);
-    argo.add_app("billing-qa", &init.sha, true, Ending::Degraded);
+    argocd.add_app("billing-staging", &init.sha, true, Ending::Healthy);
+    argocd.add_app("billing-qa", &init.sha, true, Ending::Degraded);
     let policy = |application: &str| {
         env.write_policy(&format!(
             "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {file}\n          path: image.digest\n      argocd: {{server: {}, application: {application}, wait: synced-healthy}}\n",
-            argo.url()
+            argocd.url()
         ))
     };
     let args = |policy: &str| -> Vec<String> {
@@ -410,7 +410,7 @@ async fn staging_by_commit_waits_until_argo_cd_runs_the_commit_and_fails_when_it
         Some(0),
         "{}\n{}",
         text(&output.stderr),
-        argo.prism_log()
+        argocd.prism_log()
     );
     let commit = json["outputs"]["gitops-commit"]
         .as_str()
@@ -418,10 +418,10 @@ async fn staging_by_commit_waits_until_argo_cd_runs_the_commit_and_fails_when_it
         .to_owned();
     assert_eq!(json["outputs"]["argocd-revision"], commit.as_str());
     assert_eq!(
-        argo.synced("billing-staging").as_deref(),
+        argocd.synced("billing-staging").as_deref(),
         Some(commit.as_str())
     );
-    assert!(argo.syncs().is_empty(), "automated: no sync asked for");
+    assert!(argocd.syncs().is_empty(), "automated: no sync asked for");
     says(
         &json,
         "summary",
@@ -449,7 +449,7 @@ async fn production_is_synced_by_hand_only_after_its_pull_request_is_merged() {
     let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
         return;
     };
-    let Some(argo) = argo_tracking(&fake) else {
+    let Some(argocd) = argo_tracking(&fake) else {
         return;
     };
     let file = "apps/billing/production/values.yaml";
@@ -459,10 +459,10 @@ async fn production_is_synced_by_hand_only_after_its_pull_request_is_merged() {
         &[(file, values(OLD).as_bytes())],
         "init",
     );
-    argo.add_app("billing-production", &init.sha, false, Ending::Healthy);
+    argocd.add_app("billing-production", &init.sha, false, Ending::Healthy);
     let policy = env.write_policy(&format!(
         "version: 1\nenvironments:\n  - name: dev\n  - name: production\n    gitops:\n      repository: acme/deploy\n      mode: pull-request\n      targets:\n        - file: {file}\n          path: image.digest\n      argocd: {{server: {}, application: billing-production, sync: true}}\n",
-        argo.url()
+        argocd.url()
     ));
     let digest = push(&env, "dev", b"build once").await;
     let args = [
@@ -488,9 +488,9 @@ async fn production_is_synced_by_hand_only_after_its_pull_request_is_merged() {
             .is_empty()
     );
     assert!(
-        argo.requests().is_empty(),
+        argocd.requests().is_empty(),
         "nothing to sync before the merge: {:?}",
-        argo.requests()
+        argocd.requests()
     );
     assert_eq!(json["outputs"]["argocd-revision"], "");
 
@@ -507,14 +507,14 @@ async fn production_is_synced_by_hand_only_after_its_pull_request_is_merged() {
         Some(0),
         "{}\n{}",
         text(&output.stderr),
-        argo.prism_log()
+        argocd.prism_log()
     );
-    let syncs = argo.syncs();
+    let syncs = argocd.syncs();
     assert_eq!(syncs.len(), 1);
     assert_eq!(syncs[0]["revision"], merge.sha.as_str());
     assert_eq!(json["outputs"]["argocd-revision"], merge.sha.as_str());
     assert_eq!(
-        argo.synced("billing-production").as_deref(),
+        argocd.synced("billing-production").as_deref(),
         Some(merge.sha.as_str())
     );
 }
