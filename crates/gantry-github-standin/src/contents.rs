@@ -29,6 +29,7 @@ pub struct GitCommit {
     /// The paths it changed.
     pub touched: Vec<String>,
     tree: BTreeMap<String, String>,
+    tree_sha: String,
     date: String,
 }
 
@@ -38,7 +39,17 @@ pub(crate) struct GitState {
     heads: HashMap<(String, String), String>,
     commits: HashMap<String, GitCommit>,
     blobs: HashMap<String, Vec<u8>>,
+    trees: HashMap<String, BTreeMap<String, String>>,
     counter: u64,
+}
+
+/// A tree's SHA (of its sorted entries; stable for equal trees).
+fn tree_sha(tree: &BTreeMap<String, String>) -> String {
+    let mut hasher = sha1_smol::Sha1::new();
+    for (path, blob) in tree {
+        hasher.update(format!("{path}\0{blob}\n").as_bytes());
+    }
+    hasher.digest().to_string()
 }
 
 /// Git's blob SHA of `bytes`.
@@ -123,23 +134,41 @@ impl GitState {
             self.blobs.insert(sha.clone(), bytes.clone());
             tree.insert(path.clone(), sha);
         }
+        let touched = files.iter().map(|(p, _)| p.clone()).collect();
+        let commit = self.new_commit(tree, parent, message, author, committer, touched);
+        self.heads.insert(key, commit.sha.clone());
+        commit
+    }
+
+    /// A commit of `tree` on `parent`, on no branch.
+    fn new_commit(
+        &mut self,
+        tree: BTreeMap<String, String>,
+        parent: Option<String>,
+        message: &str,
+        author: (String, String),
+        committer: (String, String),
+        touched: Vec<String>,
+    ) -> GitCommit {
         self.counter += 1;
         let mut hasher = sha1_smol::Sha1::new();
         hasher.update(
             format!("commit {} {:?} {message} {:?}", self.counter, parent, tree).as_bytes(),
         );
+        let sha = tree_sha(&tree);
+        self.trees.insert(sha.clone(), tree.clone());
         let commit = GitCommit {
             sha: hasher.digest().to_string(),
             parent,
             message: message.to_owned(),
             author,
             committer,
-            touched: files.iter().map(|(p, _)| p.clone()).collect(),
+            touched,
             tree,
+            tree_sha: sha,
             date: timestamp(),
         };
         self.commits.insert(commit.sha.clone(), commit.clone());
-        self.heads.insert(key, commit.sha.clone());
         commit
     }
 
@@ -193,7 +222,7 @@ fn commit_json(repository: &str, commit: &GitCommit) -> Value {
         "author": person(&commit.author),
         "committer": person(&commit.committer),
         "message": commit.message,
-        "tree": {"sha": &commit.sha[..40.min(commit.sha.len())], "url": format!("{api}/git/trees/{}", commit.sha)},
+        "tree": {"sha": commit.tree_sha, "url": format!("{api}/git/trees/{}", commit.tree_sha)},
         "parents": commit.parent.iter().map(|p| json!({
             "sha": p,
             "url": format!("{api}/git/commits/{p}"),
@@ -358,4 +387,148 @@ pub(crate) async fn list_commits(
         })
         .collect();
     Json(list).into_response()
+}
+
+pub(crate) async fn get_commit(
+    State(state): State<Shared>,
+    UrlPath((owner, repo, sha)): UrlPath<(String, String, String)>,
+) -> Response {
+    let repository = format!("{owner}/{repo}");
+    let state = state.lock().expect("fake state");
+    match state.git.commits.get(&sha) {
+        Some(commit) => Json(commit_json(&repository, commit)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+/// `POST /git/trees`: a tree from `base_tree` with entries replaced (`content`, or a blob `sha`)
+/// or deleted (`sha: null`).
+pub(crate) async fn create_tree(
+    State(state): State<Shared>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let repository = format!("{owner}/{repo}");
+    let mut state = state.lock().expect("fake state");
+    let mut tree = match body["base_tree"].as_str() {
+        None => BTreeMap::new(),
+        Some(base) => match state.git.trees.get(base) {
+            Some(tree) => tree.clone(),
+            None => {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "base_tree is not a valid tree oid",
+                );
+            }
+        },
+    };
+    for entry in body["tree"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let Some(path) = entry["path"].as_str() else {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "tree.path is missing");
+        };
+        if entry["type"] != "blob" || entry["mode"] != "100644" {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "only 100644 blobs are served here",
+            );
+        }
+        if let Some(content) = entry["content"].as_str() {
+            let bytes = content.as_bytes().to_vec();
+            let sha = blob_sha(&bytes);
+            state.git.blobs.insert(sha.clone(), bytes);
+            tree.insert(path.to_owned(), sha);
+        } else if let Some(sha) = entry["sha"].as_str() {
+            if !state.git.blobs.contains_key(sha) {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "tree.sha is not a valid blob",
+                );
+            }
+            tree.insert(path.to_owned(), sha.to_owned());
+        } else {
+            tree.remove(path);
+        }
+    }
+    let sha = tree_sha(&tree);
+    let api = format!("https://api.github.com/repos/{repository}");
+    let entries: Vec<Value> = tree
+        .iter()
+        .map(|(path, blob)| {
+            json!({
+                "path": path, "mode": "100644", "type": "blob", "sha": blob,
+                "size": state.git.blobs.get(blob).map_or(0, Vec::len),
+                "url": format!("{api}/git/blobs/{blob}"),
+            })
+        })
+        .collect();
+    state.git.trees.insert(sha.clone(), tree);
+    (
+        StatusCode::CREATED,
+        Json(json!({"sha": sha, "url": format!("{api}/git/trees/{sha}"), "truncated": false, "tree": entries})),
+    )
+        .into_response()
+}
+
+/// `POST /git/commits`: a commit of a tree on its parents (one here), on no branch.
+pub(crate) async fn create_commit(
+    State(state): State<Shared>,
+    UrlPath((owner, repo)): UrlPath<(String, String)>,
+    Json(body): Json<Value>,
+) -> Response {
+    let repository = format!("{owner}/{repo}");
+    let mut state = state.lock().expect("fake state");
+    let Some(tree) = body["tree"]
+        .as_str()
+        .and_then(|t| state.git.trees.get(t))
+        .cloned()
+    else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "Tree SHA does not exist");
+    };
+    let parents: Vec<String> = body["parents"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if parents.len() > 1 {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "merge commits are not served here",
+        );
+    }
+    if parents.iter().any(|p| !state.git.commits.contains_key(p)) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Parent SHA does not exist or is not a commit object",
+        );
+    }
+    let parent = parents.into_iter().next();
+    let base = parent
+        .as_ref()
+        .and_then(|p| state.git.commits.get(p))
+        .map(|c| c.tree.clone())
+        .unwrap_or_default();
+    let touched = tree
+        .iter()
+        .filter(|(path, blob)| base.get(*path) != Some(*blob))
+        .map(|(path, _)| path.clone())
+        .collect();
+    let committer = person_of(body.get("committer")).unwrap_or_else(|| {
+        (
+            "github-actions[bot]".to_owned(),
+            "41898282+github-actions[bot]@users.noreply.github.com".to_owned(),
+        )
+    });
+    let author = person_of(body.get("author")).unwrap_or_else(|| committer.clone());
+    let message = body["message"].as_str().unwrap_or_default().to_owned();
+    let commit = state
+        .git
+        .new_commit(tree, parent, &message, author, committer, touched);
+    (StatusCode::CREATED, Json(commit_json(&repository, &commit))).into_response()
 }

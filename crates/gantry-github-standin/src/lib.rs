@@ -227,6 +227,45 @@ fn redirecting(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// Git references, commits and trees, and pull requests.
+fn git_and_pulls() -> Router<Shared> {
+    Router::new()
+        .route("/repos/{owner}/{repo}/git/ref/{*name}", get(pulls::get_ref))
+        .route(
+            "/repos/{owner}/{repo}/git/commits/{sha}",
+            get(contents::get_commit),
+        )
+        .route(
+            "/repos/{owner}/{repo}/git/commits",
+            post(contents::create_commit),
+        )
+        .route(
+            "/repos/{owner}/{repo}/git/trees",
+            post(contents::create_tree),
+        )
+        .route("/repos/{owner}/{repo}/git/refs", post(pulls::create_ref))
+        .route(
+            "/repos/{owner}/{repo}/git/refs/{*name}",
+            axum::routing::patch(pulls::update_ref),
+        )
+        .route(
+            "/repos/{owner}/{repo}/pulls",
+            get(pulls::list_pulls).post(pulls::create_pull),
+        )
+        .route(
+            "/repos/{owner}/{repo}/pulls/{number}",
+            axum::routing::patch(pulls::update_pull),
+        )
+        .route(
+            "/repos/{owner}/{repo}/pulls/{number}/requested_reviewers",
+            post(pulls::request_reviewers),
+        )
+        .route(
+            "/repos/{owner}/{repo}/issues/{number}/labels",
+            post(pulls::add_labels),
+        )
+}
+
 fn api(state: Shared) -> Router {
     Router::new()
         .route(
@@ -250,28 +289,7 @@ fn api(state: Shared) -> Router {
             get(contents::get_file).put(contents::put_file),
         )
         .route("/repos/{owner}/{repo}/commits", get(contents::list_commits))
-        .route("/repos/{owner}/{repo}/git/ref/{*name}", get(pulls::get_ref))
-        .route("/repos/{owner}/{repo}/git/refs", post(pulls::create_ref))
-        .route(
-            "/repos/{owner}/{repo}/git/refs/{*name}",
-            axum::routing::patch(pulls::update_ref),
-        )
-        .route(
-            "/repos/{owner}/{repo}/pulls",
-            get(pulls::list_pulls).post(pulls::create_pull),
-        )
-        .route(
-            "/repos/{owner}/{repo}/pulls/{number}",
-            axum::routing::patch(pulls::update_pull),
-        )
-        .route(
-            "/repos/{owner}/{repo}/pulls/{number}/requested_reviewers",
-            post(pulls::request_reviewers),
-        )
-        .route(
-            "/repos/{owner}/{repo}/issues/{number}/labels",
-            post(pulls::add_labels),
-        )
+        .merge(git_and_pulls())
         .route(
             "/repos/{owner}/{repo}/actions/workflows/{workflow}/dispatches",
             post(actions::dispatch_workflow),

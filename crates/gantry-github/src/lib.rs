@@ -15,6 +15,7 @@
 
 mod actions;
 mod contents;
+mod git_data;
 mod pulls;
 mod request;
 mod statuses;
@@ -23,6 +24,7 @@ pub use actions::{
     Artifact, Cancel, Dispatched, Fetched, Job, RUNS_PER_PAGE, RunFilter, RunStatus, WorkflowRun,
 };
 pub use contents::{CONTENTS_LIMIT, CommitSummary, File, NewFile, Person, Written};
+pub use git_data::NewCommit;
 pub use pulls::{NewPullRequest, PullRequest};
 pub use request::RateLimit;
 pub use statuses::{CommitState, NewCommitStatus};

@@ -135,6 +135,17 @@ fn api_requests() -> (u64, u64, u64) {
             author: None,
             committer: &committer,
         };
+        let production = vec![("production.yaml".to_owned(), targets.to_vec())];
+        let write_files = |digest| gantry_gitops::github::WriteFiles {
+            repository: &repository,
+            branch: "main",
+            files: &production,
+            digest,
+            expected: None,
+            message: &message,
+            author: None,
+            committer: &committer,
+        };
         let before = github.counted_requests();
         let landed = gantry_gitops::github::write(&github, &write("values.yaml", NEW))
             .await
@@ -159,7 +170,7 @@ fn api_requests() -> (u64, u64, u64) {
             let proposed = gantry_gitops::pull::propose(
                 &github,
                 &gantry_gitops::pull::Proposal {
-                    write: write("production.yaml", digest),
+                    write: write_files(digest),
                     head: "gantry/production/billing",
                     title: "promote",
                     body: &body,

@@ -311,5 +311,6 @@ pub async fn write(w: &GitWrite<'_>) -> Result<Landed, WriteError> {
     }
     Err(WriteError::Busy {
         file: w.files.first().map(|(f, _)| f.clone()).unwrap_or_default(),
+        attempts: ATTEMPTS,
     })
 }

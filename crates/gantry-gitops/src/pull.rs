@@ -10,20 +10,17 @@
 //! already needs no pull request.
 
 use gantry_github::{
-    CommitSummary, GitHub, NewCommitStatus, NewFile, NewPullRequest, PullRequest, Written,
+    CommitSummary, GitHub, NewCommit, NewCommitStatus, NewPullRequest, PullRequest,
 };
 
-use crate::github::{Write, WriteError};
+use crate::github::{WriteError, WriteFiles};
 use crate::{Change, edit};
-
-/// Attempts before a branch that keeps moving under the write is given up on.
-const ATTEMPTS: usize = 8;
 
 /// A promotion proposed as a pull request.
 pub struct Proposal<'a> {
-    /// The repository, the base branch, the file, targets, digest, expected digest, commit
+    /// The repository, the base branch, the files and targets, digest, expected digest, commit
     /// message, author and committer, as a direct write has them.
-    pub write: Write<'a>,
+    pub write: WriteFiles<'a>,
     /// The head branch gantry owns (`gantry/<environment>/<app>`).
     pub head: &'a str,
     /// The pull request's title.
@@ -80,100 +77,124 @@ pub enum Proposed {
 /// Proposes the digest as a pull request.
 pub async fn propose(github: &GitHub, p: &Proposal<'_>) -> Result<Proposed, WriteError> {
     let w = &p.write;
-    let missing = || WriteError::Missing {
-        file: w.file.to_owned(),
-        branch: w.branch.to_owned(),
-        repository: w.repository.to_string(),
-    };
-    let text = |bytes: Vec<u8>| {
-        String::from_utf8(bytes).map_err(|_| WriteError::NotText {
-            file: w.file.to_owned(),
-        })
-    };
-    for _ in 0..ATTEMPTS {
-        let base = github
-            .branch_head(w.repository, w.branch)
-            .await?
-            .ok_or_else(missing)?;
-        let file = github
-            .file(w.repository, w.file, &base)
-            .await?
-            .ok_or_else(missing)?;
-        let edited = edit(w.file, &text(file.bytes)?, w.targets, w.digest)?;
-        if edited.changes.is_empty() {
-            return Ok(Proposed::Unchanged {
-                pull: None,
-                previous: edited.previous,
-            });
-        }
-        if let Some(expected) = w.expected
-            && edited.previous.as_deref() != Some(expected)
-        {
-            let commit = github.last_commit(w.repository, w.file, w.branch).await?;
-            return Ok(Proposed::Conflict {
-                expected: Some(expected.to_owned()),
-                found: edited.previous,
-                commit,
-            });
-        }
-        let open = github
-            .open_pull_request(w.repository, p.head, w.branch)
-            .await?;
-        let mut superseded = None;
-        if let Some(pull) = &open
-            && let Some(proposed) = github.file(w.repository, w.file, &pull.head_sha).await?
-        {
-            let on_head = edit(w.file, &text(proposed.bytes)?, w.targets, w.digest)?;
-            if on_head.changes.is_empty() {
-                let body = (p.body)(&edited.changes, edited.previous.as_deref());
-                let pull = github
-                    .update_pull_request(w.repository, pull.number, p.title, &body)
-                    .await?;
-                github
-                    .create_commit_status(w.repository, &pull.head_sha, p.status)
-                    .await?;
-                return Ok(Proposed::Unchanged {
-                    pull: Some(pull),
-                    previous: edited.previous,
-                });
-            }
-            superseded = on_head.previous;
-        }
-        // The branch is gantry's: it starts again from the base's head, with one commit.
-        github.set_branch(w.repository, p.head, &base, true).await?;
-        let message = (w.message)(edited.previous.as_deref());
-        let written = github
-            .write_file(
-                w.repository,
-                &NewFile {
-                    path: w.file,
-                    message: &message,
-                    bytes: edited.text.as_bytes(),
-                    replaces: Some(&file.sha),
-                    branch: p.head,
-                    author: w.author,
-                    committer: w.committer,
-                },
-            )
-            .await?;
-        let Written::Committed { commit, .. } = written else {
-            // Another run moved the branch between the reset and the write: again from the top.
-            continue;
-        };
-        let body = (p.body)(&edited.changes, edited.previous.as_deref());
-        let (pull, opened) = publish(github, p, open, &body, &commit).await?;
-        return Ok(Proposed::Proposed {
-            pull,
-            opened,
-            commit,
-            changes: edited.changes,
-            previous: edited.previous,
-            superseded,
+    let base = github
+        .branch_head(w.repository, w.branch)
+        .await?
+        .ok_or_else(|| missing(w, &w.files[0].0))?;
+    let at_base = edits_at(github, w, &base).await?;
+    if at_base.changes.is_empty() {
+        return Ok(Proposed::Unchanged {
+            pull: None,
+            previous: at_base.previous,
         });
     }
-    Err(WriteError::Busy {
-        file: w.file.to_owned(),
+    if let Some(expected) = w.expected
+        && at_base.previous.as_deref() != Some(expected)
+    {
+        let commit = github
+            .last_commit(w.repository, &w.files[0].0, w.branch)
+            .await?;
+        return Ok(Proposed::Conflict {
+            expected: Some(expected.to_owned()),
+            found: at_base.previous,
+            commit,
+        });
+    }
+    let open = github
+        .open_pull_request(w.repository, p.head, w.branch)
+        .await?;
+    let mut superseded = None;
+    if let Some(pull) = &open {
+        let at_head = edits_at(github, w, &pull.head_sha).await?;
+        if at_head.changes.is_empty() {
+            let body = (p.body)(&at_base.changes, at_base.previous.as_deref());
+            let pull = github
+                .update_pull_request(w.repository, pull.number, p.title, &body)
+                .await?;
+            github
+                .create_commit_status(w.repository, &pull.head_sha, p.status)
+                .await?;
+            return Ok(Proposed::Unchanged {
+                pull: Some(pull),
+                previous: at_base.previous,
+            });
+        }
+        superseded = at_head.previous;
+    }
+    // One commit on the base's head; the branch is gantry's and is set to it, whatever it held.
+    let message = (w.message)(at_base.previous.as_deref());
+    let files: Vec<(&str, &str)> = at_base
+        .texts
+        .iter()
+        .map(|(f, t)| (f.as_str(), t.as_str()))
+        .collect();
+    let commit = github
+        .create_commit(
+            w.repository,
+            &NewCommit {
+                parent: &base,
+                files: &files,
+                message: &message,
+                author: w.author,
+                committer: w.committer,
+            },
+        )
+        .await?;
+    github
+        .set_branch(w.repository, p.head, &commit, true)
+        .await?;
+    let body = (p.body)(&at_base.changes, at_base.previous.as_deref());
+    let (pull, opened) = publish(github, p, open, &body, &commit).await?;
+    Ok(Proposed::Proposed {
+        pull,
+        opened,
+        commit,
+        changes: at_base.changes,
+        previous: at_base.previous,
+        superseded,
     })
+}
+
+/// The edits of every file as read at one commit.
+struct EditsAt {
+    /// The changed files' new texts.
+    texts: Vec<(String, String)>,
+    changes: Vec<Change>,
+    /// What the first file held.
+    previous: Option<String>,
+}
+
+fn missing(w: &WriteFiles<'_>, file: &str) -> WriteError {
+    WriteError::Missing {
+        file: file.to_owned(),
+        branch: w.branch.to_owned(),
+        repository: w.repository.to_string(),
+    }
+}
+
+async fn edits_at(github: &GitHub, w: &WriteFiles<'_>, at: &str) -> Result<EditsAt, WriteError> {
+    let mut out = EditsAt {
+        texts: Vec::new(),
+        changes: Vec::new(),
+        previous: None,
+    };
+    for (index, (file, targets)) in w.files.iter().enumerate() {
+        let found = github
+            .file(w.repository, file, at)
+            .await?
+            .ok_or_else(|| missing(w, file))?;
+        let text = String::from_utf8(found.bytes)
+            .map_err(|_| WriteError::NotText { file: file.clone() })?;
+        let edited = edit(file, &text, targets, w.digest)?;
+        if index == 0 {
+            out.previous.clone_from(&edited.previous);
+        }
+        if !edited.changes.is_empty() {
+            out.changes.extend(edited.changes);
+            out.texts.push((file.clone(), edited.text));
+        }
+    }
+    Ok(out)
 }
 
 /// Opens the pull request or updates the open one, asks for reviewers and labels, and sets the

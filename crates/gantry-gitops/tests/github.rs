@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use gantry_github::{GitHub, Options, Person, Repository};
 use gantry_gitops::Target;
-use gantry_gitops::github::{Landed, Write, write};
+use gantry_gitops::github::{Landed, Write, WriteFiles, write, write_files};
 use gantry_gitops::message::Message;
 use gantry_testkit::github::{GitHubFake, TOKEN};
 
@@ -279,4 +279,133 @@ async fn twenty_concurrent_promotions_of_one_key_have_one_winner_and_lose_nothin
         2,
         "exactly one commit: nothing overwritten"
     );
+}
+
+fn kustomization(digest: &str) -> String {
+    format!(
+        "resources:\n  - ../../base\nimages:\n  - name: ghcr.io/acme/billing\n    digest: {digest}\n"
+    )
+}
+
+/// Promotes `new` into an environment's values.yaml and kustomization.yaml as one commit.
+async fn promote_both(github: &GitHub, env: &str, new: &str, expected: Option<&str>) -> Landed {
+    let repository: Repository = DEPLOY.parse().expect("repository");
+    let files = vec![
+        (
+            format!("apps/billing/{env}/values.yaml"),
+            vec![Target::path("image.digest", false).expect("path")],
+        ),
+        (
+            format!("apps/billing/{env}/kustomization.yaml"),
+            vec![Target::KustomizeImage {
+                name: "ghcr.io/acme/billing".into(),
+            }],
+        ),
+    ];
+    let committer = committer();
+    let message = move |previous: Option<&str>| format!("promote({env}): {previous:?} → {new}");
+    write_files(
+        github,
+        &WriteFiles {
+            repository: &repository,
+            branch: "main",
+            files: &files,
+            digest: new,
+            expected,
+            message: &message,
+            author: None,
+            committer: &committer,
+        },
+    )
+    .await
+    .expect("write")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_files_are_one_commit_and_ten_concurrent_environments_all_land() {
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let envs: Vec<String> = (0..10).map(|i| format!("env{i}")).collect();
+    let mut seed = Vec::new();
+    for env in &envs {
+        seed.push((
+            format!("apps/billing/{env}/values.yaml"),
+            values(&digest(1)),
+        ));
+        seed.push((
+            format!("apps/billing/{env}/kustomization.yaml"),
+            kustomization(&digest(1)),
+        ));
+    }
+    let seed_files: Vec<(&str, &[u8])> = seed
+        .iter()
+        .map(|(f, t)| (f.as_str(), t.as_bytes()))
+        .collect();
+    fake.commit_files(DEPLOY, "main", &seed_files, "init");
+    let github = Arc::new(client(&fake));
+
+    // One environment: one commit of both files on the head, and a re-run changes nothing.
+    let landed = promote_both(&github, "env0", &digest(2), Some(&digest(1))).await;
+    let Landed::Committed {
+        commit, changes, ..
+    } = landed
+    else {
+        panic!("{landed:?}\n{}", fake.prism_log())
+    };
+    assert_eq!(changes.len(), 2);
+    let log = fake.log(DEPLOY, "main");
+    assert_eq!((log.len(), log[0].sha.as_str()), (2, commit.as_str()));
+    assert_eq!(
+        log[0].touched,
+        [
+            "apps/billing/env0/kustomization.yaml",
+            "apps/billing/env0/values.yaml"
+        ]
+    );
+    assert_eq!(
+        fake.file(DEPLOY, "main", "apps/billing/env0/kustomization.yaml"),
+        Some(kustomization(&digest(2)).into_bytes())
+    );
+    let again = promote_both(&github, "env0", &digest(2), None).await;
+    assert!(matches!(again, Landed::Unchanged { .. }), "{again:?}");
+    // Someone else's digest in the first file meanwhile: a conflict, nothing written.
+    let conflict = promote_both(&github, "env0", &digest(3), Some(&digest(1))).await;
+    assert!(
+        matches!(&conflict, Landed::Conflict { found: Some(f), .. } if *f == digest(2)),
+        "{conflict:?}"
+    );
+    assert_eq!(fake.log(DEPLOY, "main").len(), 2);
+
+    // Nine more environments at once: every one lands, one commit each, none lost.
+    let tasks: Vec<_> = envs[1..]
+        .iter()
+        .map(|env| {
+            let (github, env) = (github.clone(), env.clone());
+            tokio::spawn(
+                async move { promote_both(&github, &env, &digest(9), Some(&digest(1))).await },
+            )
+        })
+        .collect();
+    for task in tasks {
+        let landed = task.await.expect("task");
+        assert!(matches!(landed, Landed::Committed { .. }), "{landed:?}");
+    }
+    assert_eq!(fake.log(DEPLOY, "main").len(), 11);
+    for env in &envs[1..] {
+        assert_eq!(
+            fake.file(
+                DEPLOY,
+                "main",
+                &format!("apps/billing/{env}/kustomization.yaml")
+            ),
+            Some(kustomization(&digest(9)).into_bytes()),
+            "{env}"
+        );
+        assert_eq!(
+            fake.file(DEPLOY, "main", &format!("apps/billing/{env}/values.yaml")),
+            Some(values(&digest(9)).into_bytes()),
+            "{env}"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use gantry_github::{CommitState, GitHub, NewCommitStatus, Options, Person, Repository};
 use gantry_gitops::Target;
-use gantry_gitops::github::Write;
+use gantry_gitops::github::WriteFiles;
 use gantry_gitops::pull::{Proposal, Proposed, propose};
 use gantry_testkit::github::{GitHubFake, TOKEN};
 
@@ -32,7 +32,10 @@ fn client(fake: &GitHubFake) -> GitHub {
 
 async fn proposal(github: &GitHub, new: &str, expected: Option<&str>) -> Proposed {
     let repository: Repository = DEPLOY.parse().expect("repository");
-    let targets = [Target::path("image.digest", false).expect("path")];
+    let files = vec![(
+        FILE.to_owned(),
+        vec![Target::path("image.digest", false).expect("path")],
+    )];
     let committer = Person {
         name: "gantry".into(),
         email: "gantry@users.noreply.github.com".into(),
@@ -58,11 +61,10 @@ async fn proposal(github: &GitHub, new: &str, expected: Option<&str>) -> Propose
     propose(
         github,
         &Proposal {
-            write: Write {
+            write: WriteFiles {
                 repository: &repository,
                 branch: "main",
-                file: FILE,
-                targets: &targets,
+                files: &files,
                 digest: new,
                 expected,
                 message: &message,
@@ -119,7 +121,7 @@ async fn a_pull_request_proposes_the_digest_and_a_newer_one_supersedes_it() {
     else {
         panic!("{first:?}\n{}", fake.prism_log())
     };
-    assert!(requests <= 9, "{requests} requests: {:#?}", fake.requests());
+    assert_eq!(requests, 11, "{requests} requests: {:#?}", fake.requests());
     assert_eq!(previous.as_deref(), Some(d1.as_str()));
     assert_eq!((changes.len(), changes[0].line), (1, 3));
     // The base is untouched; the branch is the base plus exactly one commit.

@@ -25,7 +25,7 @@ use crate::server::ServerThread;
 pub use gantry_github_standin::{FakeWorkflow, RunPlan, RunRecord, StandIn, TOKEN, Throttle};
 
 /// The REST paths gantry uses: the spec subset prism loads holds these and what they reference.
-const PATHS: [&str; 23] = [
+const PATHS: [&str; 26] = [
     "/repos/{owner}/{repo}/collaborators/{username}/permission",
     "/orgs/{org}/teams/{team_slug}/memberships/{username}",
     "/repos/{owner}/{repo}/deployments",
@@ -43,6 +43,9 @@ const PATHS: [&str; 23] = [
     "/repos/{owner}/{repo}/contents/{path}",
     "/repos/{owner}/{repo}/commits",
     "/repos/{owner}/{repo}/git/ref/{ref}",
+    "/repos/{owner}/{repo}/git/commits",
+    "/repos/{owner}/{repo}/git/commits/{commit_sha}",
+    "/repos/{owner}/{repo}/git/trees",
     "/repos/{owner}/{repo}/git/refs",
     "/repos/{owner}/{repo}/git/refs/{ref}",
     "/repos/{owner}/{repo}/pulls",

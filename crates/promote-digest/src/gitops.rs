@@ -1,6 +1,6 @@
 //! A GitOps target: the digest written into the files an Argo CD or Flux deploys from, by one
-//! commit — through GitHub's API for an `owner/name` repository (one file), or with git for any
-//! URL — or proposed as a pull request from gantry's branch `gantry/<environment>/<app>` (GitHub).
+//! commit — through GitHub's API for an `owner/name` repository (the contents API for one file,
+//! the git data API for several), or with git for any URL — or proposed as a pull request from gantry's branch `gantry/<environment>/<app>` (GitHub).
 //! The digest the files held is read before the gates and is what the write expects to replace:
 //! a file someone else changed meanwhile is a conflict, never overwritten.
 
@@ -11,7 +11,7 @@ use gantry_github::{CommitState, GitHub, NewCommitStatus, Options, Person, Repos
 use gantry_gitops::Change;
 use gantry_gitops::argocd::{ArgoCd, Deployed, Until, Wait};
 use gantry_gitops::git::{GitWrite, Remote};
-use gantry_gitops::github::{Landed, Write};
+use gantry_gitops::github::{Landed, Write, WriteFiles};
 use gantry_gitops::message::Message;
 use gantry_gitops::pull::{Proposal, Proposed};
 use gantry_policy::{ArgoWait, GitOps, GitOpsMode, GitOpsRepository};
@@ -126,11 +126,6 @@ impl GitOpsSide {
         };
         let transport = match &gitops.repository {
             GitOpsRepository::GitHub(name) => {
-                anyhow::ensure!(
-                    gitops.files.len() == 1,
-                    "the GitHub API writes one file per commit, and {name} lists {} files for one promotion: list one file, or give the repository as a git URL",
-                    gitops.files.len()
-                );
                 let token = token.context(
                     "a GitOps repository on GitHub needs a token that may write to it: gitops-token (or github-token)",
                 )?;
@@ -286,12 +281,10 @@ impl GitOpsSide {
         };
         let landed = match &self.transport {
             Transport::GitHub { github, repository } => {
-                let (file, targets) = &self.gitops.files[0];
-                let write = Write {
+                let files = WriteFiles {
                     repository,
                     branch: &self.gitops.branch,
-                    file,
-                    targets,
+                    files: &self.gitops.files,
                     digest,
                     expected,
                     message: &message,
@@ -311,7 +304,7 @@ impl GitOpsSide {
                     let proposed = gantry_gitops::pull::propose(
                         github,
                         &Proposal {
-                            write,
+                            write: files,
                             head: &head_branch(said.environment, said.image),
                             title,
                             body: said.body,
@@ -324,7 +317,23 @@ impl GitOpsSide {
                     .await?;
                     return Ok(Wrote::Proposed(proposed));
                 }
-                gantry_gitops::github::write(github, &write).await?
+                if let [(file, targets)] = &self.gitops.files[..] {
+                    // One file: the contents API, a read and a write.
+                    let write = Write {
+                        repository,
+                        branch: &self.gitops.branch,
+                        file,
+                        targets,
+                        digest,
+                        expected,
+                        message: &message,
+                        author: self.author.as_ref(),
+                        committer: &committer,
+                    };
+                    gantry_gitops::github::write(github, &write).await?
+                } else {
+                    gantry_gitops::github::write_files(github, &files).await?
+                }
             }
             Transport::Git {
                 url,

@@ -547,3 +547,67 @@ async fn an_argo_cd_application_without_a_token_is_refused_before_anything_moves
         "waits for Argo CD application billing-staging: give argocd-token",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_files_on_github_are_one_commit_through_the_git_data_api() {
+    let Some(env) = setup() else { return };
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let values_file = "apps/billing/staging/values.yaml";
+    let kustomization_file = "apps/billing/staging/kustomization.yaml";
+    let kustomization = |digest: &str| {
+        format!(
+            "resources: [../../base]\nimages:\n  - name: ghcr.io/acme/billing\n    digest: {digest} # gantry\n"
+        )
+    };
+    fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[
+            (values_file, values(OLD).as_bytes()),
+            (kustomization_file, kustomization(OLD).as_bytes()),
+        ],
+        "init",
+    );
+    let policy = env.write_policy(&format!(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {values_file}\n          path: image.digest\n        - file: {kustomization_file}\n          kustomize-image: ghcr.io/acme/billing\n"
+    ));
+    let digest = push(&env, "dev", b"build once").await;
+    let args = [
+        "--policy",
+        &policy,
+        "--github-token",
+        TOKEN,
+        "--github-api-url",
+        &fake.url(),
+        "--deployment",
+        "false",
+    ];
+    let (output, json) = env.promote(&digest, "dev", "staging", &args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&output.stderr),
+        fake.prism_log()
+    );
+    let log = fake.log("acme/deploy", "main");
+    assert_eq!(log.len(), 2, "one commit");
+    assert_eq!(json["outputs"]["gitops-commit"], log[0].sha.as_str());
+    assert_eq!(log[0].touched, [kustomization_file, values_file]);
+    assert_eq!(log[0].parent.as_deref(), Some(log[1].sha.as_str()));
+    assert_eq!(
+        fake.file("acme/deploy", "main", kustomization_file),
+        Some(kustomization(digest.as_str()).into_bytes())
+    );
+    assert_eq!(
+        fake.file("acme/deploy", "main", values_file),
+        Some(values(digest.as_str()).into_bytes())
+    );
+    says(
+        &json,
+        "summary",
+        &format!("- `{kustomization_file}:4` images[0].digest: `{OLD}` → `{digest}`"),
+    );
+}
