@@ -140,7 +140,7 @@ fn dispatch_section(dir: &Path) -> anyhow::Result<String> {
 fn gitops_section(dir: &Path) -> anyhow::Result<String> {
     let report = read_report(dir, "gitops")?;
     let mut text = format!(
-        "## gitops: what writing the digest into a GitOps repository costs\n\nCommand: `cargo xtask bench gitops`. One run: gantry's edit (locate, splice, re-parse and compare every node) of a generated Helm values file with comments, quoted and flow values, against ruamel.yaml's round trip (load with `preserve_quotes`, set the key, dump), the usual way to edit YAML keeping comments, in the same run; each tool's output compared line by line with the input outside the target line. Requests: one direct commit through the GitHub API (the stand-in behind prism), counted by gantry-github.\n\nMachine: {} cores.\n\n| file | gantry | ruamel.yaml | ruamel / gantry | lines changed outside the target: gantry | ruamel.yaml |\n|---|---|---|---|---|---|\n",
+        "## gitops: what writing the digest into a GitOps repository costs\n\nCommand: `cargo xtask bench gitops`. One run: gantry's edit (locate, splice, re-parse and compare every node) of a generated Helm values file with comments, quoted and flow values, against ruamel.yaml's round trip (load with `preserve_quotes`, set the key, dump), the usual way to edit YAML keeping comments, in the same run; each tool's output compared line by line with the input outside the target line. Requests: one direct commit, then a pull request opened and superseded by a newer digest, through the GitHub API (the stand-in behind prism), counted by gantry-github.\n\nMachine: {} cores.\n\n| file | gantry | ruamel.yaml | ruamel / gantry | lines changed outside the target: gantry | ruamel.yaml |\n|---|---|---|---|---|---|\n",
         report["cores"].as_u64().unwrap_or(0)
     );
     for row in report["edits"].as_array().context("edits")? {
@@ -159,7 +159,7 @@ fn gitops_section(dir: &Path) -> anyhow::Result<String> {
     }
     let _ = writeln!(
         text,
-        "\nGitHub API requests per direct commit: **{}** (read the file with its blob SHA, write it replacing exactly that blob). Per pull request: **{}** to open one (the base's head and file, the open pull requests, the branch, the commit, the pull request, reviewers, labels, the verified-digest status), **{}** to supersede the digest an open one proposes (its head's file read, the branch reset, the pull request updated instead of opened).",
+        "\nGitHub API requests per direct commit: **{}** (read the file with its blob SHA, write it replacing exactly that blob). Per pull request: **{}** to open one (the base's head and file, the open pull requests, the parent commit, the tree and the commit, the branch, the pull request, reviewers, labels, the verified-digest status), **{}** to supersede the digest an open one proposes (its head's file read too, and the branch moved where it exists: a refused create, then the forced update). Several files on GitHub go through the git data API: the head, each file, the parent commit, the tree, the commit and the fast-forward, 5 + N requests.",
         report["api_requests_per_commit"],
         report["api_requests_per_pull"]["opened"],
         report["api_requests_per_pull"]["updated"]

@@ -58,6 +58,8 @@ pub enum Refusal {
     /// Someone else wrote another digest into the GitOps files between the read before the
     /// gates and the write: nothing written.
     GitOpsConflict(String),
+    /// The source environment's GitOps files (it has no registry tag) do not hold the digest.
+    SourceFiles(String),
     /// The digest is in the GitOps files, but Argo CD did not run it (failed, degraded, or not by
     /// the deadline).
     NotDeployed(String),
@@ -78,7 +80,8 @@ impl std::fmt::Display for Refusal {
             Self::Forbidden(reason)
             | Self::NotAllowed(reason)
             | Self::GitOpsConflict(reason)
-            | Self::NotDeployed(reason) => f.write_str(reason),
+            | Self::NotDeployed(reason)
+            | Self::SourceFiles(reason) => f.write_str(reason),
             Self::SourceElsewhere {
                 source_env,
                 source,

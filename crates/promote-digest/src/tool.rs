@@ -59,6 +59,8 @@ struct Plan {
     registry: bool,
     /// The target's GitOps files.
     gitops: Option<gantry_policy::GitOps>,
+    /// The source's GitOps files, when the source has no registry tag (read, never written).
+    source_files: Option<gantry_policy::GitOps>,
 }
 
 /// Reads the policy and the inputs; `Ok(Err(refusal))` when the policy forbids the path.
@@ -76,11 +78,18 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, Refusal>> {
         }
         Err(other) => return Err(other.into()),
     };
-    anyhow::ensure!(
-        policy.environment(&args.source_env)?.registry,
-        "the source environment {} is GitOps files only: promoting from one is not built yet (issue 16); give it a tag: too",
-        args.source_env
-    );
+    // A source without a registry tag holds the digest in its GitOps files: read there.
+    let source_files = {
+        let source_env = policy.environment(&args.source_env)?;
+        source_env
+            .gitops
+            .clone()
+            .filter(|_| !source_env.registry)
+            .map(|mut g| {
+                g.argocd = None;
+                g
+            })
+    };
     let source = policy.reference(&args.source_env, &image, &digest)?;
     let target = policy.reference(&args.target_env, &image, &digest)?;
     let aliases = policy.aliases(&args.target_env, &image, &digest)?;
@@ -99,6 +108,7 @@ fn plan(args: &Args) -> anyhow::Result<Result<Plan, Refusal>> {
             .is_some_and(|last| last.name == args.target_env),
         registry: policy.environment(&args.target_env)?.registry,
         gitops: policy.environment(&args.target_env)?.gitops.clone(),
+        source_files,
     }))
 }
 
@@ -125,13 +135,12 @@ fn github_side(
 /// GitHub token).
 fn gitops_side(
     args: &Args,
-    plan: &Plan,
+    gitops: Option<&gantry_policy::GitOps>,
     token: Option<&Secret>,
     ctx: &Context,
 ) -> anyhow::Result<Option<GitOpsSide>> {
     let token = args.gitops_token.as_ref().or(token);
-    plan.gitops
-        .as_ref()
+    gitops
         .map(|g| {
             GitOpsSide::new(
                 g,
@@ -170,7 +179,8 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         .filter(|_| args.deployment && !args.dry_run)
         .map(GitHubSide::recorder)
         .transpose()?;
-    let gitops = gitops_side(&args, &plan, token.as_ref(), ctx)?;
+    let gitops = gitops_side(&args, plan.gitops.as_ref(), token.as_ref(), ctx)?;
+    let source_files = gitops_side(&args, plan.source_files.as_ref(), token.as_ref(), ctx)?;
     let who = match (&plan.allowed, &github) {
         (None, _) => None,
         (Some(allowed), None) => anyhow::bail!(
@@ -193,6 +203,7 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         previous_digest: String::new(),
         signed_by: None,
         gitops: gitops.as_ref(),
+        source_files: source_files.as_ref(),
         gitops_commit: None,
         gitops_previous: None,
         gitops_pull: None,
@@ -201,17 +212,7 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     };
     match run.check_source_and_target(who.as_deref()).await? {
         Next::Proceed => {}
-        Next::NothingToDo => {
-            // Already in the files (a merged pull request, a re-run): Argo CD may still need its
-            // sync, and the promotion is done only when it runs the commit.
-            if let (Some(gitops), Some(head)) = (gitops.as_ref(), run.gitops_head.clone())
-                && !args.dry_run
-                && let Some(refusal) = run.deploy(gitops, &head).await?
-            {
-                return Ok(refusal.outcome(run.summary));
-            }
-            return Ok(run.finish(false, None));
-        }
+        Next::NothingToDo => return run.nothing_to_do().await,
         Next::Refused(refusal) => return Ok(refusal.outcome(run.summary)),
     }
     let Some(recorder) = recorder else {
@@ -281,6 +282,8 @@ struct Run<'a> {
     signed_by: Option<String>,
     /// The target's GitOps files.
     gitops: Option<&'a GitOpsSide>,
+    /// The source's GitOps files, when it has no registry tag.
+    source_files: Option<&'a GitOpsSide>,
     /// The commit that wrote the digest into them.
     gitops_commit: Option<String>,
     /// The digest the GitOps files held before the gates.
@@ -303,19 +306,38 @@ impl Run<'_> {
             ..
         } = self.plan;
         let args = self.args;
-        let at_source = self.client.resolve(source).await.with_context(|| {
-            format!(
-                "resolving the source environment {} ({source})",
-                args.source_env
-            )
-        })?;
-        if at_source.digest != *digest {
-            return Ok(Next::Refused(Refusal::SourceElsewhere {
-                source_env: args.source_env.clone(),
-                source: source.clone(),
-                found: at_source.digest,
-                digest: digest.clone(),
-            }));
+        if let Some(files) = self.source_files {
+            let held = files.current(digest.as_str()).await.with_context(|| {
+                format!(
+                    "reading the source environment {} ({})",
+                    args.source_env,
+                    files.describe()
+                )
+            })?;
+            if held.digest.as_deref() != Some(digest.as_str()) {
+                return Ok(Next::Refused(Refusal::SourceFiles(format!(
+                    "source environment {} ({}) holds {}, not {digest}; promote the digest that passed {}",
+                    args.source_env,
+                    files.describe(),
+                    held.digest.as_deref().unwrap_or("no digest"),
+                    args.source_env
+                ))));
+            }
+        } else {
+            let at_source = self.client.resolve(source).await.with_context(|| {
+                format!(
+                    "resolving the source environment {} ({source})",
+                    args.source_env
+                )
+            })?;
+            if at_source.digest != *digest {
+                return Ok(Next::Refused(Refusal::SourceElsewhere {
+                    source_env: args.source_env.clone(),
+                    source: source.clone(),
+                    found: at_source.digest,
+                    digest: digest.clone(),
+                }));
+            }
         }
         let previous = if self.plan.registry {
             self.client
@@ -345,9 +367,11 @@ impl Run<'_> {
         };
         let _ = write!(
             self.summary,
-            "## gantry promote-digest\n\n`{digest}`: **{}** → **{}**\n\n| | |\n|---|---|\n| source | `{source}` |\n| target | `{target_text}` |\n| before | {} |\n",
+            "## gantry promote-digest\n\n`{digest}`: **{}** → **{}**\n\n| | |\n|---|---|\n| source | `{}` |\n| target | `{target_text}` |\n| before | {} |\n",
             args.source_env,
             args.target_env,
+            self.source_files
+                .map_or_else(|| source.to_string(), GitOpsSide::describe),
             if self.previous_digest.is_empty() {
                 "(nothing)".to_owned()
             } else {
@@ -530,6 +554,18 @@ impl Run<'_> {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// Already there (or a dry run). Already in the files (a merged pull request, a re-run):
+    /// Argo CD may still need its sync, and the promotion is done only when it runs the commit.
+    async fn nothing_to_do(&mut self) -> anyhow::Result<Outcome> {
+        if let (Some(gitops), Some(head)) = (self.gitops, self.gitops_head.clone())
+            && !self.args.dry_run
+            && let Some(refusal) = self.deploy(gitops, &head).await?
+        {
+            return Ok(refusal.outcome(self.summary.clone()));
+        }
+        Ok(self.finish(false, None))
     }
 
     /// Syncs and waits for the Argo CD application as the policy says; `Some` when it did not

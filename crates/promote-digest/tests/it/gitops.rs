@@ -611,3 +611,71 @@ async fn two_files_on_github_are_one_commit_through_the_git_data_api() {
         &format!("- `{kustomization_file}:4` images[0].digest: `{OLD}` → `{digest}`"),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitops_only_environment_is_a_source_its_files_prove_the_digest() {
+    let Some(env) = setup() else { return };
+    let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let staging = "apps/billing/staging/values.yaml";
+    let production = "apps/billing/production/values.yaml";
+    fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[
+            (staging, values(OLD).as_bytes()),
+            (production, values(OLD).as_bytes()),
+        ],
+        "init",
+    );
+    let policy = env.write_policy(&format!(
+        "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {staging}\n          path: image.digest\n  - name: production\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {production}\n          path: image.digest\n"
+    ));
+    let digest = push(&env, "dev", b"build once").await;
+    let args = [
+        "--policy",
+        &policy,
+        "--github-token",
+        TOKEN,
+        "--github-api-url",
+        &fake.url(),
+        "--deployment",
+        "false",
+    ];
+    // Not in staging's files yet: refused, naming what they hold; nothing written.
+    let (output, json) = env.promote(&digest, "staging", "production", &args);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    says(
+        &json,
+        "failure",
+        &format!(
+            "source environment staging (acme/deploy@main:{staging}) holds {OLD}, not {digest}"
+        ),
+    );
+    assert_eq!(fake.log("acme/deploy", "main").len(), 1);
+
+    let (output, _) = env.promote(&digest, "dev", "staging", &args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let (output, json) = env.promote(&digest, "staging", "production", &args);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&output.stderr),
+        fake.prism_log()
+    );
+    assert_eq!(json["outputs"]["promoted"], "true");
+    assert_eq!(
+        fake.file("acme/deploy", "main", production),
+        Some(values(digest.as_str()).into_bytes())
+    );
+    // A digest dev holds but staging does not: refused.
+    let other = push(&env, "dev", b"another build").await;
+    let (output, _) = env.promote(&other, "staging", "production", &args);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert_eq!(
+        fake.file("acme/deploy", "main", production),
+        Some(values(digest.as_str()).into_bytes())
+    );
+}
