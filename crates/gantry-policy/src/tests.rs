@@ -479,3 +479,44 @@ fn gitops_mistakes_are_located() {
         "gantry.yml:8:34: login \"lead lars\" is not a GitHub login"
     );
 }
+
+#[test]
+fn the_promote_digest_readme_shows_a_valid_seed_001_policy() {
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../actions/promote-digest/README.md"),
+    )
+    .expect("README");
+    let section = &readme[readme
+        .find("## GitOps environments")
+        .expect("GitOps section")..];
+    let block = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the policy block");
+    let policy = parse(&format!("version: 1\n{block}")).expect("the README's policy is valid");
+    let staging = policy.environment("staging").expect("staging");
+    let production = policy.environment("production").expect("production");
+    let (staging, production) = (
+        staging.gitops.as_ref().expect("gitops"),
+        production.gitops.as_ref().expect("gitops"),
+    );
+    assert_eq!(
+        (staging.mode, production.mode),
+        (GitOpsMode::Commit, GitOpsMode::PullRequest)
+    );
+    assert_eq!(staging.files.len(), 2);
+    assert_eq!(
+        staging.argocd.as_ref().map(|a| a.wait),
+        Some(ArgoWait::SyncedHealthy)
+    );
+    assert!(production.argocd.as_ref().is_some_and(|a| a.sync));
+    assert!(
+        policy
+            .promotion("staging", "production")
+            .expect("path")
+            .require_signature
+            .is_some()
+    );
+}
