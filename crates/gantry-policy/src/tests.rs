@@ -483,8 +483,7 @@ fn gitops_mistakes_are_located() {
 #[test]
 fn the_promote_digest_readme_shows_a_valid_seed_001_policy() {
     let readme = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../actions/promote-digest/README.md"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../actions/promote-digest/README.md"),
     )
     .expect("README");
     let section = &readme[readme
