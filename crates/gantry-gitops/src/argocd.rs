@@ -352,3 +352,35 @@ impl ArgoCd {
         }
     }
 }
+
+/// An application to sync and wait for, as a policy names it.
+pub struct Deployer {
+    /// The server's client.
+    pub client: ArgoCd,
+    /// The application.
+    pub application: String,
+    /// What to wait for (`None`: only the sync).
+    pub until: Option<Until>,
+    /// Trigger the sync.
+    pub sync: bool,
+    /// How long to wait.
+    pub timeout: Duration,
+    /// How often to read.
+    pub interval: Duration,
+}
+
+impl Deployer {
+    /// Syncs (when asked) and waits for the application to run `revision`.
+    pub async fn deploy(&self, revision: &str) -> Result<Deployed, ArgoError> {
+        self.client
+            .wait(&Wait {
+                application: &self.application,
+                revision,
+                until: self.until,
+                sync: self.sync,
+                timeout: self.timeout,
+                interval: self.interval,
+            })
+            .await
+    }
+}

@@ -20,6 +20,7 @@ pub mod git;
 pub mod github;
 pub mod message;
 pub mod pull;
+pub mod repo;
 pub mod splice;
 pub mod yaml;
 

@@ -475,3 +475,38 @@ mod file;
 
 #[cfg(test)]
 mod tests;
+
+impl GitOps {
+    /// The environment's files, reached as `access` says.
+    pub fn open(
+        &self,
+        access: &gantry_gitops::repo::Access<'_>,
+    ) -> Result<gantry_gitops::repo::Repo, gantry_gitops::repo::OpenError> {
+        use gantry_gitops::repo::Repo;
+        match &self.repository {
+            GitOpsRepository::GitHub(name) => {
+                Repo::github(name, &self.branch, self.files.clone(), access)
+            }
+            GitOpsRepository::Url(url) => {
+                Ok(Repo::git(url, &self.branch, self.files.clone(), access))
+            }
+        }
+    }
+}
+
+impl ArgoCd {
+    /// What to wait for (`None`: nothing).
+    pub fn until(&self) -> Option<gantry_gitops::argocd::Until> {
+        use gantry_gitops::argocd::Until;
+        match self.wait {
+            ArgoWait::None => None,
+            ArgoWait::Synced => Some(Until::Synced),
+            ArgoWait::SyncedHealthy => Some(Until::SyncedHealthy),
+        }
+    }
+
+    /// Whether gantry syncs or waits for the application at all.
+    pub fn acts(&self) -> bool {
+        self.wait != ArgoWait::None || self.sync
+    }
+}

@@ -1,54 +1,35 @@
 //! A GitOps target: the digest written into the files an Argo CD or Flux deploys from, by one
-//! commit — through GitHub's API for an `owner/name` repository (the contents API for one file,
-//! the git data API for several), or with git for any URL — or proposed as a pull request from gantry's branch `gantry/<environment>/<app>` (GitHub).
-//! The digest the files held is read before the gates and is what the write expects to replace:
-//! a file someone else changed meanwhile is a conflict, never overwritten.
+//! commit (`gantry_gitops::repo`: GitHub's API for `owner/name`, git for any URL), or proposed as
+//! a pull request from gantry's branch `gantry/<environment>/<app>` (GitHub); then the Argo CD
+//! application synced and waited for. The digest the files held is read before the gates and is
+//! what the write expects to replace: a file someone else changed meanwhile is a conflict, never
+//! overwritten.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use gantry_github::{CommitState, GitHub, NewCommitStatus, Options, Person, Repository};
+use gantry_github::{CommitState, NewCommitStatus, Person};
 use gantry_gitops::Change;
-use gantry_gitops::argocd::{ArgoCd, Deployed, Until, Wait};
-use gantry_gitops::git::{GitWrite, Remote};
-use gantry_gitops::github::{Landed, Write, WriteFiles};
+use gantry_gitops::argocd::{ArgoCd, Deployed, Deployer};
 use gantry_gitops::message::Message;
 use gantry_gitops::pull::{Proposal, Proposed};
-use gantry_policy::{ArgoWait, GitOps, GitOpsMode, GitOpsRepository};
+use gantry_gitops::repo::{Access, Commit, Location, Repo};
+use gantry_policy::{GitOps, GitOpsMode};
 use gantry_secret::Secret;
+
+pub use gantry_gitops::github::Landed;
+pub use gantry_gitops::repo::Held;
 
 /// The fixed identity gantry commits as (the promoter is the author).
 const COMMITTER_NAME: &str = "gantry";
 const COMMITTER_EMAIL: &str = "gantry@users.noreply.github.com";
 
-enum Transport {
-    GitHub {
-        github: GitHub,
-        repository: Repository,
-    },
-    Git {
-        url: String,
-        username: Option<String>,
-        password: Option<Secret>,
-    },
-}
-
 /// The target environment's GitOps files and how to reach them.
 pub struct GitOpsSide {
     gitops: GitOps,
-    transport: Transport,
+    repo: Repo,
     author: Option<Person>,
-    argo: Option<ArgoSide>,
-}
-
-/// The Argo CD application that deploys the files, when the policy syncs or waits for it.
-struct ArgoSide {
-    client: ArgoCd,
-    application: String,
-    until: Option<Until>,
-    sync: bool,
-    timeout: Duration,
-    interval: Duration,
+    argo: Option<Deployer>,
 }
 
 /// How to reach Argo CD.
@@ -56,14 +37,6 @@ pub struct ArgoAccess<'a> {
     pub token: Option<&'a Secret>,
     pub timeout: Duration,
     pub interval: Duration,
-}
-
-/// What the files hold now.
-pub struct Held {
-    /// The digest (the first target's), `None` when they hold none.
-    pub digest: Option<String>,
-    /// The branch's head commit, when Argo CD will be waited for.
-    pub head: Option<String>,
 }
 
 /// What the write needs to say in its message (and the pull request in its body).
@@ -102,21 +75,17 @@ impl GitOpsSide {
         argo: &ArgoAccess<'_>,
     ) -> anyhow::Result<Self> {
         let argo = match &gitops.argocd {
-            Some(a) if a.wait != ArgoWait::None || a.sync => {
+            Some(a) if a.acts() => {
                 let token = argo.token.context(format!(
                     "the policy {} Argo CD application {}: give argocd-token (or ARGOCD_AUTH_TOKEN)",
                     if a.sync { "syncs" } else { "waits for" },
                     a.application
                 ))?;
                 let roots = gantry_http::roots(ca_files)?;
-                Some(ArgoSide {
+                Some(Deployer {
                     client: ArgoCd::new(&a.server, token.clone(), &roots)?,
                     application: a.application.clone(),
-                    until: match a.wait {
-                        ArgoWait::None => None,
-                        ArgoWait::Synced => Some(Until::Synced),
-                        ArgoWait::SyncedHealthy => Some(Until::SyncedHealthy),
-                    },
+                    until: a.until(),
                     sync: a.sync,
                     timeout: argo.timeout,
                     interval: argo.interval,
@@ -124,29 +93,23 @@ impl GitOpsSide {
             }
             _ => None,
         };
-        let transport = match &gitops.repository {
-            GitOpsRepository::GitHub(name) => {
-                let token = token.context(
-                    "a GitOps repository on GitHub needs a token that may write to it: gitops-token (or github-token)",
-                )?;
-                let mut options = Options::new(token.clone());
-                options.api_url = api_url.map(str::to_owned);
-                options.ca_files = ca_files.to_vec();
-                Transport::GitHub {
-                    github: GitHub::new(options)?,
-                    repository: name.parse().context("the gitops repository")?,
+        let repo = gitops
+            .open(&Access {
+                token,
+                api_url,
+                username,
+                ca_files,
+            })
+            .map_err(|e| match e {
+                gantry_gitops::repo::OpenError::NoToken(_) => {
+                    anyhow::anyhow!("{e}: give gitops-token (or github-token)")
                 }
-            }
-            GitOpsRepository::Url(url) => Transport::Git {
-                url: url.clone(),
-                username: username.map(str::to_owned),
-                password: token.cloned(),
-            },
-        };
+                other => anyhow::Error::new(other).context("the gitops repository"),
+            })?;
         Ok(Self {
             argo,
             gitops: gitops.clone(),
-            transport,
+            repo,
             author: actor.map(|login| Person {
                 name: login.to_owned(),
                 email: format!("{login}@users.noreply.github.com"),
@@ -156,75 +119,20 @@ impl GitOpsSide {
 
     /// Where the digest goes, for people: `acme/deploy@main:apps/…/values.yaml`.
     pub fn describe(&self) -> String {
-        let repository = match &self.gitops.repository {
-            GitOpsRepository::GitHub(name) => name.clone(),
-            GitOpsRepository::Url(url) => url.clone(),
-        };
-        let files: Vec<&str> = self.gitops.files.iter().map(|(f, _)| f.as_str()).collect();
-        format!("{repository}@{}:{}", self.gitops.branch, files.join(","))
+        self.repo.describe()
     }
 
     /// The files, for the deployment's payload.
     pub fn files(&self) -> Vec<String> {
-        self.gitops.files.iter().map(|(f, _)| f.clone()).collect()
+        self.repo.paths()
     }
 
     /// What the files hold now; the branch's head too when Argo CD will be waited for.
-    pub async fn current(&self, digest: &str) -> anyhow::Result<Held> {
-        let mut head = None;
-        let texts: Vec<(String, String)> = match &self.transport {
-            Transport::GitHub { github, repository } => {
-                let (file, _) = &self.gitops.files[0];
-                let at = if self.argo.is_some() {
-                    let sha = github
-                        .branch_head(repository, &self.gitops.branch)
-                        .await
-                        .with_context(|| format!("reading {} of {repository}", self.gitops.branch))?
-                        .with_context(|| {
-                            format!("{repository} has no branch {}", self.gitops.branch)
-                        })?;
-                    head = Some(sha.clone());
-                    sha
-                } else {
-                    self.gitops.branch.clone()
-                };
-                let found = github
-                    .file(repository, file, &at)
-                    .await
-                    .with_context(|| format!("reading {file} in {repository}"))?
-                    .with_context(|| {
-                        format!("{file} is not on {} of {repository}", self.gitops.branch)
-                    })?;
-                vec![(
-                    file.clone(),
-                    String::from_utf8(found.bytes)
-                        .with_context(|| format!("{file} is not UTF-8"))?,
-                )]
-            }
-            Transport::Git {
-                url,
-                username,
-                password,
-            } => {
-                let remote = Remote {
-                    url,
-                    username: username.as_deref(),
-                    password: password.as_ref(),
-                };
-                let read =
-                    gantry_gitops::git::read(&remote, &self.gitops.branch, &self.files()).await?;
-                head = Some(read.head);
-                read.files
-            }
-        };
-        let (file, text) = &texts[0];
-        let targets = &self.gitops.files[0].1;
-        // An edit not written: what it would replace is what the file holds.
-        let edited = gantry_gitops::edit(file, text, targets, digest)?;
-        Ok(Held {
-            digest: edited.previous,
-            head: head.filter(|_| self.argo.is_some()),
-        })
+    pub async fn current(&self) -> anyhow::Result<Held> {
+        self.repo
+            .current(self.argo.is_some())
+            .await
+            .with_context(|| format!("reading {}", self.describe()))
     }
 
     /// The Argo CD application, when the policy syncs or waits for it.
@@ -238,18 +146,7 @@ impl GitOpsSide {
         let Some(argo) = &self.argo else {
             return Ok(None);
         };
-        let deployed = argo
-            .client
-            .wait(&Wait {
-                application: &argo.application,
-                revision,
-                until: argo.until,
-                sync: argo.sync,
-                timeout: argo.timeout,
-                interval: argo.interval,
-            })
-            .await?;
-        Ok(Some(deployed))
+        Ok(Some(argo.deploy(revision).await?))
     }
 
     /// Whether a promotion here is a pull request.
@@ -279,85 +176,42 @@ impl GitOpsSide {
             name: COMMITTER_NAME.to_owned(),
             email: COMMITTER_EMAIL.to_owned(),
         };
-        let landed = match &self.transport {
-            Transport::GitHub { github, repository } => {
-                let files = WriteFiles {
-                    repository,
-                    branch: &self.gitops.branch,
-                    files: &self.gitops.files,
-                    digest,
-                    expected,
-                    message: &message,
-                    author: self.author.as_ref(),
-                    committer: &committer,
-                };
-                if self.proposes() {
-                    let title = message(expected);
-                    let title = title.lines().next().unwrap_or_default();
-                    let policy = &self.gitops.pull_request;
-                    let status = NewCommitStatus {
-                        state: CommitState::Success,
-                        target_url: said.run.map(str::to_owned),
-                        description: format!("{digest} verified for {}", said.environment),
-                        context: "gantry/verified-digest".to_owned(),
-                    };
-                    let proposed = gantry_gitops::pull::propose(
-                        github,
-                        &Proposal {
-                            write: files,
-                            head: &head_branch(said.environment, said.image),
-                            title,
-                            body: said.body,
-                            reviewers: &policy.reviewers,
-                            team_reviewers: &policy.team_reviewers,
-                            labels: &policy.labels,
-                            status: &status,
-                        },
-                    )
-                    .await?;
-                    return Ok(Wrote::Proposed(proposed));
-                }
-                if let [(file, targets)] = &self.gitops.files[..] {
-                    // One file: the contents API, a read and a write.
-                    let write = Write {
-                        repository,
-                        branch: &self.gitops.branch,
-                        file,
-                        targets,
-                        digest,
-                        expected,
-                        message: &message,
-                        author: self.author.as_ref(),
-                        committer: &committer,
-                    };
-                    gantry_gitops::github::write(github, &write).await?
-                } else {
-                    gantry_gitops::github::write_files(github, &files).await?
-                }
-            }
-            Transport::Git {
-                url,
-                username,
-                password,
-            } => {
-                let remote = Remote {
-                    url,
-                    username: username.as_deref(),
-                    password: password.as_ref(),
-                };
-                gantry_gitops::git::write(&GitWrite {
-                    remote: &remote,
-                    branch: &self.gitops.branch,
-                    files: &self.gitops.files,
-                    digest,
-                    expected,
-                    message: &message,
-                    author: self.author.as_ref(),
-                    committer: &committer,
-                })
-                .await?
-            }
+        let commit = Commit {
+            digest,
+            expected,
+            message: &message,
+            author: self.author.as_ref(),
+            committer: &committer,
         };
+        if self.proposes()
+            && let Location::GitHub { github, repository } = &self.repo.location
+        {
+            let title = message(expected);
+            let title = title.lines().next().unwrap_or_default();
+            let policy = &self.gitops.pull_request;
+            let status = NewCommitStatus {
+                state: CommitState::Success,
+                target_url: said.run.map(str::to_owned),
+                description: format!("{digest} verified for {}", said.environment),
+                context: "gantry/verified-digest".to_owned(),
+            };
+            let proposed = gantry_gitops::pull::propose(
+                github,
+                &Proposal {
+                    write: self.repo.write_files(repository, &commit),
+                    head: &head_branch(said.environment, said.image),
+                    title,
+                    body: said.body,
+                    reviewers: &policy.reviewers,
+                    team_reviewers: &policy.team_reviewers,
+                    labels: &policy.labels,
+                    status: &status,
+                },
+            )
+            .await?;
+            return Ok(Wrote::Proposed(proposed));
+        }
+        let landed = self.repo.commit(&commit).await?;
         Ok(Wrote::Landed(landed))
     }
 }

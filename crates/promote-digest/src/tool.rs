@@ -307,7 +307,7 @@ impl Run<'_> {
         } = self.plan;
         let args = self.args;
         if let Some(files) = self.source_files {
-            let held = files.current(digest.as_str()).await.with_context(|| {
+            let held = files.current().await.with_context(|| {
                 format!(
                     "reading the source environment {} ({})",
                     args.source_env,
@@ -350,7 +350,7 @@ impl Run<'_> {
         };
         // What the GitOps files hold now: what the write will expect to replace after the gates.
         let held = match self.gitops {
-            Some(gitops) => Some(gitops.current(digest.as_str()).await?),
+            Some(gitops) => Some(gitops.current().await?),
             None => None,
         };
         self.gitops_previous = held.as_ref().and_then(|h| h.digest.clone());
