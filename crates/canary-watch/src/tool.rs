@@ -40,6 +40,8 @@ impl Tool for CanaryWatch {
             "prometheus-password",
             "webhook-url",
             "webhook-secret",
+            "gitops-token",
+            "argocd-token",
         ],
         action_defaults: gantry_args::ACTION_DEFAULTS,
         publish_action: true,

@@ -34,8 +34,23 @@ impl Message<'_> {
 
     /// The whole message: subject, blank line, trailers.
     pub fn text(&self) -> String {
+        self.with_verb("promote")
+    }
+
+    /// A rollback's message: `rollback(canary): billing <canary12> → <previous12>`, the digest
+    /// written back being `digest` and the one rolled back `previous` (also in the trailer
+    /// `Gantry-Rolled-Back-From`).
+    pub fn rollback_text(&self) -> String {
+        let mut text = self.with_verb("rollback");
+        if let Some(from) = self.previous {
+            let _ = writeln!(text, "Gantry-Rolled-Back-From: {from}");
+        }
+        text
+    }
+
+    fn with_verb(&self, verb: &str) -> String {
         let mut text = format!(
-            "promote({}): {} {} → {}\n\nGantry-Image: {}\nGantry-Digest: {}\n",
+            "{verb}({}): {} {} → {}\n\nGantry-Image: {}\nGantry-Digest: {}\n",
             self.environment,
             self.app(),
             self.previous.map_or("none", short),

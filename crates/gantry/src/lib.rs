@@ -31,10 +31,11 @@ pub fn root_command() -> clap::Command {
         .about("Build once, sign, scan, attach an SBOM, promote the digest, watch the canary, roll back.")
         .long_about(
             "Build once, sign, scan, attach an SBOM, promote the digest, watch the canary, roll back.\n\n\
-             The tools today: sign-image, verify-image (signatures, attestations and a \
-             vulnerability gate), sbom-attach (CycloneDX SBOMs), promote-digest (registry tags) and \
-             dispatch-integration (the integration repository's verdict on a digest). Not here yet: \
-             canary-watch and promotion through a GitOps repository.\n\n\
+             The tools: sign-image, verify-image (signatures, attestations and a vulnerability \
+             gate), sbom-attach (CycloneDX SBOMs), promote-digest (registry tags, or a GitOps \
+             repository by commit or pull request, Argo CD waited for), dispatch-integration (the \
+             integration repository's verdict on a digest) and canary-watch (the canary watched, \
+             rolled back on its own).\n\n\
              Every tool runs three ways: `gantry <tool> [ARGS]` on any CI system or a laptop, \
              `gantry <tool> --action` as a GitHub container action (inputs from INPUT_*), and as a \
              binary or link named after the tool.\n\n\
@@ -68,5 +69,32 @@ pub fn run_extra(name: &str, matches: &clap::ArgMatches) -> Option<gantry_action
         "registry" => Some(with_args(matches, registry::run)),
         "verify-bundle" => Some(with_args(matches, verify_bundle::run)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every input that takes a secret is masked before the action runs: a tool that forgets to
+    /// list one in its `secret_inputs` would leave its value printable in the job's log.
+    #[test]
+    fn every_secret_input_is_masked() {
+        for entry in TOOLS {
+            let command = entry.command();
+            for arg in command.get_arguments() {
+                let secret = arg
+                    .get_value_names()
+                    .is_some_and(|names| names.iter().any(|n| n.as_str() == "SECRET"));
+                let Some(long) = arg.get_long() else { continue };
+                if secret {
+                    assert!(
+                        entry.spec.secret_inputs.contains(&long),
+                        "{}: --{long} takes a secret but is not in secret_inputs",
+                        entry.spec.name
+                    );
+                }
+            }
+        }
     }
 }

@@ -32,7 +32,12 @@ impl Tool for PromoteDigest {
             color: "green",
         },
         outputs: Report::SPEC,
-        secret_inputs: gantry_args::SECRET_INPUTS,
+        secret_inputs: &[
+            "github-token",
+            "registry-password",
+            "gitops-token",
+            "argocd-token",
+        ],
         action_defaults: gantry_args::ACTION_DEFAULTS,
         publish_action: true,
     };
