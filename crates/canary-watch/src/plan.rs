@@ -160,8 +160,14 @@ pub fn schedule(args: &Args) -> anyhow::Result<Schedule> {
 
 /// Where the environment lives.
 pub struct Target {
-    /// The environment's tag.
+    /// The environment's tag (for a GitOps-only environment: the image's repository, named as
+    /// the policy would tag it; only its repository is used, to read signatures).
     pub tag: Reference,
+    /// The environment's GitOps files, when it has no registry tag: the canary is what they
+    /// hold, and the rollback is a commit there.
+    pub gitops: Option<gantry_policy::GitOps>,
+    /// The environment, for people: the tag, or the GitOps files.
+    pub shown: String,
     /// Its aliases.
     pub aliases: Vec<Reference>,
     /// GitHub shows it as production (the last environment).
@@ -178,8 +184,9 @@ pub fn target(args: &Args) -> anyhow::Result<Target> {
     };
     let policy = Policy::load(&path, explicit)?;
     let environment = policy.environment(&args.env)?;
+    let gitops = environment.gitops.clone().filter(|_| !environment.registry);
     anyhow::ensure!(
-        !environment.tag.contains("{digest12}"),
+        gitops.is_some() || !environment.tag.contains("{digest12}"),
         "environment {} is tagged per digest ({:?}): a watch needs the one tag that names it",
         args.env,
         environment.tag
@@ -191,9 +198,26 @@ pub fn target(args: &Args) -> anyhow::Result<Target> {
         .environments
         .last()
         .is_some_and(|last| last.name == args.env);
+    let shown = gitops.as_ref().map_or_else(
+        || tag.to_string(),
+        |g| {
+            let files: Vec<&str> = g.files.iter().map(|(f, _)| f.as_str()).collect();
+            let repository = match &g.repository {
+                gantry_policy::GitOpsRepository::GitHub(name) => name.clone(),
+                gantry_policy::GitOpsRepository::Url(url) => url.clone(),
+            };
+            format!("{repository}@{}:{}", g.branch, files.join(","))
+        },
+    );
     Ok(Target {
+        aliases: if gitops.is_some() {
+            Vec::new()
+        } else {
+            aliases
+        },
         tag,
-        aliases,
+        gitops,
+        shown,
         production,
         policy,
     })
@@ -256,19 +280,15 @@ pub async fn prepare(
     target: &Target,
     client: &Client,
     github: Option<&GitHubSide>,
+    files: Option<&gantry_gitops::repo::Repo>,
 ) -> anyhow::Result<Result<Ready, String>> {
-    let canary = client
-        .head_manifest(&target.tag)
-        .await
-        .with_context(|| format!("reading {}", target.tag))?
-        .with_context(|| format!("{} does not exist: nothing to watch", target.tag))?
-        .digest;
+    let canary = canary(target, client, files).await?;
     if let Some(expected) = &args.digest
         && *expected != canary
     {
         return Ok(Err(format!(
             "{} points at {canary}, not {expected}: someone else moved it (superseded); nothing watched, nothing rolled back",
-            target.tag
+            target.shown
         )));
     }
     let (current_deployment, found) = match github {
@@ -304,6 +324,20 @@ pub async fn prepare(
         previous_digest != canary,
         "the previous digest {previous_digest} is the canary itself: nothing to roll back to"
     );
+    if files.is_some() {
+        // The rollback is a commit of the previous digest into the files: nothing to keep; the
+        // previous digest must still carry what a promotion into the environment requires.
+        let previous_signed_by = verify_previous(args, target, client, &previous_digest).await?;
+        return Ok(Ok(Ready {
+            canary,
+            previous,
+            kept: Vec::new(),
+            other_aliases: Vec::new(),
+            current_deployment,
+            previous_deployment,
+            previous_signed_by,
+        }));
+    }
     let mut kept = vec![
         rollback::prepare(client, &target.tag, &previous_digest)
             .await
@@ -346,6 +380,34 @@ pub async fn prepare(
         previous_deployment,
         previous_signed_by,
     }))
+}
+
+/// The digest the environment holds: its GitOps files', or its tag's.
+async fn canary(
+    target: &Target,
+    client: &Client,
+    files: Option<&gantry_gitops::repo::Repo>,
+) -> anyhow::Result<Digest> {
+    Ok(match files {
+        Some(repo) => {
+            let held = repo
+                .current(false)
+                .await
+                .with_context(|| format!("reading {}", target.shown))?;
+            held.digest
+                .with_context(|| format!("{} holds no digest: nothing to watch", target.shown))?
+                .parse::<Digest>()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", target.shown))?
+        }
+        None => {
+            client
+                .head_manifest(&target.tag)
+                .await
+                .with_context(|| format!("reading {}", target.tag))?
+                .with_context(|| format!("{} does not exist: nothing to watch", target.tag))?
+                .digest
+        }
+    })
 }
 
 /// Verifies the previous digest against every signature requirement of the paths into the

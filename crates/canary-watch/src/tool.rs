@@ -56,6 +56,8 @@ impl Tool for CanaryWatch {
 #[derive(Default)]
 struct Acted {
     rolled_back: bool,
+    /// The rollback commit (a GitOps environment).
+    commit: Option<String>,
     repoint: Option<Duration>,
     requests: u64,
     lines: Vec<String>,
@@ -79,6 +81,58 @@ struct Prepared {
     hook: Option<crate::redeploy::Hook>,
     /// When the previous digest serves again.
     recovered_when: Option<crate::http::JsonCondition>,
+    /// A GitOps environment's files (its rollback is a commit) and its Argo CD application.
+    files: Option<Files>,
+}
+
+/// A GitOps environment's files and the Argo CD application that deploys them.
+struct Files {
+    repo: gantry_gitops::repo::Repo,
+    argocd: Option<gantry_gitops::argocd::Deployer>,
+}
+
+/// The environment's GitOps files, reached with the GitOps token (default the GitHub token),
+/// and its Argo CD application when the policy syncs or waits for it.
+fn files(args: &Args, target: &Target, ctx: &Context) -> anyhow::Result<Option<Files>> {
+    let Some(gitops) = &target.gitops else {
+        return Ok(None);
+    };
+    let github_token = args.github.token.token()?;
+    let token = args.gitops_token.as_ref().or(github_token.as_ref());
+    let api_url = args
+        .github
+        .github_api_url
+        .as_deref()
+        .or(ctx.github.api_url.as_deref());
+    let repo = gitops
+        .open(&gantry_gitops::repo::Access {
+            token,
+            api_url,
+            username: args.gitops_username.as_deref(),
+            ca_files: &args.registry.ca_files,
+        })
+        .map_err(|e| anyhow::anyhow!("{e}: give gitops-token (or github-token)"))?;
+    let argocd = match &gitops.argocd {
+        Some(a) if a.acts() => {
+            let token = args.argocd_token.as_ref().with_context(|| {
+                format!(
+                    "the policy syncs or waits for Argo CD application {} after a rollback: give argocd-token (or ARGOCD_AUTH_TOKEN)",
+                    a.application
+                )
+            })?;
+            let roots = gantry_http::roots(&args.registry.ca_files)?;
+            Some(gantry_gitops::argocd::Deployer {
+                client: gantry_gitops::argocd::ArgoCd::new(&a.server, token.clone(), &roots)?,
+                application: a.application.clone(),
+                until: a.until(),
+                sync: a.sync,
+                timeout: args.argocd_timeout,
+                interval: args.argocd_interval,
+            })
+        }
+        _ => None,
+    };
+    Ok(Some(Files { repo, argocd }))
 }
 
 /// What happened after the tag moved back.
@@ -176,7 +230,16 @@ async fn prepare(args: &Args, ctx: &Context) -> anyhow::Result<Result<Prepared, 
         .map(str::parse)
         .transpose()
         .map_err(|e: String| anyhow::anyhow!("recovered-when: {e}"))?;
-    let ready = match plan::prepare(args, &target, &client, github.as_ref()).await? {
+    let files = files(args, &target, ctx)?;
+    let ready = match plan::prepare(
+        args,
+        &target,
+        &client,
+        github.as_ref(),
+        files.as_ref().map(|f| &f.repo),
+    )
+    .await?
+    {
         Ok(ready) => ready,
         Err(superseded) => {
             return Ok(Err(Outcome::failed(superseded.clone())
@@ -205,6 +268,7 @@ async fn prepare(args: &Args, ctx: &Context) -> anyhow::Result<Result<Prepared, 
         started_at: now(),
         hook,
         recovered_when,
+        files,
     }))
 }
 
@@ -231,11 +295,14 @@ async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         kept: &p.ready.kept,
         tag: (&p.target.tag, &p.ready.canary),
     };
+    // A GitOps environment has no tag to watch: its rollback commit expects the canary in the
+    // files, so someone else's digest there stops it as superseded.
+    let guard = p.files.is_none().then_some(&guard);
     let control = p.checks.control.as_deref();
     let watched = tokio::select! {
-        watched = watch_guarded(&p.checks.checks, control, Some(&guard), args.limits(), p.schedule) => watched,
+        watched = watch_guarded(&p.checks.checks, control, guard.map(|g| g as _), args.limits(), p.schedule) => watched,
         name = signals.next() => {
-            return Ok(cancelled(&args, &p.target, &p.ready, &p.client, name).await);
+            return Ok(cancelled(&args, &p, name, ctx).await);
         }
     };
     let decided_at = now();
@@ -244,7 +311,7 @@ async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
     let mut acted = Acted::default();
     let roll = matches!(watched.decision, Decision::RollBack { .. }) && args.rollback;
     if roll {
-        acted = roll_back(&p.client, &p.ready).await;
+        acted = roll_back(&args, &p, ctx).await;
         if let Some(moved) = &acted.superseded {
             let _ = write!(reason, "; the rollback found {moved}");
         }
@@ -290,7 +357,7 @@ async fn run(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         async {
             // A cancel now stops the redeploy's wait, never the records of the rollback.
             tokio::select! {
-                after = aftermath(&args, &p, &notice, acted.rolled_back, decided) => after,
+                after = aftermath(&args, &p, &notice, &acted, decided) => after,
                 name = signals.next() => Aftermath {
                     cancelled: Some(name),
                     ..Aftermath::default()
@@ -316,15 +383,43 @@ async fn aftermath(
     args: &Args,
     p: &Prepared,
     notice: &Notice,
-    rolled_back: bool,
+    acted: &Acted,
     decided: Instant,
 ) -> Aftermath {
-    if !rolled_back {
+    if !acted.rolled_back {
         return Aftermath::default();
     }
     let mut after = Aftermath::default();
+    // The rollback commit is deployed by Argo CD: synced (when the policy says) and waited for.
+    if let (Some(deployer), Some(commit)) = (
+        p.files.as_ref().and_then(|f| f.argocd.as_ref()),
+        &acted.commit,
+    ) {
+        use gantry_gitops::argocd::Deployed;
+        let application = &deployer.application;
+        after.redeploy = Some(match deployer.deploy(commit).await {
+            Ok(Deployed::Ready { health, .. }) => Ok(format!(
+                "Argo CD application {application} runs the rollback commit {commit}: Synced, {health}"
+            )),
+            Ok(Deployed::Requested) => Ok(format!(
+                "Argo CD application {application}: sync to {commit} requested"
+            )),
+            Ok(Deployed::Failed { why }) => Err(format!(
+                "Argo CD application {application} did not run {commit}: {why}"
+            )),
+            Ok(Deployed::TimedOut { last }) => Err(format!(
+                "Argo CD application {application} did not run {commit} in time: last seen {last}"
+            )),
+            Err(error) => Err(error.to_string()),
+        });
+    }
     if let Some(hook) = &p.hook {
-        after.redeploy = Some(hook.trigger(notice).await);
+        let triggered = hook.trigger(notice).await;
+        after.redeploy = Some(match (after.redeploy.take(), triggered) {
+            (None, hook) => hook,
+            (Some(Ok(synced)), Ok(hook)) => Ok(format!("{synced}; {hook}")),
+            (Some(Err(why)), _) | (Some(Ok(_)), Err(why)) => Err(why),
+        });
     }
     if let (Some(condition), Some(url)) = (&p.recovered_when, &args.health_url) {
         let client = gantry_http::roots(&args.registry.ca_files)
@@ -497,7 +592,7 @@ impl Ended<'_> {
 }
 
 fn headline(target: &Target, ready: &Ready, outcome: &str, previous: &str) -> String {
-    let tag = &target.tag;
+    let tag = &target.shown;
     let canary = &ready.canary;
     match outcome {
         "healthy" => format!("the canary {canary} at {tag} is healthy"),
@@ -516,8 +611,99 @@ fn headline(target: &Target, ready: &Ready, outcome: &str, previous: &str) -> St
     }
 }
 
+/// Rolls the environment back: its GitOps files, or its tag and aliases.
+async fn roll_back(args: &Args, p: &Prepared, ctx: &Context) -> Acted {
+    match &p.files {
+        Some(files) => roll_back_files(args, p, &files.repo, ctx).await,
+        None => roll_back_tags(&p.client, &p.ready).await,
+    }
+}
+
+/// Writes the previous digest back into the GitOps files as one commit, over the canary: files
+/// that hold another digest by now were superseded and are not touched.
+async fn roll_back_files(
+    args: &Args,
+    p: &Prepared,
+    repo: &gantry_gitops::repo::Repo,
+    ctx: &Context,
+) -> Acted {
+    use gantry_gitops::github::Landed;
+    let started = Instant::now();
+    let mut acted = Acted::default();
+    let Some((previous, _)) = &p.ready.previous else {
+        return acted;
+    };
+    let (canary, previous) = (p.ready.canary.to_string(), previous.to_string());
+    let image = p.target.tag.name();
+    let run = ctx.github.run_url();
+    let message = |_: Option<&str>| {
+        gantry_gitops::message::Message {
+            environment: &args.env,
+            source_environment: None,
+            image: &image,
+            digest: &previous,
+            previous: Some(&canary),
+            run: run.as_deref(),
+        }
+        .rollback_text()
+    };
+    let committer = gantry_github::Person {
+        name: "gantry".to_owned(),
+        email: "gantry@users.noreply.github.com".to_owned(),
+    };
+    let landed = repo
+        .commit(&gantry_gitops::repo::Commit {
+            digest: &previous,
+            expected: Some(&canary),
+            message: &message,
+            author: None,
+            committer: &committer,
+        })
+        .await;
+    match landed {
+        Ok(Landed::Committed {
+            commit, changes, ..
+        }) => {
+            acted.rolled_back = true;
+            acted.repoint = Some(started.elapsed());
+            acted.lines.push(format!(
+                "`{}` → `{previous}` by commit `{commit}` ({} value(s)) in {} ms",
+                repo.describe(),
+                changes.len(),
+                started.elapsed().as_millis()
+            ));
+            acted.commit = Some(commit);
+        }
+        Ok(Landed::Unchanged { .. }) => {
+            acted.lines.push(format!(
+                "`{}` holds `{previous}` already: nothing written",
+                repo.describe()
+            ));
+        }
+        Ok(Landed::Conflict { found, commit, .. }) => {
+            let moved = format!(
+                "{} holds {} by now{}",
+                repo.describe(),
+                found.as_deref().unwrap_or("no digest"),
+                commit
+                    .map(|c| format!(" (commit {}: {})", c.sha, c.subject))
+                    .unwrap_or_default()
+            );
+            acted.lines.push(format!("left alone: {moved}"));
+            acted.superseded = Some(moved);
+        }
+        Err(error) => {
+            acted.lines.push(format!(
+                "`{}` **not rolled back**: {error}",
+                repo.describe()
+            ));
+        }
+    }
+    acted
+}
+
 /// Points the tag and every alias holding the canary back at the kept manifest.
-async fn roll_back(client: &Client, ready: &Ready) -> Acted {
+async fn roll_back_tags(client: &Client, ready: &Ready) -> Acted {
     let started = Instant::now();
     let mut acted = Acted::default();
     for (index, kept) in ready.kept.iter().enumerate() {
@@ -621,15 +807,11 @@ async fn notify(args: &Args, notice: &Notice) -> Option<Result<u16, String>> {
 }
 
 /// A signal before the decision: leave the canary, or roll it back (`on-cancel`).
-async fn cancelled(
-    args: &Args,
-    target: &Target,
-    ready: &Ready,
-    client: &Client,
-    signal: &str,
-) -> Outcome {
-    let (word, text) = if args.on_cancel == OnCancel::Rollback && !ready.kept.is_empty() {
-        let acted = roll_back(client, ready).await;
+async fn cancelled(args: &Args, p: &Prepared, signal: &str, ctx: &Context) -> Outcome {
+    let (target, ready) = (&p.target, &p.ready);
+    let can_roll_back = !ready.kept.is_empty() || (p.files.is_some() && ready.previous.is_some());
+    let (word, text) = if args.on_cancel == OnCancel::Rollback && can_roll_back {
+        let acted = roll_back(args, p, ctx).await;
         (
             if acted.rolled_back {
                 "rolled-back"
@@ -646,7 +828,7 @@ async fn cancelled(
             "cancelled",
             format!(
                 "{signal} received: the watch was cancelled before a decision; {} left at {}",
-                target.tag, ready.canary
+                target.shown, ready.canary
             ),
         )
     };
@@ -676,7 +858,7 @@ fn summary(
         notice.headline,
         notice.reason.replace('|', "\\|"),
         args.env,
-        target.tag,
+        target.shown,
         ready.canary
     );
     if let Some((previous, from)) = &ready.previous {

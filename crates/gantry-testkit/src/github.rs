@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 use crate::component::{node_dir, require_node};
 use crate::server::ServerThread;
 
-pub use gantry_github_standin::{FakeWorkflow, RunPlan, RunRecord, StandIn, TOKEN, Throttle};
+pub use gantry_github_standin::{
+    FakeWorkflow, GitCommit, Pull, RunPlan, RunRecord, StandIn, TOKEN, Throttle,
+};
 
 /// The REST paths gantry uses: the spec subset prism loads holds these and what they reference.
 const PATHS: [&str; 26] = [

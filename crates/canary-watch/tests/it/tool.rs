@@ -1070,3 +1070,197 @@ async fn a_prometheus_query_outside_its_bound_rolls_the_canary_back() {
     );
     assert_eq!(stage.at("canary").await.as_ref(), Some(&stage.previous));
 }
+
+/// The rollback is one commit on top, its subject and trailer naming what it rolled back.
+fn assert_rollback_commit(log: &[gantry_testkit::github::GitCommit], stage: &Stage) {
+    assert_eq!(log.len(), 2);
+    let short = |d: &Digest| d.as_str()[7..19].to_owned();
+    assert_eq!(
+        log[0].message.lines().next(),
+        Some(
+            format!(
+                "rollback(canary): billing {} → {}",
+                short(&stage.canary),
+                short(&stage.previous)
+            )
+            .as_str()
+        )
+    );
+    assert!(
+        log[0]
+            .message
+            .contains(&format!("Gantry-Rolled-Back-From: {}", stage.canary)),
+        "{}",
+        log[0].message
+    );
+}
+
+/// A policy whose canary environment is `file` in `acme/deploy` (no registry tag), with an
+/// `argocd:` block when given.
+fn gitops_policy(stage: &Stage, file: &str, argocd: Option<&str>) -> std::path::PathBuf {
+    let policy = stage.dir.path().join("policy.yml");
+    let argocd = argocd
+        .map(|a| format!("      argocd: {a}\n"))
+        .unwrap_or_default();
+    std::fs::write(
+        &policy,
+        format!("version: 1\nenvironments:\n  - name: dev\n  - name: canary\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {file}\n          path: image.digest\n{argocd}"),
+    )
+    .expect("policy");
+    policy
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitops_canary_is_rolled_back_by_a_commit_that_argo_cd_then_runs() {
+    use gantry_testkit::argocd::{ArgoFake, Ending, TOKEN as ARGO_TOKEN};
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let Some(fake) = gantry_testkit::GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let file = "apps/billing/canary/values.yaml";
+    let values = |digest: &Digest| format!("image:\n  digest: {digest} # gantry\n");
+    let init = fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[(file, values(&stage.canary).as_bytes())],
+        "promote",
+    );
+    let standin = (*fake).clone();
+    let Some(argo) =
+        ArgoFake::start(move || standin.head("acme/deploy", "main").unwrap_or_default())
+            .expect("Argo CD stand-in")
+    else {
+        return;
+    };
+    argo.add_app("billing-canary", &init.sha, true, Ending::Healthy);
+    let argocd = format!("{{server: {}, application: billing-canary}}", argo.url());
+    let policy = gitops_policy(&stage, file, Some(&argocd));
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, json) = stage
+        .run(&[
+            "--env",
+            "canary",
+            "--policy",
+            policy.to_str().expect("utf-8"),
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--github-token",
+            gantry_testkit::github::TOKEN,
+            "--github-api-url",
+            &fake.url(),
+            "--deployment",
+            "false",
+            "--argocd-token",
+            ARGO_TOKEN,
+            "--argocd-interval",
+            "50ms",
+        ])
+        .await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stderr(&out),
+        fake.prism_log()
+    );
+    assert_eq!(output(&json, "outcome"), "rolled-back", "{json}");
+    assert_eq!(output(&json, "rolled-back"), "true");
+    assert_eq!(
+        output(&json, "digest"),
+        stage.canary.as_str(),
+        "the canary read from the file"
+    );
+    // One commit writes the previous digest back, saying what it rolled back.
+    assert_eq!(
+        fake.file("acme/deploy", "main", file),
+        Some(values(&stage.previous).into_bytes())
+    );
+    let log = fake.log("acme/deploy", "main");
+    assert_rollback_commit(&log, &stage);
+    // Argo CD runs the rollback commit.
+    let redeploy = output(&json, "redeploy");
+    assert!(
+        redeploy.contains(&format!(
+            "billing-canary runs the rollback commit {}",
+            log[0].sha
+        )),
+        "{redeploy}\n{}",
+        argo.prism_log()
+    );
+    assert_eq!(
+        argo.synced("billing-canary").as_deref(),
+        Some(log[0].sha.as_str())
+    );
+    assert!(
+        stage.at("canary").await.as_ref() == Some(&stage.canary),
+        "no registry tag was touched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitops_canary_someone_else_replaced_is_superseded_and_not_rolled_back() {
+    let Some(stage) = stage(Backend::Gantry).await else {
+        return;
+    };
+    let Some(fake) = gantry_testkit::GitHubFake::start().expect("fake GitHub") else {
+        return;
+    };
+    let file = "apps/billing/canary/values.yaml";
+    let values = |digest: &str| format!("image:\n  digest: {digest}\n");
+    fake.commit_files(
+        "acme/deploy",
+        "main",
+        &[(file, values(stage.canary.as_str()).as_bytes())],
+        "promote",
+    );
+    let policy = gitops_policy(&stage, file, None);
+    let other = "sha256:9999999999999999999999999999999999999999999999999999999999999999";
+    let (fake_url, standin) = (fake.url(), (*fake).clone());
+    // Someone promotes another digest while the failing canary is watched.
+    let writer = tokio::spawn(async move {
+        // Once canary-watch has read the canary from the file, while it watches.
+        while !standin
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("GET /repos/acme/deploy/contents/"))
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        standin.commit_files(
+            "acme/deploy",
+            "main",
+            &[(file, format!("image:\n  digest: {other}\n").as_bytes())],
+            "promote(canary): someone else",
+        );
+    });
+    stage.status.store(503, Ordering::Relaxed);
+    let (out, json) = stage
+        .run(&[
+            "--env",
+            "canary",
+            "--policy",
+            policy.to_str().expect("utf-8"),
+            "--previous-digest",
+            stage.previous.as_str(),
+            "--github-token",
+            gantry_testkit::github::TOKEN,
+            "--github-api-url",
+            &fake_url,
+            "--deployment",
+            "false",
+        ])
+        .await;
+    writer.await.expect("writer");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(output(&json, "outcome"), "superseded", "{json}");
+    assert_eq!(output(&json, "rolled-back"), "false");
+    assert_eq!(
+        fake.file("acme/deploy", "main", file),
+        Some(values(other).into_bytes()),
+        "left alone"
+    );
+    assert!(output(&json, "reason").contains("someone else"), "{json}");
+}
