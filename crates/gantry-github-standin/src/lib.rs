@@ -61,6 +61,7 @@ struct FakeState {
     actions: actions::ActionsState,
     git: contents::GitState,
     pulls: pulls::PullState,
+    graphql: Vec<(Value, Value)>,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -167,6 +168,11 @@ impl StandIn {
             .collect()
     }
 
+    /// Every GraphQL request and the answer it got, oldest first.
+    pub fn graphql(&self) -> Vec<(Value, Value)> {
+        self.state().graphql.clone()
+    }
+
     /// The head commit of `branch`.
     pub fn head(&self, repository: &str, branch: &str) -> Option<String> {
         self.state().git.head(repository, branch)
@@ -209,9 +215,11 @@ impl StandIn {
     }
 }
 
-/// The two reads GitHub answers with a 302 to its storage.
+/// The two reads GitHub answers with a 302 to its storage, and GraphQL (which GitHub's OpenAPI
+/// description does not describe: the tests check it against GitHub's GraphQL schema).
 fn redirecting(state: Shared) -> Router {
     Router::new()
+        .route("/graphql", post(pulls::graphql))
         .route(
             "/repos/{owner}/{repo}/actions/jobs/{id}/logs",
             get(actions::job_logs),

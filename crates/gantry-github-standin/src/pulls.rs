@@ -33,6 +33,8 @@ pub struct Pull {
     pub reviewers: Vec<String>,
     /// Requested reviewers (team slugs).
     pub teams: Vec<String>,
+    /// Auto-merge, when turned on: the method and the head commit it may merge.
+    pub auto_merge: Option<(String, String)>,
     created_at: String,
     updated_at: String,
 }
@@ -188,7 +190,12 @@ fn pull_json(pull: &Pull, head_sha: &str, base_sha: &str, full: bool) -> Value {
             "statuses": link(format!("{api}/statuses/{head_sha}")),
         },
         "author_association": "NONE",
-        "auto_merge": null,
+        "auto_merge": pull.auto_merge.as_ref().map(|(method, _)| json!({
+            "enabled_by": user("gantry-promoter", 7),
+            "merge_method": method.to_lowercase(),
+            "commit_title": format!("{} (#{})", pull.title, pull.number),
+            "commit_message": "",
+        })),
         "draft": false,
     });
     if full {
@@ -382,6 +389,7 @@ pub(crate) async fn create_pull(
         labels: Vec::new(),
         reviewers: Vec::new(),
         teams: Vec::new(),
+        auto_merge: None,
         created_at: now.clone(),
         updated_at: now,
     };
@@ -501,4 +509,48 @@ pub(crate) async fn add_labels(
         .map(|(i, l)| label_json(&repository, l, i))
         .collect();
     Json(list).into_response()
+}
+
+/// `POST /graphql`: the one mutation gantry sends, `enablePullRequestAutoMerge` (with the head it
+/// may merge); anything else is answered as GitHub answers an unknown field, with `errors`. Each
+/// request and answer is kept, for the tests to check against GitHub's GraphQL schema.
+pub(crate) async fn graphql(State(state): State<Shared>, Json(body): Json<Value>) -> Response {
+    let mut state = state.lock().expect("fake state");
+    let query = body["query"].as_str().unwrap_or_default();
+    let variables = &body["variables"];
+    let answer = if query.contains("enablePullRequestAutoMerge") {
+        let id = variables["id"].as_str().unwrap_or_default().to_owned();
+        let method = variables["method"].as_str().unwrap_or("MERGE").to_owned();
+        let head = variables["head"].as_str().unwrap_or_default().to_owned();
+        let found = state
+            .pulls
+            .pulls
+            .iter()
+            .position(|p| format!("PR_kwDO{:08}", p.number) == id);
+        match found {
+            None => {
+                json!({"data": {"enablePullRequestAutoMerge": null}, "errors": [{"type": "NOT_FOUND", "path": ["enablePullRequestAutoMerge"], "message": format!("Could not resolve to a node with the global id of '{id}'")}]})
+            }
+            Some(index) => {
+                let pull = state.pulls.pulls[index].clone();
+                let current = state
+                    .git
+                    .head(&pull.repository, &pull.head)
+                    .unwrap_or_default();
+                if current == head {
+                    state.pulls.pulls[index].auto_merge = Some((method.clone(), head));
+                    json!({"data": {"enablePullRequestAutoMerge": {"pullRequest": {
+                        "number": pull.number,
+                        "autoMergeRequest": {"enabledAt": timestamp(), "mergeMethod": method},
+                    }}}})
+                } else {
+                    json!({"data": {"enablePullRequestAutoMerge": null}, "errors": [{"type": "UNPROCESSABLE", "path": ["enablePullRequestAutoMerge"], "message": "Head sha didn't match expected head"}]})
+                }
+            }
+        }
+    } else {
+        json!({"errors": [{"message": "this stand-in answers enablePullRequestAutoMerge only"}]})
+    };
+    state.graphql.push((body.clone(), answer.clone()));
+    Json(answer).into_response()
 }

@@ -14,6 +14,8 @@ use crate::{GitHub, GitHubError, Repository, form_query};
 pub struct PullRequest {
     /// Its number.
     pub number: u64,
+    /// Its GraphQL node ID.
+    pub node_id: String,
     /// Its page.
     pub html_url: String,
     /// The head commit.
@@ -50,6 +52,7 @@ struct RefObject {
 #[derive(Deserialize)]
 struct PullAnswer {
     number: u64,
+    node_id: String,
     html_url: String,
     title: String,
     #[serde(default)]
@@ -66,6 +69,7 @@ impl From<PullAnswer> for PullRequest {
     fn from(p: PullAnswer) -> Self {
         Self {
             number: p.number,
+            node_id: p.node_id,
             html_url: p.html_url,
             head_sha: p.head.sha,
             title: p.title,
@@ -235,5 +239,55 @@ impl GitHub {
             )
             .await?;
         answer.expect(&[StatusCode::OK])
+    }
+}
+
+/// The GraphQL mutation that turns on auto-merge, pinned to the head commit it may merge.
+const ENABLE_AUTO_MERGE: &str = "mutation($id: ID!, $method: PullRequestMergeMethod!, $head: GitObjectID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id, mergeMethod: $method, expectedHeadOid: $head}) { pullRequest { number autoMergeRequest { enabledAt mergeMethod } } } }";
+
+impl GitHub {
+    /// The GraphQL endpoint beside the REST API: `/graphql` on github.com, `/api/graphql` on
+    /// GitHub Enterprise Server (whose REST API is `/api/v3`).
+    fn graphql_path(&self) -> String {
+        match self.api_url().trim_end_matches('/').strip_suffix("/api/v3") {
+            Some(host) => format!("{host}/api/graphql"),
+            None => "/graphql".to_owned(),
+        }
+    }
+
+    /// Turns on GitHub's auto-merge for a pull request (`MERGE`, `SQUASH` or `REBASE`), only for
+    /// the head commit `expected_head`: a head that moves after it is not merged by it. GitHub
+    /// answers errors inside a 200 (auto-merge not allowed in the repository, a pull request
+    /// already mergeable): they are returned as [`GitHubError::Invalid`].
+    pub async fn enable_auto_merge(
+        &self,
+        pull_node_id: &str,
+        method: &str,
+        expected_head: &str,
+    ) -> Result<(), GitHubError> {
+        let body = json!({
+            "query": ENABLE_AUTO_MERGE,
+            "variables": {"id": pull_node_id, "method": method, "head": expected_head},
+        });
+        let answer = self.call(Call::post(self.graphql_path(), &body)).await?;
+        answer.expect(&[StatusCode::OK])?;
+        let value: serde_json::Value = answer.json("a GraphQL answer")?;
+        if let Some(errors) = value["errors"].as_array().filter(|e| !e.is_empty()) {
+            let messages: Vec<&str> = errors
+                .iter()
+                .filter_map(|e| e["message"].as_str())
+                .collect();
+            return Err(GitHubError::Invalid(format!(
+                "GitHub did not enable auto-merge: {}",
+                messages.join("; ")
+            )));
+        }
+        if value["data"]["enablePullRequestAutoMerge"]["pullRequest"]["autoMergeRequest"].is_null()
+        {
+            return Err(GitHubError::Invalid(
+                "GitHub answered without an auto-merge request".to_owned(),
+            ));
+        }
+        Ok(())
     }
 }

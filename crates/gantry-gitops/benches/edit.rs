@@ -178,6 +178,7 @@ fn api_requests() -> (u64, u64, u64) {
                     team_reviewers: &[],
                     labels: &labels,
                     status: &status,
+                    auto_merge: None,
                 },
             )
             .await

@@ -35,6 +35,9 @@ pub struct Proposal<'a> {
     pub labels: &'a [String],
     /// The status set on the head commit (`gantry/verified-digest`).
     pub status: &'a NewCommitStatus,
+    /// Turn on GitHub's auto-merge with this method (`MERGE`, `SQUASH`, `REBASE`), for the head
+    /// commit written only.
+    pub auto_merge: Option<&'a str>,
 }
 
 /// How a proposal ended.
@@ -54,6 +57,8 @@ pub enum Proposed {
         previous: Option<String>,
         /// The digest the pull request proposed before (superseded now).
         superseded: Option<String>,
+        /// Auto-merge, when asked for: on, or why GitHub refused it (the pull request stands).
+        auto_merge: Option<Result<(), String>>,
     },
     /// Nothing new to propose: the base holds the digest (`pull: None`), or the open pull request
     /// proposes it already (its status and body refreshed).
@@ -145,7 +150,17 @@ pub async fn propose(github: &GitHub, p: &Proposal<'_>) -> Result<Proposed, Writ
         .await?;
     let body = (p.body)(&at_base.changes, at_base.previous.as_deref());
     let (pull, opened) = publish(github, p, open, &body, &commit).await?;
+    let auto_merge = match p.auto_merge {
+        None => None,
+        Some(method) => Some(
+            github
+                .enable_auto_merge(&pull.node_id, method, &commit)
+                .await
+                .map_err(|e| e.to_string()),
+        ),
+    };
     Ok(Proposed::Proposed {
+        auto_merge,
         pull,
         opened,
         commit,

@@ -78,19 +78,26 @@ async fn proposal(github: &GitHub, new: &str, expected: Option<&str>) -> Propose
             team_reviewers: &teams,
             labels: &labels,
             status: &status,
+            auto_merge: Some("SQUASH"),
         },
     )
     .await
     .expect("proposal")
 }
 
-/// The head commit carries exactly one verified-digest status, naming `digest`.
+/// The head commit carries exactly one verified-digest status, naming `digest`, and auto-merge is
+/// on for that commit only.
 fn assert_verified(fake: &GitHubFake, commit: &str, digest: &str) {
     let statuses = fake.commit_statuses(DEPLOY, commit);
     assert_eq!(statuses.len(), 1);
     assert_eq!(statuses[0]["context"], "gantry/verified-digest");
     assert_eq!(statuses[0]["state"], "success");
     assert_eq!(statuses[0]["description"], format!("verified {digest}"));
+    assert_eq!(
+        fake.pulls(DEPLOY)[0].auto_merge,
+        Some(("SQUASH".to_owned(), commit.to_owned())),
+        "auto-merge on, for the commit gantry wrote only"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,15 +105,9 @@ async fn a_pull_request_proposes_the_digest_and_a_newer_one_supersedes_it() {
     let Some(fake) = GitHubFake::start().expect("fake GitHub") else {
         return;
     };
-    let base = fake.commit_files(
-        DEPLOY,
-        "main",
-        &[(FILE, values(&digest(1)).as_bytes())],
-        "init",
-    );
+    let base = fake.commit_files(DEPLOY, "main", &[(FILE, values(&digest(1)).as_bytes())], "");
     let github = client(&fake);
     let (d1, d2, d3) = (digest(1), digest(2), digest(3));
-
     let before = fake.requests().len();
     let first = proposal(&github, &d2, Some(&d1)).await;
     let requests = fake.requests().len() - before;
@@ -117,11 +118,12 @@ async fn a_pull_request_proposes_the_digest_and_a_newer_one_supersedes_it() {
         changes,
         previous,
         superseded: None,
+        auto_merge: Some(Ok(())),
     } = first
     else {
         panic!("{first:?}\n{}", fake.prism_log())
     };
-    assert_eq!(requests, 11, "{requests} requests: {:#?}", fake.requests());
+    assert_eq!(requests, 12, "{requests} requests: {:#?}", fake.requests());
     assert_eq!(previous.as_deref(), Some(d1.as_str()));
     assert_eq!((changes.len(), changes[0].line), (1, 3));
     // The base is untouched; the branch is the base plus exactly one commit.
@@ -197,6 +199,10 @@ async fn a_pull_request_proposes_the_digest_and_a_newer_one_supersedes_it() {
         Some(values(&d3).into_bytes())
     );
     assert_verified(&fake, &newer_commit, &d3);
+    assert_eq!(
+        gantry_testkit::github::check_graphql(&fake).expect("GitHub's GraphQL schema"),
+        2
+    );
     assert!(fake.pulls(DEPLOY)[0].body.contains(&format!("{d1} → {d3}")));
 }
 

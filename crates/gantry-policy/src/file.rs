@@ -70,6 +70,8 @@ struct FilePullRequest {
     team_reviewers: Vec<Spanned<String>>,
     #[serde(default)]
     labels: Vec<Spanned<String>>,
+    #[serde(default, rename = "auto-merge")]
+    auto_merge: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -457,10 +459,23 @@ fn pull_request_of(
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let auto_merge = match p.auto_merge.as_ref().map(|m| (m, m.as_str())) {
+        None => None,
+        Some((_, "merge")) => Some("MERGE".to_owned()),
+        Some((_, "squash")) => Some("SQUASH".to_owned()),
+        Some((_, "rebase")) => Some("REBASE".to_owned()),
+        Some((m, other)) => {
+            return Err(at.error(
+                m.span(),
+                format!("auto-merge must be merge, squash or rebase, found {other:?}"),
+            ));
+        }
+    };
     Ok(PullRequestPolicy {
         reviewers: names(&p.reviewers, "login", false)?,
         team_reviewers: names(&p.team_reviewers, "team slug", true)?,
         labels,
+        auto_merge,
     })
 }
 

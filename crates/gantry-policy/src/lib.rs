@@ -26,7 +26,8 @@
 //!     gitops:
 //!       repository: acme/deploy
 //!       mode: pull-request       # a pull request from gantry/<env>/<app>, updated by newer digests
-//!       pull-request: {reviewers: [lead-lars], team-reviewers: [platform], labels: [promotion]}
+//!       pull-request: {reviewers: [lead-lars], team-reviewers: [platform], labels: [promotion],
+//!                      auto-merge: squash}   # merge | squash | rebase; off when absent
 //!       targets:
 //!         - file: apps/billing/production/values.yaml
 //!           path: image.digest
@@ -200,6 +201,9 @@ pub struct PullRequestPolicy {
     pub team_reviewers: Vec<String>,
     /// Labels.
     pub labels: Vec<String>,
+    /// GitHub's auto-merge with this method (`MERGE`, `SQUASH`, `REBASE`), pinned to the commit
+    /// gantry wrote; merged once the base's rules (reviews, checks) allow.
+    pub auto_merge: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -359,6 +359,7 @@ environments:
         reviewers: [lead-lars]
         team-reviewers: [platform_leads]
         labels: [promotion, 'needs: approval']
+        auto-merge: squash
       targets:
         - file: apps/billing/prod/values.yaml
           marker: billing
@@ -412,6 +413,7 @@ environments:
             reviewers: vec!["lead-lars".into()],
             team_reviewers: vec!["platform_leads".into()],
             labels: vec!["promotion".into(), "needs: approval".into()],
+            auto_merge: Some("SQUASH".into()),
         }
     );
     assert_eq!(

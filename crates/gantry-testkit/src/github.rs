@@ -331,3 +331,32 @@ impl std::ops::Deref for GitHubFake {
         &self.standin
     }
 }
+
+/// Checks every GraphQL request the stand-in received, and its answer, against GitHub's GraphQL
+/// schema (`@octokit/graphql-schema`, with graphql-js): `Ok(n)` for `n` checked, `Err` naming the
+/// violations.
+pub fn check_graphql(standin: &StandIn) -> anyhow::Result<usize> {
+    use std::io::Write as _;
+    let script = node_dir().join("graphql-check.mjs");
+    let pairs = standin.graphql();
+    let mut child = Command::new("node")
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running node")?;
+    child
+        .stdin
+        .take()
+        .context("node's stdin")?
+        .write_all(&serde_json::to_vec(&pairs)?)?;
+    let output = child.wait_with_output()?;
+    let said = String::from_utf8_lossy(&output.stdout).into_owned();
+    anyhow::ensure!(
+        output.status.success(),
+        "GitHub's GraphQL schema refuses:\n{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(pairs.len())
+}

@@ -206,6 +206,7 @@ impl GitOpsSide {
                     team_reviewers: &policy.team_reviewers,
                     labels: &policy.labels,
                     status: &status,
+                    auto_merge: policy.auto_merge.as_deref(),
                 },
             )
             .await?;

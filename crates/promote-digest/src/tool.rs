@@ -214,6 +214,7 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
         gitops_pull: None,
         gitops_head: None,
         argocd_revision: None,
+        warnings: Vec::new(),
     };
     match run.check_source_and_target(who.as_deref()).await? {
         Next::Proceed => {}
@@ -299,6 +300,8 @@ struct Run<'a> {
     gitops_head: Option<String>,
     /// The commit Argo CD was seen running.
     argocd_revision: Option<String>,
+    /// Warnings for the job's log (the promotion stands).
+    warnings: Vec<String>,
 }
 
 impl Run<'_> {
@@ -658,6 +661,7 @@ impl Run<'_> {
                 commit,
                 changes,
                 superseded,
+                auto_merge,
                 ..
             } => {
                 let _ = writeln!(
@@ -672,6 +676,23 @@ impl Run<'_> {
                         .unwrap_or_default()
                 );
                 self.summary.push_str(&report::edits(&changes));
+                match auto_merge {
+                    Some(Ok(())) => {
+                        let _ = writeln!(
+                            self.summary,
+                            "\nAuto-merge is on for `{commit}`: GitHub merges it once the base's rules allow."
+                        );
+                    }
+                    Some(Err(why)) => {
+                        let _ = writeln!(
+                            self.summary,
+                            "\n⚠️ Auto-merge was not turned on ({why}): merge the pull request by hand."
+                        );
+                        self.warnings
+                            .push(format!("auto-merge was not turned on: {why}"));
+                    }
+                    None => {}
+                }
                 self.gitops_commit = Some(commit);
                 self.gitops_pull = Some(pull.html_url);
             }
@@ -971,10 +992,14 @@ impl Run<'_> {
             gitops_pull_request: self.gitops_pull.clone().unwrap_or_default(),
             argocd_revision: self.argocd_revision.clone().unwrap_or_default(),
         };
-        Outcome::success()
+        let mut outcome = Outcome::success()
             .headline(self.headline(promoted))
             .with_outputs(&report)
-            .summary(self.summary.clone())
+            .summary(self.summary.clone());
+        for warning in &self.warnings {
+            outcome = outcome.annotate(Annotation::new(Level::Warning, warning.clone()));
+        }
+        outcome
     }
 }
 

@@ -261,6 +261,15 @@ fn check_proposal(
         .head("acme/deploy", "gantry/production/app")
         .expect("branch");
     assert_eq!(outputs["gitops-commit"], head.as_str());
+    assert_eq!(
+        pull.auto_merge,
+        Some(("SQUASH".to_owned(), head.clone())),
+        "auto-merge on, for gantry's commit only"
+    );
+    assert_eq!(
+        gantry_testkit::github::check_graphql(fake).expect("GitHub's GraphQL schema"),
+        1
+    );
     let statuses = fake.commit_statuses("acme/deploy", &head);
     assert_eq!(statuses[0]["context"], "gantry/verified-digest");
     assert!(
@@ -285,7 +294,7 @@ async fn production_by_pull_request_is_proposed_reviewed_and_recorded_as_queued(
         "init",
     );
     let policy = env.write_policy(&format!(
-        "version: 1\nenvironments:\n  - name: dev\n  - name: production\n    gitops:\n      repository: acme/deploy\n      mode: pull-request\n      pull-request: {{reviewers: [lead-lars], team-reviewers: [platform], labels: [promotion]}}\n      targets:\n        - file: {file}\n          path: image.digest\npromotions:\n  - from: dev\n    to: production\n    gates:\n      - name: smoke test\n        run: \"true\"\n"
+        "version: 1\nenvironments:\n  - name: dev\n  - name: production\n    gitops:\n      repository: acme/deploy\n      mode: pull-request\n      pull-request: {{reviewers: [lead-lars], team-reviewers: [platform], labels: [promotion], auto-merge: squash}}\n      targets:\n        - file: {file}\n          path: image.digest\npromotions:\n  - from: dev\n    to: production\n    gates:\n      - name: smoke test\n        run: \"true\"\n"
     ));
     let digest = push(&env, "dev", b"build once").await;
     let args = [
