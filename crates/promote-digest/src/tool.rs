@@ -835,9 +835,19 @@ impl Run<'_> {
                     .identity
                     .clone()
                     .unwrap_or_else(|| "the required key".to_owned());
+                let v = &verified.verified;
+                let issuer = v
+                    .issuer
+                    .as_ref()
+                    .map(|i| format!(", issuer {i}"))
+                    .unwrap_or_default();
+                let logged = v
+                    .log_index
+                    .map(|i| format!(", Rekor log index {i}"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     self.summary,
-                    "- ✅ signed by {who} ({}, {})",
+                    "- ✅ signed by {who}{issuer}{logged} ({}, {})",
                     verified.format, verified.signature
                 );
                 self.signed_by = Some(who);

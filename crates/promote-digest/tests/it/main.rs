@@ -849,7 +849,12 @@ async fn a_path_that_requires_a_signature_promotes_only_what_the_identity_signed
         env.digest_at("team/app:staging").await.as_ref(),
         Some(&signed)
     );
-    says(&json, "summary", &format!("✅ signed by {SIGNER_IDENTITY}"));
+    says(
+        &json,
+        "summary",
+        &format!("✅ signed by {SIGNER_IDENTITY}, issuer "),
+    );
+    says(&json, "summary", ", Rekor log index ");
 
     // A requirement that cannot be checked is bad input, located in the file.
     let both = env.write_policy(
