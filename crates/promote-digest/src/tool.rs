@@ -235,32 +235,74 @@ async fn promote(args: Args, ctx: &Context) -> anyhow::Result<Outcome> {
             outcome
         });
     };
-    let deployment = recorder
-        .start(
-            &args.target_env,
-            format!("gantry promote-digest {path} {}", plan.digest),
-            serde_json::json!({
-                "image": args.image.name(),
-                "digest": plan.digest.as_str(),
-                "previous_digest": run.previous_digest,
-                "source_env": args.source_env,
-                "target_ref": plan.target.to_string(),
-                "gitops": gitops.as_ref().map(|g| serde_json::json!({
-                    "target": g.describe(),
-                    "files": g.files(),
-                })),
-            }),
-            plan.production,
+    record_and_promote(&mut run, &recorder, gitops.as_ref()).await
+}
+
+/// Records the promotion as a GitHub Deployment around the gates and the move. A registry target
+/// is recorded first (`in_progress` while the gates run); a GitOps target once its commit exists,
+/// so that the deployment's payload names the commit (and the pull request) with the files.
+async fn record_and_promote(
+    run: &mut Run<'_>,
+    recorder: &crate::github::Recorder<'_>,
+    gitops: Option<&GitOpsSide>,
+) -> anyhow::Result<Outcome> {
+    let (args, plan) = (run.args, run.plan);
+    let path = format!("{} -> {}", args.source_env, args.target_env);
+    let payload = |run: &Run<'_>| {
+        serde_json::json!({
+            "image": args.image.name(),
+            "digest": plan.digest.as_str(),
+            "previous_digest": run.previous_digest,
+            "source_env": args.source_env,
+            "target_ref": plan.target.to_string(),
+            "gitops": gitops.map(|g| serde_json::json!({
+                "target": g.describe(),
+                "files": g.files(),
+                "commit": run.gitops_commit,
+                "pull_request": run.gitops_pull,
+            })),
+        })
+    };
+    let description = format!("gantry promote-digest {path} {}", plan.digest);
+    let early = if gitops.is_none() {
+        Some(
+            recorder
+                .start(
+                    &args.target_env,
+                    description.clone(),
+                    payload(run),
+                    plan.production,
+                )
+                .await?,
         )
-        .await?;
+    } else {
+        None
+    };
     let result = run.gate_and_copy().await;
-    let (state, description) = run.deployment_state(&result);
-    let status_written = recorder.finish(&deployment, state, &description).await;
+    let deployment = match early {
+        Some(deployment) => Ok(deployment),
+        None => {
+            recorder
+                .start(&args.target_env, description, payload(run), plan.production)
+                .await
+        }
+    };
+    let (state, status) = run.deployment_state(&result);
+    let deployment_id = match &deployment {
+        Ok(deployment) => recorder
+            .finish(deployment, state, &status)
+            .await
+            .map(|()| deployment.id),
+        Err(error) => Err(anyhow::anyhow!("recording the deployment: {error:#}")),
+    };
     let mut outcome = match result? {
         Err(refusal) => refusal.outcome(run.summary.clone()),
-        Ok(()) => run.finish(run.gitops_pull.is_none(), Some(deployment.id)),
+        Ok(()) => run.finish(
+            run.gitops_pull.is_none(),
+            deployment_id.as_ref().ok().copied(),
+        ),
     };
-    if let Err(error) = status_written {
+    if let Err(error) = deployment_id {
         // The target has moved (or stayed) already; the missing record must not hide that.
         outcome = outcome.annotate(Annotation::new(Level::Warning, format!("{error:#}")));
     }

@@ -327,6 +327,16 @@ async fn production_by_pull_request_is_proposed_reviewed_and_recorded_as_queued(
     check_proposal(&fake, &env, digest.as_str(), file, outputs);
     // Recorded as queued, naming the pull request.
     let deployments = fake.deployments();
+    let gitops = &deployments[0]["_request"]["payload"]["gitops"];
+    assert_eq!(
+        gitops["commit"], json["outputs"]["gitops-commit"],
+        "{gitops}"
+    );
+    assert_eq!(
+        gitops["pull_request"],
+        json["outputs"]["gitops-pull-request"]
+    );
+    assert_eq!(gitops["files"][0], file);
     let id = deployments[0]["id"].as_u64().expect("id");
     let last = fake.statuses(id).last().cloned().expect("a status");
     assert_eq!(last["state"], "queued");
