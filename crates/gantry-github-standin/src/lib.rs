@@ -442,6 +442,68 @@ fn error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// A repository as GitHub's `minimal-repository` schema has it (every field it requires).
+fn repository(full_name: &str, id: u64) -> Value {
+    let (owner, name) = full_name.split_once('/').unwrap_or((full_name, full_name));
+    let api = format!("https://api.github.com/repos/{full_name}");
+    let mut repo = json!({
+        "id": id,
+        "node_id": format!("R_kgDO{id:08}"),
+        "name": name,
+        "full_name": full_name,
+        "owner": user(owner, 9000 + id),
+        "private": true,
+        "html_url": format!("https://github.com/{full_name}"),
+        "description": null,
+        "fork": false,
+        "url": api,
+    });
+    for (key, suffix) in [
+        ("archive_url", "/{archive_format}{/ref}"),
+        ("assignees_url", "/assignees{/user}"),
+        ("blobs_url", "/git/blobs{/sha}"),
+        ("branches_url", "/branches{/branch}"),
+        ("collaborators_url", "/collaborators{/collaborator}"),
+        ("comments_url", "/comments{/number}"),
+        ("commits_url", "/commits{/sha}"),
+        ("compare_url", "/compare/{base}...{head}"),
+        ("contents_url", "/contents/{+path}"),
+        ("contributors_url", "/contributors"),
+        ("deployments_url", "/deployments"),
+        ("downloads_url", "/downloads"),
+        ("events_url", "/events"),
+        ("forks_url", "/forks"),
+        ("git_commits_url", "/git/commits{/sha}"),
+        ("git_refs_url", "/git/refs{/sha}"),
+        ("git_tags_url", "/git/tags{/sha}"),
+        ("hooks_url", "/hooks"),
+        ("issue_comment_url", "/issues/comments{/number}"),
+        ("issue_events_url", "/issues/events{/number}"),
+        ("issues_url", "/issues{/number}"),
+        ("keys_url", "/keys{/key_id}"),
+        ("labels_url", "/labels{/name}"),
+        ("languages_url", "/languages"),
+        ("merges_url", "/merges"),
+        ("milestones_url", "/milestones{/number}"),
+        (
+            "notifications_url",
+            "/notifications{?since,all,participating}",
+        ),
+        ("pulls_url", "/pulls{/number}"),
+        ("releases_url", "/releases{/id}"),
+        ("stargazers_url", "/stargazers"),
+        ("statuses_url", "/statuses/{sha}"),
+        ("subscribers_url", "/subscribers"),
+        ("subscription_url", "/subscription"),
+        ("tags_url", "/tags"),
+        ("teams_url", "/teams"),
+        ("trees_url", "/git/trees{/sha}"),
+    ] {
+        repo[key] = Value::from(format!("{api}{suffix}"));
+    }
+    repo
+}
+
 fn user(login: &str, id: u64) -> Value {
     // As GitHub writes them: `github-actions%5Bbot%5D` in URLs.
     let escaped = login.replace('[', "%5B").replace(']', "%5D");

@@ -44,78 +44,54 @@ pub(crate) struct PullState {
     pub(crate) pulls: Vec<Pull>,
 }
 
-/// A repository as GitHub's `repository` schema has it (every required field).
+/// A repository as GitHub's `repository` schema has it: the minimal one's fields and the ones
+/// the full schema requires besides.
 fn repository_json(repository: &str) -> Value {
-    let (owner, name) = repository.split_once('/').unwrap_or((repository, ""));
-    let api = format!("https://api.github.com/repos/{repository}");
-    let mut value = json!({
-        "id": 1_296_269,
-        "node_id": "R_kgDOABPJxQ",
-        "name": name,
-        "full_name": repository,
-        "owner": user(owner, 583_231),
-        "private": true,
-        "html_url": format!("https://github.com/{repository}"),
-        "description": null,
-        "fork": false,
-        "url": api,
-        "clone_url": format!("https://github.com/{repository}.git"),
-        "git_url": format!("git://github.com/{repository}.git"),
-        "ssh_url": format!("git@github.com:{repository}.git"),
-        "svn_url": format!("https://github.com/{repository}"),
-        "mirror_url": null,
-        "homepage": null,
-        "language": null,
-        "license": null,
-        "default_branch": "main",
-        "forks": 0, "forks_count": 0, "open_issues": 0, "open_issues_count": 0, "size": 1,
-        "stargazers_count": 0, "watchers": 0, "watchers_count": 0,
-        "has_downloads": true, "has_issues": true, "has_projects": false, "has_wiki": false,
-        "has_pages": false, "archived": false, "disabled": false,
-        "pushed_at": timestamp(), "created_at": "2026-01-01T00:00:00Z", "updated_at": timestamp(),
-    });
-    for (field, suffix) in [
-        ("archive_url", "/{archive_format}{/ref}"),
-        ("assignees_url", "/assignees{/user}"),
-        ("blobs_url", "/git/blobs{/sha}"),
-        ("branches_url", "/branches{/branch}"),
-        ("collaborators_url", "/collaborators{/collaborator}"),
-        ("comments_url", "/comments{/number}"),
-        ("commits_url", "/commits{/sha}"),
-        ("compare_url", "/compare/{base}...{head}"),
-        ("contents_url", "/contents/{+path}"),
-        ("contributors_url", "/contributors"),
-        ("deployments_url", "/deployments"),
-        ("downloads_url", "/downloads"),
-        ("events_url", "/events"),
-        ("forks_url", "/forks"),
-        ("git_commits_url", "/git/commits{/sha}"),
-        ("git_refs_url", "/git/refs{/sha}"),
-        ("git_tags_url", "/git/tags{/sha}"),
-        ("hooks_url", "/hooks"),
-        ("issue_comment_url", "/issues/comments{/number}"),
-        ("issue_events_url", "/issues/events{/number}"),
-        ("issues_url", "/issues{/number}"),
-        ("keys_url", "/keys{/key_id}"),
-        ("labels_url", "/labels{/name}"),
-        ("languages_url", "/languages"),
-        ("merges_url", "/merges"),
-        ("milestones_url", "/milestones{/number}"),
+    let mut value = crate::repository(repository, 1_296_269);
+    for (field, extra) in [
         (
-            "notifications_url",
-            "/notifications{?since,all,participating}",
+            "clone_url",
+            json!(format!("https://github.com/{repository}.git")),
         ),
-        ("pulls_url", "/pulls{/number}"),
-        ("releases_url", "/releases{/id}"),
-        ("stargazers_url", "/stargazers"),
-        ("statuses_url", "/statuses/{sha}"),
-        ("subscribers_url", "/subscribers"),
-        ("subscription_url", "/subscription"),
-        ("tags_url", "/tags"),
-        ("teams_url", "/teams"),
-        ("trees_url", "/git/trees{/sha}"),
+        (
+            "git_url",
+            json!(format!("git://github.com/{repository}.git")),
+        ),
+        ("ssh_url", json!(format!("git@github.com:{repository}.git"))),
+        ("svn_url", json!(format!("https://github.com/{repository}"))),
+        ("mirror_url", Value::Null),
+        ("homepage", Value::Null),
+        ("language", Value::Null),
+        ("license", Value::Null),
+        ("default_branch", json!("main")),
+        ("pushed_at", json!(timestamp())),
+        ("created_at", json!("2026-01-01T00:00:00Z")),
+        ("updated_at", json!(timestamp())),
     ] {
-        value[field] = json!(format!("{api}{suffix}"));
+        value[field] = extra;
+    }
+    for field in [
+        "forks",
+        "forks_count",
+        "open_issues",
+        "open_issues_count",
+        "stargazers_count",
+        "watchers",
+        "watchers_count",
+    ] {
+        value[field] = json!(0);
+    }
+    value["size"] = json!(1);
+    for (field, on) in [
+        ("has_downloads", true),
+        ("has_issues", true),
+        ("has_projects", false),
+        ("has_wiki", false),
+        ("has_pages", false),
+        ("archived", false),
+        ("disabled", false),
+    ] {
+        value[field] = json!(on);
     }
     value
 }
