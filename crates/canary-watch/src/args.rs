@@ -96,38 +96,10 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub policy: Option<PathBuf>,
 
-    /// A token that may write to the GitOps repository of a `gitops:` environment (its rollback
-    /// is a commit there); default the GitHub token. Also read from `GANTRY_GITOPS_TOKEN`.
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "GANTRY_GITOPS_TOKEN",
-        hide_env_values = true
-    )]
-    pub gitops_token: Option<Secret>,
-
-    /// The user for a GitOps repository given as a git URL (with `gitops-token`).
-    #[arg(long, value_name = "USER")]
-    pub gitops_username: Option<String>,
-
-    /// An Argo CD token, for a `gitops:` environment whose `argocd:` syncs or waits: after a
-    /// rollback commit, the application is synced to it and waited for. Also read from
-    /// `ARGOCD_AUTH_TOKEN`.
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "ARGOCD_AUTH_TOKEN",
-        hide_env_values = true
-    )]
-    pub argocd_token: Option<Secret>,
-
-    /// How long to wait for Argo CD to run the rollback commit.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
-    pub argocd_timeout: Duration,
-
-    /// How often to read the Argo CD application while waiting.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub argocd_interval: Duration,
+    /// A GitOps environment's repository (its rollback is a commit there) and the Argo CD
+    /// application synced to the rollback commit and waited for.
+    #[command(flatten)]
+    pub gitops: gantry_args::GitOpsArgs,
 
     /// The canary's health endpoint, checked every tick.
     #[arg(long, value_name = "URL")]

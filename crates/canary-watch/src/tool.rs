@@ -98,7 +98,6 @@ fn files(args: &Args, target: &Target, ctx: &Context) -> anyhow::Result<Option<F
         return Ok(None);
     };
     let github_token = args.github.token.token()?;
-    let token = args.gitops_token.as_ref().or(github_token.as_ref());
     let api_url = args
         .github
         .github_api_url
@@ -106,32 +105,15 @@ fn files(args: &Args, target: &Target, ctx: &Context) -> anyhow::Result<Option<F
         .or(ctx.github.api_url.as_deref());
     let repo = gitops
         .open(&gantry_gitops::repo::Access {
-            token,
+            token: args.gitops.token(github_token.as_ref()),
             api_url,
-            username: args.gitops_username.as_deref(),
+            username: args.gitops.gitops_username.as_deref(),
             ca_files: &args.registry.ca_files,
         })
         .map_err(|e| anyhow::anyhow!("{e}: give gitops-token (or github-token)"))?;
-    let argocd = match &gitops.argocd {
-        Some(a) if a.acts() => {
-            let token = args.argocd_token.as_ref().with_context(|| {
-                format!(
-                    "the policy syncs or waits for Argo CD application {} after a rollback: give argocd-token (or ARGOCD_AUTH_TOKEN)",
-                    a.application
-                )
-            })?;
-            let roots = gantry_http::roots(&args.registry.ca_files)?;
-            Some(gantry_gitops::argocd::Deployer {
-                client: gantry_gitops::argocd::ArgoCd::new(&a.server, token.clone(), &roots)?,
-                application: a.application.clone(),
-                until: a.until(),
-                sync: a.sync,
-                timeout: args.argocd_timeout,
-                interval: args.argocd_interval,
-            })
-        }
-        _ => None,
-    };
+    let argocd = args
+        .gitops
+        .deployer(gitops.argocd.as_ref(), &args.registry.ca_files)?;
     Ok(Some(Files { repo, argocd }))
 }
 

@@ -26,12 +26,14 @@
 #![warn(missing_docs)]
 
 mod github;
+mod gitops;
 mod images;
 mod registry;
 mod signature;
 mod signing;
 
 pub use github::{GitHubApiArgs, GitHubTokenArgs};
+pub use gitops::{GITOPS_SECRET_INPUTS, GitOpsArgs};
 pub use images::ImagesArgs;
 pub use registry::RegistryArgs;
 pub use signature::{RootArgs, SignatureArgs, SignerArgs};

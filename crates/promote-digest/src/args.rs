@@ -57,39 +57,9 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// A token that may write to the GitOps repository of a `gitops:` environment (on GitHub:
-    /// `contents: write` there; for a git URL, the password with `gitops-username`); default
-    /// the GitHub token. Also read from `GANTRY_GITOPS_TOKEN`.
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "GANTRY_GITOPS_TOKEN",
-        hide_env_values = true
-    )]
-    pub gitops_token: Option<gantry_secret::Secret>,
-
-    /// The user for a GitOps repository given as a git URL (with `gitops-token`).
-    #[arg(long, value_name = "USER")]
-    pub gitops_username: Option<String>,
-
-    /// An Argo CD token (a project role's or an account's) for a `gitops:` environment whose
-    /// `argocd:` waits or syncs: `applications, get` (and `sync`) on the application. Also read
-    /// from `ARGOCD_AUTH_TOKEN`, as the argocd CLI does.
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "ARGOCD_AUTH_TOKEN",
-        hide_env_values = true
-    )]
-    pub argocd_token: Option<gantry_secret::Secret>,
-
-    /// How long to wait for Argo CD to run the commit (synced, healthy, the operation succeeded).
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = gantry_args::parse_duration)]
-    pub argocd_timeout: std::time::Duration,
-
-    /// How often to read the Argo CD application while waiting.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = gantry_args::parse_duration)]
-    pub argocd_interval: std::time::Duration,
+    /// A GitOps environment's repository and Argo CD application.
+    #[command(flatten)]
+    pub gitops: gantry_args::GitOpsArgs,
 
     /// Registry access.
     #[command(flatten)]

@@ -5,12 +5,10 @@
 //! what the write expects to replace: a file someone else changed meanwhile is a conflict, never
 //! overwritten.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use gantry_github::{CommitState, NewCommitStatus, Person};
 use gantry_gitops::Change;
-use gantry_gitops::argocd::{ArgoCd, Deployed, Deployer};
+use gantry_gitops::argocd::{Deployed, Deployer};
 use gantry_gitops::message::Message;
 use gantry_gitops::pull::{Proposal, Proposed};
 use gantry_gitops::repo::{Access, Commit, Location, Repo};
@@ -30,13 +28,6 @@ pub struct GitOpsSide {
     repo: Repo,
     author: Option<Person>,
     argo: Option<Deployer>,
-}
-
-/// How to reach Argo CD.
-pub struct ArgoAccess<'a> {
-    pub token: Option<&'a Secret>,
-    pub timeout: Duration,
-    pub interval: Duration,
 }
 
 /// What the write needs to say in its message (and the pull request in its body).
@@ -72,27 +63,9 @@ impl GitOpsSide {
         username: Option<&str>,
         ca_files: &[std::path::PathBuf],
         actor: Option<&str>,
-        argo: &ArgoAccess<'_>,
+        access: &gantry_args::GitOpsArgs,
     ) -> anyhow::Result<Self> {
-        let argo = match &gitops.argocd {
-            Some(a) if a.acts() => {
-                let token = argo.token.context(format!(
-                    "the policy {} Argo CD application {}: give argocd-token (or ARGOCD_AUTH_TOKEN)",
-                    if a.sync { "syncs" } else { "waits for" },
-                    a.application
-                ))?;
-                let roots = gantry_http::roots(ca_files)?;
-                Some(Deployer {
-                    client: ArgoCd::new(&a.server, token.clone(), &roots)?,
-                    application: a.application.clone(),
-                    until: a.until(),
-                    sync: a.sync,
-                    timeout: argo.timeout,
-                    interval: argo.interval,
-                })
-            }
-            _ => None,
-        };
+        let argo = access.deployer(gitops.argocd.as_ref(), ca_files)?;
         let repo = gitops
             .open(&Access {
                 token,

@@ -14,7 +14,7 @@ use gantry_sigstore::policy::SignaturePolicy;
 use crate::args::Args;
 use crate::gates;
 use crate::github::{GitHubSide, Inputs};
-use crate::gitops::{ArgoAccess, GitOpsSide, Said, Wrote};
+use crate::gitops::{GitOpsSide, Said, Wrote};
 use crate::policy::{Allowed, DEFAULT_PATH, Gate, Policy, PolicyError};
 use crate::report::{self, Refusal, Report};
 use gantry_gitops::pull::Proposed;
@@ -144,7 +144,7 @@ fn gitops_side(
     token: Option<&Secret>,
     ctx: &Context,
 ) -> anyhow::Result<Option<GitOpsSide>> {
-    let token = args.gitops_token.as_ref().or(token);
+    let token = args.gitops.token(token);
     gitops
         .map(|g| {
             GitOpsSide::new(
@@ -154,17 +154,13 @@ fn gitops_side(
                     .github_api_url
                     .as_deref()
                     .or(ctx.github.api_url.as_deref()),
-                args.gitops_username.as_deref(),
+                args.gitops.gitops_username.as_deref(),
                 &args.registry.ca_files,
                 args.actor
                     .as_deref()
                     .or(ctx.github.triggering_actor.as_deref())
                     .or(ctx.github.actor.as_deref()),
-                &ArgoAccess {
-                    token: args.argocd_token.as_ref(),
-                    timeout: args.argocd_timeout,
-                    interval: args.argocd_interval,
-                },
+                &args.gitops,
             )
         })
         .transpose()
@@ -661,7 +657,7 @@ impl Run<'_> {
             }
             Some(Deployed::TimedOut { last }) => format!(
                 "Argo CD application {application} did not run {revision} within {}: last seen {last}",
-                humantime_like(self.args.argocd_timeout)
+                humantime_like(self.args.gitops.argocd_timeout)
             ),
         };
         let _ = writeln!(self.summary, "❌ {refusal}");
