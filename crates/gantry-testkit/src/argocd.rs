@@ -11,22 +11,18 @@
 //! one with manual sync waits for `POST …/sync`. An operation runs for two reads, then ends as the
 //! application's scripted [`Ending`] says.
 
-use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use anyhow::Context as _;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use crate::component::require_node;
+use crate::prism::Prism;
 use crate::server::ServerThread;
 
 /// The token the stand-in accepts (`Authorization: Bearer …`).
@@ -71,17 +67,7 @@ type Shared = Arc<Mutex<ArgoState>>;
 pub struct ArgoFake {
     state: Shared,
     _server: ServerThread,
-    prism: Child,
-    prism_log: PathBuf,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for ArgoFake {
-    fn drop(&mut self) {
-        let _ = self.prism.kill();
-        let _ = self.prism.wait();
-    }
+    prism: Prism,
 }
 
 /// Argo CD's description.
@@ -95,9 +81,6 @@ impl ArgoFake {
     pub fn start(
         head: impl Fn() -> String + Send + Sync + 'static,
     ) -> anyhow::Result<Option<Self>> {
-        let Some(prism) = require_node("node_modules/.bin/prism", "prism") else {
-            return Ok(None);
-        };
         let spec = swagger();
         anyhow::ensure!(
             spec.exists(),
@@ -113,63 +96,24 @@ impl ArgoFake {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let upstream = listener.local_addr()?;
         let server = ServerThread::spawn(listener, router(state.clone()))?;
-        let dir = tempfile::tempdir()?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let prism_log = dir.path().join("prism.log");
-        let log = std::fs::File::create(&prism_log)?;
-        let child = Command::new(&prism)
-            .arg("proxy")
-            .arg(&spec)
-            .arg(format!("http://{upstream}"))
-            .args([
-                "--errors",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", prism.display()))?;
-        let mut fake = Self {
+        let Some(prism) = Prism::start(&spec, upstream)? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
             state,
             _server: server,
-            prism: child,
-            prism_log,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            _dir: dir,
-        };
-        fake.wait_ready()?;
-        Ok(Some(fake))
-    }
-
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_mins(1);
-        while Instant::now() < deadline {
-            if let Some(status) = self.prism.try_wait()? {
-                anyhow::bail!("prism exited with {status}:\n{}", self.prism_log());
-            }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        anyhow::bail!(
-            "prism did not listen within a minute:\n{}",
-            self.prism_log()
-        )
+            prism,
+        }))
     }
 
     /// What prism printed: its violations, for a failing test's message.
     pub fn prism_log(&self) -> String {
-        std::fs::read_to_string(&self.prism_log).unwrap_or_default()
+        self.prism.log()
     }
 
     /// The API base URL (prism in front of the stand-in).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.prism.addr())
     }
 
     /// Adds an application synced at `revision`, automated or manual, ending as `ending`.

@@ -8,18 +8,17 @@
 //! [`GitHubFake`] dereferences to the [`StandIn`], whose methods set up and read back its state.
 
 use std::collections::HashMap;
-use std::io::Read as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::Router;
 use serde_json::{Value, json};
 
-use crate::component::{node_dir, require_node};
+use crate::component::node_dir;
+use crate::prism::Prism;
 use crate::server::ServerThread;
 
 pub use gantry_github_standin::{
@@ -75,97 +74,39 @@ pub struct GitHubFake {
     standin: StandIn,
     _server: ServerThread,
     _front: ServerThread,
-    prism: Child,
-    prism_log: PathBuf,
-    prism_addr: SocketAddr,
+    prism: Prism,
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for GitHubFake {
-    fn drop(&mut self) {
-        let _ = self.prism.kill();
-        let _ = self.prism.wait();
-    }
 }
 
 impl GitHubFake {
     /// Starts the fake and prism, or `None` after a loud skip when prism is not installed (a
     /// failure with `CI=true`).
     pub fn start() -> anyhow::Result<Option<Self>> {
-        let Some(prism) = require_node("node_modules/.bin/prism", "prism") else {
-            return Ok(None);
-        };
         let spec = spec_subset()?;
         let standin = StandIn::new();
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let upstream = listener.local_addr()?;
         standin.set_own_url(&format!("http://{upstream}"));
         let server = ServerThread::spawn(listener, standin.api_router())?;
-        let dir = tempfile::tempdir()?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let prism_log = dir.path().join("prism.log");
-        let log = std::fs::File::create(&prism_log)?;
-        let child = Command::new(&prism)
-            .arg("proxy")
-            .arg(&spec)
-            .arg(format!("http://{upstream}"))
-            .args([
-                "--errors",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", prism.display()))?;
+        let Some(prism) = Prism::start(&spec, upstream)? else {
+            return Ok(None);
+        };
         let front_listener = TcpListener::bind("127.0.0.1:0")?;
-        let front_addr = front_listener.local_addr()?;
-        let front = ServerThread::spawn(
-            front_listener,
-            front(&standin, &format!("127.0.0.1:{port}"))?,
-        )?;
-        let mut fake = Self {
+        let addr = front_listener.local_addr()?;
+        let front =
+            ServerThread::spawn(front_listener, front(&standin, &prism.addr().to_string())?)?;
+        Ok(Some(Self {
             standin,
             _server: server,
             _front: front,
-            prism: child,
-            prism_log,
-            prism_addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            addr: front_addr,
-            _dir: dir,
-        };
-        fake.wait_ready()?;
-        Ok(Some(fake))
-    }
-
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_mins(1);
-        while Instant::now() < deadline {
-            if let Some(status) = self.prism.try_wait()? {
-                anyhow::bail!("prism exited with {status}:\n{}", self.prism_log());
-            }
-            if TcpStream::connect_timeout(&self.prism_addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        anyhow::bail!(
-            "prism did not listen within a minute:\n{}",
-            self.prism_log()
-        )
+            prism,
+            addr,
+        }))
     }
 
     /// What prism printed: its violations, for a failing test's message.
     pub fn prism_log(&self) -> String {
-        let mut text = String::new();
-        if let Ok(mut file) = std::fs::File::open(&self.prism_log) {
-            let _ = file.read_to_string(&mut text);
-        }
-        text
+        self.prism.log()
     }
 
     /// The API base URL (prism in front of the fake, but for the redirecting reads: see `front`).

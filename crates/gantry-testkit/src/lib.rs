@@ -13,6 +13,7 @@ pub mod git;
 pub mod github;
 pub mod peers;
 pub mod pki;
+pub mod prism;
 pub mod prometheus;
 pub mod proxy;
 pub mod registry;
