@@ -1,6 +1,7 @@
 //! The `gantry` binary as a user runs it.
 
 mod conformance;
+mod examples;
 mod injection;
 mod integration;
 mod sbom;

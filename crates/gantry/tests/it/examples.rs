@@ -1,0 +1,127 @@
+//! The examples under `examples/`, checked against the binary: every `gantry <tool> --flag` a
+//! pipeline's scripts run must be a tool and a flag that `gantry <tool> --help` names, and each
+//! example's policy must load.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// Every `script:` value in the document, in order.
+fn scripts(yaml: &Yaml, out: &mut Vec<String>) {
+    match yaml {
+        Yaml::Hash(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value.as_str()) {
+                    (Some("script"), Some(text)) => out.push(text.to_owned()),
+                    _ => scripts(value, out),
+                }
+            }
+        }
+        Yaml::Array(items) => items.iter().for_each(|item| scripts(item, out)),
+        _ => {}
+    }
+}
+
+/// `(tool, flags)` of each `gantry <tool> …` command line (continuation lines joined).
+fn invocations(script: &str) -> Vec<(String, Vec<String>)> {
+    let joined = script.replace("\\\n", " ");
+    let mut found = Vec::new();
+    for line in joined.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(at) = words.iter().position(|w| *w == "gantry") else {
+            continue;
+        };
+        let Some(tool) = words.get(at + 1) else {
+            continue;
+        };
+        if tool.starts_with('(') || tool.starts_with('{') {
+            continue; // the shell function's definition
+        }
+        let flags = words[at + 2..]
+            .iter()
+            .filter(|w| w.starts_with("--"))
+            .map(|w| w.split('=').next().unwrap_or(w).to_owned())
+            .collect();
+        found.push(((*tool).to_owned(), flags));
+    }
+    found
+}
+
+/// The flags `gantry <tool> --help` names; `None` when it is no tool.
+fn help_flags(tool: &str) -> Option<BTreeSet<String>> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([tool, "--help"])
+        .output()
+        .expect("gantry");
+    output.status.success().then(|| {
+        String::from_utf8_lossy(&output.stdout)
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| w.starts_with("--"))
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+#[test]
+fn seed_003s_azure_pipeline_runs_only_what_gantry_has() {
+    let dir = examples().join("003-flexicx");
+    let text = std::fs::read_to_string(dir.join("azure-pipelines.yml")).expect("the pipeline");
+    let docs = YamlLoader::load_from_str(&text).expect("the pipeline is YAML");
+    let mut all = Vec::new();
+    scripts(&docs[0], &mut all);
+    let calls: Vec<(String, Vec<String>)> = all.iter().flat_map(|s| invocations(s)).collect();
+    let tools: BTreeSet<&str> = calls.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        tools,
+        [
+            "promote-digest",
+            "sbom-attach",
+            "sign-image",
+            "verify-image"
+        ]
+        .into(),
+        "{calls:?}"
+    );
+    for (tool, flags) in &calls {
+        let known = help_flags(tool).unwrap_or_else(|| panic!("gantry has no tool {tool}"));
+        for flag in flags {
+            assert!(known.contains(flag), "gantry {tool} has no {flag}");
+        }
+    }
+    // The same digest goes dev -> staging -> prod, each step a deployment job of an environment
+    // (where Azure DevOps holds its approvals).
+    let promotions: Vec<String> = calls
+        .iter()
+        .filter(|(t, _)| t == "promote-digest")
+        .map(|(_, f)| f.join(" "))
+        .collect();
+    assert_eq!(promotions.len(), 2);
+    for environment in ["environment: staging", "environment: prod"] {
+        assert!(text.contains(environment), "{environment}");
+    }
+    assert_eq!(
+        text.matches("stageDependencies.Build.BuildSignScan.outputs['image.digest']")
+            .count(),
+        3,
+        "every later stage takes the build's digest"
+    );
+    // Secrets reach gantry through its environment, never its command line.
+    assert!(
+        !text.contains("--key-password"),
+        "a password on a command line"
+    );
+    let policy = gantry_policy_load(&dir.join(".gantry/gantry.yml"));
+    for (from, to) in [("dev", "staging"), ("staging", "prod")] {
+        let promotion = policy.promotion(from, to).expect("a path");
+        assert!(promotion.require_signature.is_some(), "{from} -> {to}");
+    }
+}
+
+fn gantry_policy_load(path: &Path) -> promote_digest::policy::Policy {
+    promote_digest::policy::Policy::load(path, true).expect("the example's policy loads")
+}
