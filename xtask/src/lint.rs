@@ -32,6 +32,20 @@ pub fn lint_targets(root: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)>
             }
         }
     }
+    // Each example's workflows (examples/<seed>/.github/workflows) are linted like ours.
+    if let Ok(entries) = std::fs::read_dir(root.join("examples")) {
+        for entry in entries {
+            let dir = entry?.path().join(".github/workflows");
+            if let Ok(files) = std::fs::read_dir(&dir) {
+                for file in files {
+                    let path = file?.path();
+                    if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                        workflows.push(path);
+                    }
+                }
+            }
+        }
+    }
     actions.sort();
     workflows.sort();
     Ok((actions, workflows))

@@ -125,3 +125,94 @@ fn seed_003s_azure_pipeline_runs_only_what_gantry_has() {
 fn gantry_policy_load(path: &Path) -> promote_digest::policy::Policy {
     promote_digest::policy::Policy::load(path, true).expect("the example's policy loads")
 }
+
+/// The input (or output) names an action's `action.yml` declares under `section`.
+fn declared(action: &Yaml, section: &str) -> BTreeSet<String> {
+    action[section]
+        .as_hash()
+        .map(|h| {
+            h.keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn seed_002s_workflows_give_gantrys_actions_only_inputs_they_declare() {
+    let dir = examples().join("002-immoflowme");
+    let actions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../actions");
+    let mut used = BTreeSet::new();
+    for name in ["build-and-sign.yml", "promote.yml", "canary-deploy.yml"] {
+        let text = std::fs::read_to_string(dir.join(".github/workflows").join(name))
+            .expect("the workflow");
+        let workflow = &YamlLoader::load_from_str(&text).expect("YAML")[0];
+        for (_, job) in workflow["jobs"].as_hash().expect("jobs") {
+            let steps = job["steps"].as_vec().expect("steps");
+            for step in steps {
+                let Some(tool) = step["uses"]
+                    .as_str()
+                    .and_then(|u| u.strip_prefix("gantry-dev/gantry/actions/"))
+                    .and_then(|u| u.split_once('@'))
+                    .map(|(tool, pin)| {
+                        assert_eq!(pin.len(), 40, "{name}: {tool} pinned by full SHA");
+                        tool.to_owned()
+                    })
+                else {
+                    continue;
+                };
+                let action_text = std::fs::read_to_string(actions.join(&tool).join("action.yml"))
+                    .unwrap_or_else(|_| panic!("{name}: no action {tool}"));
+                let action = &YamlLoader::load_from_str(&action_text).expect("YAML")[0];
+                let inputs = declared(action, "inputs");
+                for (key, _) in step["with"].as_hash().into_iter().flatten() {
+                    let key = key.as_str().expect("a name");
+                    assert!(inputs.contains(key), "{name}: {tool} has no input {key}");
+                }
+                if let Some(id) = step["id"].as_str() {
+                    let outputs = declared(action, "outputs");
+                    let prefix = format!("steps.{id}.outputs.");
+                    for reference in text.split(&prefix).skip(1) {
+                        let output: String = reference
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                            .collect();
+                        assert!(
+                            outputs.contains(&output),
+                            "{name}: {tool} has no output {output}"
+                        );
+                    }
+                }
+                used.insert(tool);
+            }
+        }
+    }
+    assert_eq!(
+        used,
+        [
+            "canary-watch",
+            "promote-digest",
+            "sbom-attach",
+            "sign-image",
+            "verify-image"
+        ]
+        .map(str::to_owned)
+        .into(),
+    );
+    // The paths the workflows take are the policy's, seed 002's table.
+    let policy = gantry_policy_load(&dir.join(".github/gantry.yml"));
+    for (from, to) in [
+        ("build", "dev"),
+        ("dev", "staging"),
+        ("staging", "canary"),
+        ("canary", "production"),
+    ] {
+        policy
+            .promotion(from, to)
+            .unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
+    }
+    assert!(
+        policy.promotion("dev", "production").is_err(),
+        "no skipping"
+    );
+}
