@@ -138,54 +138,97 @@ fn declared(action: &Yaml, section: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Checks one workflow's steps that use gantry's actions: pinned by full SHA, every `with:` key an
+/// input the action declares, every `steps.<id>.outputs.<name>` an output it sets. Returns the
+/// tools used.
+fn check_workflow(path: &Path) -> BTreeSet<String> {
+    let actions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../actions");
+    let name = path.display();
+    let text = std::fs::read_to_string(path).expect("the workflow");
+    let workflow = &YamlLoader::load_from_str(&text).expect("YAML")[0];
+    let mut used = BTreeSet::new();
+    for (_, job) in workflow["jobs"].as_hash().expect("jobs") {
+        for step in job["steps"].as_vec().expect("steps") {
+            let Some(tool) = step["uses"]
+                .as_str()
+                .and_then(|u| u.strip_prefix("gantry-dev/gantry/actions/"))
+                .and_then(|u| u.split_once('@'))
+                .map(|(tool, pin)| {
+                    assert_eq!(pin.len(), 40, "{name}: {tool} pinned by full SHA");
+                    tool.to_owned()
+                })
+            else {
+                continue;
+            };
+            let action_text = std::fs::read_to_string(actions.join(&tool).join("action.yml"))
+                .unwrap_or_else(|_| panic!("{name}: no action {tool}"));
+            let action = &YamlLoader::load_from_str(&action_text).expect("YAML")[0];
+            let inputs = declared(action, "inputs");
+            for (key, _) in step["with"].as_hash().into_iter().flatten() {
+                let key = key.as_str().expect("a name");
+                assert!(inputs.contains(key), "{name}: {tool} has no input {key}");
+            }
+            if let Some(id) = step["id"].as_str() {
+                let outputs = declared(action, "outputs");
+                let prefix = format!("steps.{id}.outputs.");
+                for reference in text.split(&prefix).skip(1) {
+                    let output: String = reference
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                        .collect();
+                    assert!(
+                        outputs.contains(&output),
+                        "{name}: {tool} has no output {output}"
+                    );
+                }
+            }
+            used.insert(tool);
+        }
+    }
+    used
+}
+
+/// Every example's GitHub workflows and policies.
+#[test]
+fn every_example_workflow_and_policy_is_one_gantry_takes() {
+    let mut workflows = 0;
+    let mut policies = 0;
+    for example in std::fs::read_dir(examples()).expect("examples/") {
+        let dir = example.expect("an entry").path();
+        for file in std::fs::read_dir(dir.join(".github/workflows"))
+            .into_iter()
+            .flatten()
+        {
+            check_workflow(&file.expect("an entry").path());
+            workflows += 1;
+        }
+        let mut candidates = vec![
+            dir.join(".github/gantry.yml"),
+            dir.join(".gantry/gantry.yml"),
+        ];
+        for file in std::fs::read_dir(dir.join(".github/gantry"))
+            .into_iter()
+            .flatten()
+        {
+            candidates.push(file.expect("an entry").path());
+        }
+        for policy in candidates.into_iter().filter(|p| p.is_file()) {
+            gantry_policy_load(&policy);
+            policies += 1;
+        }
+    }
+    assert!(
+        workflows >= 5 && policies >= 4,
+        "{workflows} workflows, {policies} policies"
+    );
+}
+
 #[test]
 fn seed_002s_workflows_give_gantrys_actions_only_inputs_they_declare() {
     let dir = examples().join("002-immoflowme");
-    let actions = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../actions");
     let mut used = BTreeSet::new();
     for name in ["build-and-sign.yml", "promote.yml", "canary-deploy.yml"] {
-        let text = std::fs::read_to_string(dir.join(".github/workflows").join(name))
-            .expect("the workflow");
-        let workflow = &YamlLoader::load_from_str(&text).expect("YAML")[0];
-        for (_, job) in workflow["jobs"].as_hash().expect("jobs") {
-            let steps = job["steps"].as_vec().expect("steps");
-            for step in steps {
-                let Some(tool) = step["uses"]
-                    .as_str()
-                    .and_then(|u| u.strip_prefix("gantry-dev/gantry/actions/"))
-                    .and_then(|u| u.split_once('@'))
-                    .map(|(tool, pin)| {
-                        assert_eq!(pin.len(), 40, "{name}: {tool} pinned by full SHA");
-                        tool.to_owned()
-                    })
-                else {
-                    continue;
-                };
-                let action_text = std::fs::read_to_string(actions.join(&tool).join("action.yml"))
-                    .unwrap_or_else(|_| panic!("{name}: no action {tool}"));
-                let action = &YamlLoader::load_from_str(&action_text).expect("YAML")[0];
-                let inputs = declared(action, "inputs");
-                for (key, _) in step["with"].as_hash().into_iter().flatten() {
-                    let key = key.as_str().expect("a name");
-                    assert!(inputs.contains(key), "{name}: {tool} has no input {key}");
-                }
-                if let Some(id) = step["id"].as_str() {
-                    let outputs = declared(action, "outputs");
-                    let prefix = format!("steps.{id}.outputs.");
-                    for reference in text.split(&prefix).skip(1) {
-                        let output: String = reference
-                            .chars()
-                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                            .collect();
-                        assert!(
-                            outputs.contains(&output),
-                            "{name}: {tool} has no output {output}"
-                        );
-                    }
-                }
-                used.insert(tool);
-            }
-        }
+        used.extend(check_workflow(&dir.join(".github/workflows").join(name)));
     }
     assert_eq!(
         used,
@@ -214,5 +257,38 @@ fn seed_002s_workflows_give_gantrys_actions_only_inputs_they_declare() {
     assert!(
         policy.promotion("dev", "production").is_err(),
         "no skipping"
+    );
+}
+
+#[test]
+fn seed_001_goes_to_staging_by_commit_and_to_production_by_pull_request() {
+    use promote_digest::policy::{ArgoWait, GitOpsMode};
+    let dir = examples().join("001-aiaas");
+    let used = check_workflow(&dir.join(".github/workflows/service-cd.yml"));
+    assert!(
+        used.contains("promote-digest") && used.contains("sign-image"),
+        "{used:?}"
+    );
+    let policy = gantry_policy_load(&dir.join(".github/gantry/api-router-service.yml"));
+    let gitops = |env: &str| {
+        policy
+            .environment(env)
+            .expect("an environment")
+            .gitops
+            .clone()
+            .expect("gitops")
+    };
+    let (staging, production) = (gitops("staging"), gitops("production"));
+    assert_eq!(
+        (staging.mode, production.mode),
+        (GitOpsMode::Commit, GitOpsMode::PullRequest)
+    );
+    assert_eq!(
+        staging.argocd.map(|a| a.wait),
+        Some(ArgoWait::SyncedHealthy)
+    );
+    assert!(
+        production.argocd.is_some_and(|a| a.sync),
+        "production syncs by hand"
     );
 }
