@@ -32,17 +32,30 @@ pub fn lint_targets(root: &Path) -> anyhow::Result<(Vec<PathBuf>, Vec<PathBuf>)>
             }
         }
     }
-    // Each example's workflows (examples/<seed>/.github/workflows) are linted like ours.
-    if let Ok(entries) = std::fs::read_dir(root.join("examples")) {
+    // Each example's workflows (examples/<seed>/.github/workflows, or one level deeper for an
+    // example of several repositories) are linted like ours.
+    let mut pending = vec![(root.join("examples"), 0)];
+    while let Some((dir, depth)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries {
-            let dir = entry?.path().join(".github/workflows");
-            if let Ok(files) = std::fs::read_dir(&dir) {
-                for file in files {
-                    let path = file?.path();
-                    if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-                        workflows.push(path);
+            let path = entry?.path();
+            if !path.is_dir() {
+                continue;
+            }
+            if path.ends_with(".github") {
+                for file in std::fs::read_dir(path.join("workflows"))
+                    .into_iter()
+                    .flatten()
+                {
+                    let file = file?.path();
+                    if file.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                        workflows.push(file);
                     }
                 }
+            } else if depth < 2 {
+                pending.push((path, depth + 1));
             }
         }
     }

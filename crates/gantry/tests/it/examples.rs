@@ -193,8 +193,19 @@ fn check_workflow(path: &Path) -> BTreeSet<String> {
 fn every_example_workflow_and_policy_is_one_gantry_takes() {
     let mut workflows = 0;
     let mut policies = 0;
+    // Each example's directory, and each repository's in an example of several (seed 000).
+    let mut dirs = Vec::new();
     for example in std::fs::read_dir(examples()).expect("examples/") {
         let dir = example.expect("an entry").path();
+        for inner in std::fs::read_dir(&dir).into_iter().flatten() {
+            let inner = inner.expect("an entry").path();
+            if inner.is_dir() && inner.join(".github").is_dir() {
+                dirs.push(inner);
+            }
+        }
+        dirs.push(dir);
+    }
+    for dir in dirs {
         for file in std::fs::read_dir(dir.join(".github/workflows"))
             .into_iter()
             .flatten()
@@ -290,5 +301,32 @@ fn seed_001_goes_to_staging_by_commit_and_to_production_by_pull_request() {
     assert!(
         production.argocd.is_some_and(|a| a.sync),
         "production syncs by hand"
+    );
+}
+
+#[test]
+fn seed_000s_service_waits_for_the_aspire_verdict_and_the_aspire_run_reports_it() {
+    let dir = examples().join("000-aspire");
+    let service = check_workflow(&dir.join("service-repo/.github/workflows/service-ci.yml"));
+    assert!(service.contains("dispatch-integration") && service.contains("promote-digest"));
+    let aspire = check_workflow(&dir.join("aspire-repo/.github/workflows/integration.yml"));
+    assert!(aspire.contains("dispatch-integration") && aspire.contains("verify-image"));
+    let text = std::fs::read_to_string(dir.join("aspire-repo/.github/workflows/integration.yml"))
+        .expect("the workflow");
+    // The receiving side of dispatch-integration's contract: named by the correlation id, one
+    // queue per service, the report always.
+    for part in [
+        "run-name: integration ${{ inputs.source_repository }} ${{ inputs.correlation_id }}",
+        "group: integration-${{ inputs.source_repository }}",
+        "cancel-in-progress: false",
+        "if: always()",
+        "command: report",
+    ] {
+        assert!(text.contains(part), "{part}");
+    }
+    let release = check_workflow(&dir.join("service-repo/.github/workflows/sprint-release.yml"));
+    assert!(
+        release.contains("verify-image"),
+        "a release checks the test verdict"
     );
 }
