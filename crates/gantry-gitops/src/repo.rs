@@ -30,6 +30,32 @@ pub enum Location {
     },
 }
 
+impl Location {
+    /// `owner/name`, or the URL.
+    fn name(&self) -> String {
+        match self {
+            Self::GitHub { repository, .. } => repository.to_string(),
+            Self::Git { url, .. } => url.clone(),
+        }
+    }
+
+    /// The git remote, for a git location.
+    fn remote(&self) -> Option<Remote<'_>> {
+        match self {
+            Self::GitHub { .. } => None,
+            Self::Git {
+                url,
+                username,
+                password,
+            } => Some(Remote {
+                url,
+                username: username.as_deref(),
+                password: password.as_ref(),
+            }),
+        }
+    }
+}
+
 /// An environment's files in a GitOps repository.
 pub struct Repo {
     /// Where the repository is.
@@ -141,10 +167,7 @@ const PROBE: &str = "sha256:0000000000000000000000000000000000000000000000000000
 impl Repo {
     /// `acme/deploy@main:apps/…/values.yaml`, for people.
     pub fn describe(&self) -> String {
-        let repository = match &self.location {
-            Location::GitHub { repository, .. } => repository.to_string(),
-            Location::Git { url, .. } => url.clone(),
-        };
+        let repository = self.location.name();
         let files: Vec<&str> = self.files.iter().map(|(f, _)| f.as_str()).collect();
         format!("{repository}@{}:{}", self.branch, files.join(","))
     }
@@ -158,10 +181,7 @@ impl Repo {
         WriteError::Missing {
             file: file.to_owned(),
             branch: self.branch.clone(),
-            repository: match &self.location {
-                Location::GitHub { repository, .. } => repository.to_string(),
-                Location::Git { url, .. } => url.clone(),
-            },
+            repository: self.location.name(),
         }
     }
 
@@ -189,16 +209,8 @@ impl Repo {
                     .map_err(|_| WriteError::NotText { file: file.clone() })?;
                 (text, head)
             }
-            Location::Git {
-                url,
-                username,
-                password,
-            } => {
-                let remote = Remote {
-                    url,
-                    username: username.as_deref(),
-                    password: password.as_ref(),
-                };
+            Location::Git { .. } => {
+                let remote = self.location.remote().expect("a git location");
                 let mut read =
                     crate::git::read(&remote, &self.branch, std::slice::from_ref(file)).await?;
                 let text = read.files.pop().map(|(_, t)| t).unwrap_or_default();
@@ -239,16 +251,8 @@ impl Repo {
                     crate::github::write_files(github, &self.write_files(repository, c)).await
                 }
             }
-            Location::Git {
-                url,
-                username,
-                password,
-            } => {
-                let remote = Remote {
-                    url,
-                    username: username.as_deref(),
-                    password: password.as_ref(),
-                };
+            Location::Git { .. } => {
+                let remote = self.location.remote().expect("a git location");
                 crate::git::write(&GitWrite {
                     remote: &remote,
                     branch: &self.branch,

@@ -14,6 +14,23 @@ fn values(digest: &str) -> String {
     )
 }
 
+/// The arguments that point promote-digest at the GitHub stand-in with `policy`, recording no
+/// deployment.
+fn through(fake: &GitHubFake, policy: &str) -> Vec<String> {
+    [
+        "--policy",
+        policy,
+        "--github-token",
+        TOKEN,
+        "--github-api-url",
+        &fake.url(),
+        "--deployment",
+        "false",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,25 +416,19 @@ async fn staging_by_commit_waits_until_argo_cd_runs_the_commit_and_fails_when_it
         ))
     };
     let args = |policy: &str| -> Vec<String> {
-        [
-            "--policy",
-            policy,
-            "--github-token",
-            TOKEN,
-            "--github-api-url",
-            &fake.url(),
-            "--deployment",
-            "false",
-            "--argocd-token",
-            ARGO_TOKEN,
-            "--argocd-interval",
-            "50ms",
-            "--argocd-timeout",
-            "20s",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
+        let mut args = through(&fake, policy);
+        args.extend(
+            [
+                "--argocd-token",
+                ARGO_TOKEN,
+                "--argocd-interval",
+                "50ms",
+                "--argocd-timeout",
+                "20s",
+            ]
+            .map(str::to_owned),
+        );
+        args
     };
     let digest = push(&env, "dev", b"build once").await;
     let healthy = policy("billing-staging");
@@ -593,16 +604,8 @@ async fn two_files_on_github_are_one_commit_through_the_git_data_api() {
         "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {values_file}\n          path: image.digest\n        - file: {kustomization_file}\n          kustomize-image: ghcr.io/acme/billing\n"
     ));
     let digest = push(&env, "dev", b"build once").await;
-    let args = [
-        "--policy",
-        &policy,
-        "--github-token",
-        TOKEN,
-        "--github-api-url",
-        &fake.url(),
-        "--deployment",
-        "false",
-    ];
+    let args = through(&fake, &policy);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (output, json) = env.promote(&digest, "dev", "staging", &args);
     assert_eq!(
         output.status.code(),
@@ -652,16 +655,8 @@ async fn a_gitops_only_environment_is_a_source_its_files_prove_the_digest() {
         "version: 1\nenvironments:\n  - name: dev\n  - name: staging\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {staging}\n          path: image.digest\n  - name: production\n    gitops:\n      repository: acme/deploy\n      targets:\n        - file: {production}\n          path: image.digest\n"
     ));
     let digest = push(&env, "dev", b"build once").await;
-    let args = [
-        "--policy",
-        &policy,
-        "--github-token",
-        TOKEN,
-        "--github-api-url",
-        &fake.url(),
-        "--deployment",
-        "false",
-    ];
+    let args = through(&fake, &policy);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // Not in staging's files yet: refused, naming what they hold; nothing written.
     let (output, json) = env.promote(&digest, "staging", "production", &args);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
