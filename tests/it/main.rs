@@ -3,6 +3,8 @@
 mod canary;
 mod container;
 mod demo;
+mod flow;
+mod runner;
 mod scratch;
 
 use std::path::PathBuf;

@@ -271,7 +271,41 @@ pub fn wanted_files(
         let existing = std::fs::read_to_string(&readme_path).ok();
         files.push((readme_path, splice_readme(existing.as_deref(), tool)?));
     }
+    let sequenced = SEQUENCE.iter().all(|name| {
+        tools
+            .iter()
+            .any(|t| t.spec.name == *name && t.spec.publish_action)
+    });
+    if let Some(image) = image.filter(|_| sequenced) {
+        files.push((root.join("action.yml"), root_action_yml(tools, image)?));
+    }
+    if let Some(image) = image {
+        for path in reusable_workflows(root)? {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            files.push((path, repin_workflow(&text, image)));
+        }
+    }
     Ok(files)
+}
+
+/// The reusable workflows (`on: workflow_call`) in `.github/workflows`: they run the pinned image.
+pub fn reusable_workflows(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let dir = root.join(".github/workflows");
+    let mut found = Vec::new();
+    if !dir.is_dir() {
+        return Ok(found);
+    }
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if text.lines().any(|l| l.trim_end() == "  workflow_call:") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 /// Files whose content differs from what `generate` would write.
@@ -292,4 +326,288 @@ pub fn read_image(root: &Path) -> anyhow::Result<Option<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {IMAGE_FILE}")),
     }
+}
+
+/// The root action's own inputs, before the tools' union.
+const ROOT_INPUTS: [(&str, &str); 5] = [
+    (
+        "tool",
+        "What runs: a tool (`sign-image`, `verify-image`, `sbom-attach`, `promote-digest`, `dispatch-integration`, `canary-watch`), or `build-sign-promote`: build and push `context` (when given, else `digest` names what was pushed), sign, attach the signed SBOM, verify both for this workflow's identity (or `certificate-identity`), and promote to `target-env` (when given).",
+    ),
+    (
+        "context",
+        "`build-sign-promote`: the Docker build context; empty: the image is already pushed and `digest` names it.",
+    ),
+    (
+        "file",
+        "`build-sign-promote`: the Dockerfile (default `<context>/Dockerfile`).",
+    ),
+    (
+        "platforms",
+        "`build-sign-promote`: platforms to build, e.g. `linux/amd64,linux/arm64`.",
+    ),
+    (
+        "build-args",
+        "`build-sign-promote`: build arguments, one `KEY=VALUE` per line.",
+    ),
+];
+
+/// The tools `build-sign-promote` runs, in order.
+pub const SEQUENCE: [&str; 4] = [
+    "sign-image",
+    "sbom-attach",
+    "verify-image",
+    "promote-digest",
+];
+
+/// One input of the root action: the union over the tools that take it.
+struct UnionInput {
+    name: String,
+    description: String,
+    default: Option<String>,
+    tools: Vec<&'static str>,
+}
+
+/// Every tool input, once: the first tool's description (with the tools that take it named), and
+/// a default only where every tool that takes the input agrees on it.
+fn union_inputs(tools: &[&ToolEntry]) -> Vec<UnionInput> {
+    let mut union: Vec<UnionInput> = Vec::new();
+    let mut defaults: Vec<Vec<Option<String>>> = Vec::new();
+    for tool in tools {
+        for input in input_docs(tool) {
+            if let Some(i) = union.iter().position(|u| u.name == input.name) {
+                union[i].tools.push(tool.spec.name);
+                defaults[i].push(input.default);
+            } else {
+                union.push(UnionInput {
+                    name: input.name,
+                    description: input.description,
+                    default: None,
+                    tools: vec![tool.spec.name],
+                });
+                defaults.push(vec![input.default]);
+            }
+        }
+    }
+    for (input, seen) in union.iter_mut().zip(defaults) {
+        if seen.windows(2).all(|w| w[0] == w[1]) {
+            input.default = seen.into_iter().next().flatten();
+        }
+        if input.tools.len() == tools.len() {
+            input.description.push_str(" (every tool)");
+        } else {
+            let _ = write!(input.description, " ({})", input.tools.join(", "));
+        }
+    }
+    union
+}
+
+/// The `env:` of a step running `tool` with each of its inputs taken from the root action's, and
+/// `overrides` (input, expression) in their place.
+fn tool_env(out: &mut String, tool: &ToolEntry, overrides: &[(&str, &str)]) {
+    out.push_str("      env:\n");
+    for input in input_docs(tool) {
+        let value = overrides
+            .iter()
+            .find(|(name, _)| *name == input.name)
+            .map_or_else(
+                || format!("${{{{ inputs.{} }}}}", input.name),
+                |(_, v)| (*v).to_owned(),
+            );
+        let _ = writeln!(
+            out,
+            "        {}: {}",
+            gantry_actions::inputs::variable_name(&input.name),
+            quoted(&value)
+        );
+    }
+}
+
+/// A composite step running `tool` in the pinned image.
+fn tool_step(
+    out: &mut String,
+    id: &str,
+    condition: &str,
+    tool: &ToolEntry,
+    image: &str,
+    overrides: &[(&str, &str)],
+) {
+    let _ = writeln!(
+        out,
+        "    - id: {id}\n      name: {}\n      if: {}\n      uses: {}\n      with:\n        args: {} --action",
+        quoted(&format!("gantry {}", tool.spec.name)),
+        quoted(condition),
+        quoted(&format!("docker://{image}")),
+        tool.spec.name
+    );
+    tool_env(out, tool, overrides);
+}
+
+/// The root `action.yml`: a composite action that runs one tool (`tool:`), or the
+/// build-sign-promote sequence, in the image every tool action runs.
+pub fn root_action_yml(tools: &[ToolEntry], image: &str) -> anyhow::Result<String> {
+    validate_image(image)?;
+    let tools: Vec<&ToolEntry> = tools.iter().filter(|t| t.spec.publish_action).collect();
+    let find = |name: &str| {
+        tools
+            .iter()
+            .copied()
+            .find(|t| t.spec.name == name)
+            .with_context(|| format!("build-sign-promote runs {name}, which is not a tool"))
+    };
+    let union = union_inputs(&tools);
+    let mut out = String::from(
+        "# Generated by `cargo xtask generate` from the tools' clap definitions. Do not edit.\n",
+    );
+    out.push_str("name: \"gantry\"\n");
+    writeln!(
+        out,
+        "description: {}",
+        quoted(
+            "Sign, verify, SBOM, integration-test, promote and canary-watch container images by digest: one tool per step, or build-sign-promote in one."
+        )
+    )?;
+    out.push_str("author: gantry\nbranding:\n  icon: package\n  color: blue\ninputs:\n");
+    for (name, description) in ROOT_INPUTS {
+        writeln!(
+            out,
+            "  {name}:\n    description: {}\n    required: {}",
+            quoted(description),
+            name == "tool"
+        )?;
+    }
+    for input in &union {
+        validate_name("root input", &input.name)?;
+        anyhow::ensure!(
+            ROOT_INPUTS.iter().all(|(name, _)| *name != input.name),
+            "the tools' input {:?} collides with the root action's own",
+            input.name
+        );
+        writeln!(
+            out,
+            "  {}:\n    description: {}\n    required: false",
+            input.name,
+            quoted(&input.description)
+        )?;
+        if let Some(default) = &input.default {
+            writeln!(out, "    default: {}", quoted(default))?;
+        }
+    }
+    let mut outputs: Vec<(&str, &str, Vec<String>)> = Vec::new();
+    let mut produced = |step: &str, tool: &ToolEntry| {
+        for output in tool.spec.outputs {
+            let reference = format!("steps.{step}.outputs.{}", output.name);
+            match outputs.iter_mut().find(|(name, _, _)| *name == output.name) {
+                Some((_, _, steps)) => steps.push(reference),
+                None => outputs.push((output.name, output.description, vec![reference])),
+            }
+        }
+    };
+    for tool in &tools {
+        produced(tool.spec.name, tool);
+    }
+    for name in SEQUENCE {
+        produced(&format!("sequence-{name}"), find(name)?);
+    }
+    out.push_str("outputs:\n");
+    for (name, description, steps) in &outputs {
+        writeln!(
+            out,
+            "  {name}:\n    description: {}\n    value: {}",
+            quoted(description),
+            quoted(&format!("${{{{ {} }}}}", steps.join(" || ")))
+        )?;
+    }
+    out.push_str("runs:\n  using: composite\n  steps:\n");
+    let names: Vec<String> = tools
+        .iter()
+        .map(|t| format!("'{}'", t.spec.name))
+        .chain(std::iter::once("'build-sign-promote'".to_owned()))
+        .collect();
+    writeln!(
+        out,
+        "    - name: \"gantry: which tool\"\n      if: {}\n      shell: bash\n      env:\n        TOOL: \"${{{{ inputs.tool }}}}\"\n      run: |\n        echo \"gantry: tool must be one of {}; found: ${{TOOL}}\" >&2\n        exit 2",
+        quoted(&format!(
+            "!contains(fromJSON('[{}]'), inputs.tool)",
+            names.join(", ").replace('\'', "\"")
+        )),
+        names.join(", ").replace('\'', "")
+    )?;
+    for tool in &tools {
+        let condition = format!("inputs.tool == '{}'", tool.spec.name);
+        tool_step(&mut out, tool.spec.name, &condition, tool, image, &[]);
+    }
+    sequence_steps(&mut out, &find, image)?;
+    Ok(out)
+}
+
+/// `build-sign-promote`: buildx, the build (when `context` is given), then [`SEQUENCE`], each
+/// on the digest the build reported or `digest` named.
+fn sequence_steps<'a>(
+    out: &mut String,
+    find: &dyn Fn(&str) -> anyhow::Result<&'a ToolEntry>,
+    image: &str,
+) -> anyhow::Result<()> {
+    const WHEN: &str = "inputs.tool == 'build-sign-promote'";
+    const BUILD: &str = "inputs.tool == 'build-sign-promote' && inputs.context != ''";
+    writeln!(
+        out,
+        "    - if: {}\n      uses: docker/setup-buildx-action@{SETUP_BUILDX}\n    - id: sequence-build\n      if: {}\n      uses: docker/build-push-action@{BUILD_PUSH}\n      with:\n        context: \"${{{{ inputs.context }}}}\"\n        file: \"${{{{ inputs.file }}}}\"\n        platforms: \"${{{{ inputs.platforms }}}}\"\n        build-args: \"${{{{ inputs.build-args }}}}\"\n        push: true\n        tags: \"${{{{ inputs.image }}}}:${{{{ github.sha }}}}\"\n        provenance: false",
+        quoted(BUILD),
+        quoted(BUILD)
+    )?;
+    let digest = "${{ steps.sequence-build.outputs.digest || inputs.digest }}";
+    let pinned = format!("${{{{ inputs.image }}}}@{digest}");
+    let identity = "${{ inputs.certificate-identity-regexp == '' && (inputs.certificate-identity || format('{0}/{1}', github.server_url, github.workflow_ref)) || inputs.certificate-identity }}";
+    for name in SEQUENCE {
+        let tool = find(name)?;
+        let id = format!("sequence-{name}");
+        let (condition, overrides): (String, Vec<(&str, &str)>) = match name {
+            "promote-digest" => (
+                format!("{WHEN} && inputs.target-env != ''"),
+                vec![("digest", digest)],
+            ),
+            "verify-image" => (
+                WHEN.to_owned(),
+                vec![
+                    ("image", pinned.as_str()),
+                    ("certificate-identity", identity),
+                    (
+                        "require-attestation",
+                        "${{ inputs.require-attestation || 'cyclonedx' }}",
+                    ),
+                ],
+            ),
+            "sbom-attach" => (
+                WHEN.to_owned(),
+                vec![("image", pinned.as_str()), ("attest", "true")],
+            ),
+            _ => (WHEN.to_owned(), vec![("image", pinned.as_str())]),
+        };
+        tool_step(out, &id, &condition, tool, image, &overrides);
+    }
+    Ok(())
+}
+
+/// docker/setup-buildx-action v3.11.1.
+const SETUP_BUILDX: &str = "e468171a9de216ec08956ac3ada2f0791b6bd435 # v3.11.1";
+/// docker/build-push-action v6.18.0.
+const BUILD_PUSH: &str = "263435318d21b8e681c14492fe198d362a7d2c83 # v6.18.0";
+
+/// The image every reusable workflow runs, pinned by digest: `ghcr.io/gantry-dev/gantry@sha256:…`
+/// wherever it appears in `text`, replaced by `image`.
+pub fn repin_workflow(text: &str, image: &str) -> String {
+    let (name, _) = image.split_once("@sha256:").unwrap_or((image, ""));
+    let needle = format!("{name}@sha256:");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(&needle) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + needle.len()..];
+        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        out.push_str(image);
+        rest = &after[hex..];
+    }
+    out.push_str(rest);
+    out
 }

@@ -149,3 +149,125 @@ fn names_must_be_kebab_case() {
         "{err}"
     );
 }
+
+/// The root action runs each tool with every one of its inputs, and build-sign-promote in order,
+/// all in the pinned image.
+#[test]
+fn the_root_action_runs_every_tool_with_all_its_inputs() {
+    let yml = generate::root_action_yml(gantry::TOOLS, FIXTURE_IMAGE).expect("render");
+    let doc = &yaml_rust2::YamlLoader::load_from_str(&yml).expect("YAML")[0];
+    assert_eq!(doc["runs"]["using"].as_str(), Some("composite"));
+    assert_eq!(doc["inputs"]["tool"]["required"].as_bool(), Some(true));
+    let steps = doc["runs"]["steps"].as_vec().expect("steps");
+    let step = |id: &str| {
+        steps
+            .iter()
+            .find(|s| s["id"].as_str() == Some(id))
+            .unwrap_or_else(|| panic!("no step {id}"))
+    };
+    for tool in gantry::TOOLS.iter().filter(|t| t.spec.publish_action) {
+        let name = tool.spec.name;
+        let run = step(name);
+        assert_eq!(
+            run["uses"].as_str(),
+            Some(format!("docker://{FIXTURE_IMAGE}").as_str())
+        );
+        assert_eq!(
+            run["with"]["args"].as_str(),
+            Some(format!("{name} --action").as_str())
+        );
+        assert_eq!(
+            run["if"].as_str(),
+            Some(format!("inputs.tool == '{name}'").as_str())
+        );
+        for input in generate::input_docs(tool) {
+            assert!(
+                !doc["inputs"][input.name.as_str()].is_badvalue(),
+                "{name}'s input {} is the root action's",
+                input.name
+            );
+            let variable = gantry_actions::inputs::variable_name(&input.name);
+            assert_eq!(
+                run["env"][variable.as_str()].as_str(),
+                Some(format!("${{{{ inputs.{} }}}}", input.name).as_str()),
+                "{name} gets {}",
+                input.name
+            );
+        }
+        for output in tool.spec.outputs {
+            let value = doc["outputs"][output.name]["value"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                value.contains(&format!("steps.{name}.outputs.{}", output.name)),
+                "{name}'s output {} is the root action's: {value}",
+                output.name
+            );
+        }
+    }
+    let sequence: Vec<&str> = steps
+        .iter()
+        .filter_map(|s| s["id"].as_str()?.strip_prefix("sequence-"))
+        .collect();
+    assert_eq!(
+        sequence,
+        [
+            "build",
+            "sign-image",
+            "sbom-attach",
+            "verify-image",
+            "promote-digest"
+        ]
+    );
+    let verify = step("sequence-verify-image");
+    assert!(
+        verify["env"]["INPUT_IMAGE"]
+            .as_str()
+            .is_some_and(|v| v.contains("steps.sequence-build.outputs.digest || inputs.digest")),
+        "verify takes the digest that was built or given"
+    );
+    assert_eq!(
+        verify["env"]["INPUT_REQUIRE-ATTESTATION"].as_str(),
+        Some("${{ inputs.require-attestation || 'cyclonedx' }}")
+    );
+    // A github-token default every tool shares survives the union.
+    assert_eq!(
+        doc["inputs"]["github-token"]["default"].as_str(),
+        Some("${{ github.token }}")
+    );
+}
+
+/// The reusable workflows run the pinned image: `generate` moves every pin to it, and `--check`
+/// calls a stale one drift.
+#[test]
+fn reusable_workflows_follow_the_pinned_image() {
+    let old = "ghcr.io/gantry-dev/gantry@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let text = format!(
+        "on:\n  workflow_call:\njobs:\n  a:\n    steps:\n      - uses: docker://{old}\n      - env:\n          GANTRY_IMAGE: {old}\n      - uses: docker://ghcr.io/other/image@sha256:2222222222222222222222222222222222222222222222222222222222222222\n"
+    );
+    let repinned = generate::repin_workflow(&text, FIXTURE_IMAGE);
+    assert_eq!(repinned.matches(FIXTURE_IMAGE).count(), 2, "{repinned}");
+    assert!(!repinned.contains(old));
+    assert!(
+        repinned.contains("ghcr.io/other/image@sha256:2222"),
+        "others are left alone"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workflows = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).expect("mkdir");
+    std::fs::write(workflows.join("reusable.yml"), &text).expect("write");
+    std::fs::write(workflows.join("ci.yml"), format!("on: push\n# {old}\n")).expect("write");
+    let files = generate::wanted_files(dir.path(), &[], Some(FIXTURE_IMAGE)).expect("files");
+    assert_eq!(
+        files.len(),
+        1,
+        "only the reusable workflow is the generator's"
+    );
+    assert_eq!(
+        generate::drift(&files),
+        vec![workflows.join("reusable.yml")]
+    );
+    std::fs::write(&files[0].0, &files[0].1).expect("write");
+    assert!(generate::drift(&files).is_empty());
+}

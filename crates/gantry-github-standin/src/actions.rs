@@ -104,6 +104,8 @@ pub(super) struct Run {
     cancelled: Option<Instant>,
     group: Option<String>,
     inputs: Map<String, Value>,
+    /// Jobs that ended while the run goes on (by name): listed as completed.
+    ended_jobs: Vec<String>,
 }
 
 /// A run's state at an instant: status, conclusion, when it last changed.
@@ -341,6 +343,16 @@ impl super::StandIn {
         run.plan.verdict = verdict;
     }
 
+    /// Records that the jobs `jobs` (name, conclusion, log) of run `id` have ended while the run
+    /// goes on, as the runner does job by job: the run's jobs list shows them completed, the
+    /// rest in progress.
+    pub fn end_jobs(&self, id: u64, jobs: Vec<(String, String, String)>) {
+        let mut state = self.state();
+        let run = state.actions.run_mut(id);
+        run.ended_jobs = jobs.iter().map(|j| j.0.clone()).collect();
+        run.plan.jobs = jobs;
+    }
+
     /// The statuses set on `sha` in `repository`, oldest first.
     pub fn commit_statuses(&self, repository: &str, sha: &str) -> Vec<Value> {
         self.state()
@@ -396,6 +408,7 @@ fn create_run(
         cancelled: None,
         group,
         inputs: values.clone(),
+        ended_jobs: Vec::new(),
     });
     id
 }

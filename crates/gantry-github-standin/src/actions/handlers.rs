@@ -343,6 +343,7 @@ fn job_json(run: &Run, index: usize, job: &(String, String, String), now: Instan
     let (status, conclusion) = match (current.status, current.conclusion.as_deref()) {
         ("completed", Some("cancelled")) => ("completed", Some("cancelled".to_owned())),
         ("completed", _) => ("completed", Some(job.1.clone())),
+        _ if run.ended_jobs.contains(&job.0) => ("completed", Some(job.1.clone())),
         _ => ("in_progress", None),
     };
     json!({

@@ -147,7 +147,12 @@ fn check_workflow(path: &Path) -> BTreeSet<String> {
     let text = std::fs::read_to_string(path).expect("the workflow");
     let workflow = &YamlLoader::load_from_str(&text).expect("YAML")[0];
     let mut used = BTreeSet::new();
-    for (_, job) in workflow["jobs"].as_hash().expect("jobs") {
+    for (id, job) in workflow["jobs"].as_hash().expect("jobs") {
+        if let Some(uses) = job["uses"].as_str() {
+            let id = id.as_str().expect("a job id");
+            used.extend(check_call(&name.to_string(), &text, id, uses, job));
+            continue;
+        }
         for step in job["steps"].as_vec().expect("steps") {
             let Some(tool) = step["uses"]
                 .as_str()
@@ -183,6 +188,73 @@ fn check_workflow(path: &Path) -> BTreeSet<String> {
                 }
             }
             used.insert(tool);
+        }
+    }
+    used
+}
+
+/// Checks a job that calls one of gantry's reusable workflows: pinned by full SHA, every `with:`
+/// and `secrets:` key one it declares, every required one given, every `needs.<job>.outputs.<name>`
+/// one it declares. Returns the reusable workflow (`workflow:<file>`) and the tools it runs.
+fn check_call(name: &str, text: &str, id: &str, target: &str, job: &Yaml) -> BTreeSet<String> {
+    let (file, pin) = target
+        .strip_prefix("gantry-dev/gantry/.github/workflows/")
+        .and_then(|u| u.split_once('@'))
+        .unwrap_or_else(|| panic!("{name}: {target} is not one of gantry's reusable workflows"));
+    assert_eq!(pin.len(), 40, "{name}: {file} pinned by full SHA");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.github/workflows")
+        .join(file);
+    let called_text =
+        std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{name}: no workflow {file}"));
+    let called = &YamlLoader::load_from_str(&called_text).expect("YAML")[0];
+    let call = &called["on"]["workflow_call"];
+    for section in ["inputs", "secrets"] {
+        let given: BTreeSet<String> = job[if section == "inputs" {
+            "with"
+        } else {
+            "secrets"
+        }]
+        .as_hash()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+        .collect();
+        let declared = declared(call, section);
+        for key in &given {
+            assert!(
+                declared.contains(key),
+                "{name}: {file} has no {section} {key}"
+            );
+        }
+        for (key, spec) in call[section].as_hash().into_iter().flatten() {
+            let key = key.as_str().expect("a name");
+            if spec["required"].as_bool() == Some(true) {
+                assert!(
+                    given.contains(key),
+                    "{name}: {file} requires {section} {key}"
+                );
+            }
+        }
+    }
+    let outputs = declared(call, "outputs");
+    for reference in text.split(&format!("needs.{id}.outputs.")).skip(1) {
+        let output: String = reference
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        assert!(
+            outputs.contains(&output),
+            "{name}: {file} has no output {output}"
+        );
+    }
+    let mut used: BTreeSet<String> = [format!("workflow:{file}")].into();
+    for line in called_text.lines() {
+        if let Some(args) = line.trim().strip_prefix("args: ") {
+            used.extend(args.split_whitespace().next().map(str::to_owned));
+        }
+        if let Some(rest) = line.split("\"$GANTRY\" ").nth(1) {
+            used.extend(rest.split_whitespace().next().map(str::to_owned));
         }
     }
     used
@@ -235,7 +307,7 @@ fn every_example_workflow_and_policy_is_one_gantry_takes() {
 }
 
 #[test]
-fn seed_002s_workflows_give_gantrys_actions_only_inputs_they_declare() {
+fn seed_002s_workflows_call_gantrys_reusable_workflows_with_what_they_declare() {
     let dir = examples().join("002-immoflowme");
     let mut used = BTreeSet::new();
     for name in ["build-and-sign.yml", "promote.yml", "canary-deploy.yml"] {
@@ -245,15 +317,21 @@ fn seed_002s_workflows_give_gantrys_actions_only_inputs_they_declare() {
         used,
         [
             "canary-watch",
+            "dispatch-integration",
             "promote-digest",
             "sbom-attach",
             "sign-image",
-            "verify-image"
+            "verify-image",
+            "workflow:build-sign.yml",
+            "workflow:canary.yml",
+            "workflow:promote.yml",
         ]
         .map(str::to_owned)
         .into(),
     );
-    // The paths the workflows take are the policy's, seed 002's table.
+    // The paths the workflows take are the policy's, seed 002's table, each requiring the
+    // signature of gantry's build-sign workflow run in this repository; the gates run on the way
+    // to staging, production takes only a digest whose canary passed.
     let policy = gantry_policy_load(&dir.join(".github/gantry.yml"));
     for (from, to) in [
         ("build", "dev"),
@@ -261,10 +339,32 @@ fn seed_002s_workflows_give_gantrys_actions_only_inputs_they_declare() {
         ("staging", "canary"),
         ("canary", "production"),
     ] {
-        policy
+        let promotion = policy
             .promotion(from, to)
             .unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
+        let signature = promotion.require_signature.as_ref().expect("a signature");
+        assert_eq!(signature.repository.as_deref(), Some("immoflowme/portal"));
     }
+    let gates: Vec<&str> = policy
+        .promotion("dev", "staging")
+        .expect("a path")
+        .gates
+        .iter()
+        .map(|g| g.run.as_str())
+        .collect();
+    assert_eq!(
+        gates,
+        ["./scripts/migrate --dry-run", "./scripts/smoke-test"]
+    );
+    assert!(
+        policy
+            .promotion("canary", "production")
+            .expect("a path")
+            .require_attestations
+            .iter()
+            .any(|a| a.contains("canary")),
+        "production requires a healthy canary"
+    );
     assert!(
         policy.promotion("dev", "production").is_err(),
         "no skipping"
@@ -308,21 +408,46 @@ fn seed_001_goes_to_staging_by_commit_and_to_production_by_pull_request() {
 fn seed_000s_service_waits_for_the_aspire_verdict_and_the_aspire_run_reports_it() {
     let dir = examples().join("000-aspire");
     let service = check_workflow(&dir.join("service-repo/.github/workflows/service-ci.yml"));
-    assert!(service.contains("dispatch-integration") && service.contains("promote-digest"));
+    assert!(
+        service.contains("workflow:build-sign.yml")
+            && service.contains("dispatch-integration")
+            && service.contains("workflow:promote.yml"),
+        "{service:?}"
+    );
+    let ci = std::fs::read_to_string(dir.join("service-repo/.github/workflows/service-ci.yml"))
+        .expect("the workflow");
+    assert!(
+        ci.contains("if: needs.build.outputs.integration_conclusion == 'success'"),
+        "prod only on a passing verdict"
+    );
     let aspire = check_workflow(&dir.join("aspire-repo/.github/workflows/integration.yml"));
-    assert!(aspire.contains("dispatch-integration") && aspire.contains("verify-image"));
+    assert!(
+        aspire.contains("workflow:integration.yml")
+            && aspire.contains("dispatch-integration")
+            && aspire.contains("verify-image"),
+        "{aspire:?}"
+    );
     let text = std::fs::read_to_string(dir.join("aspire-repo/.github/workflows/integration.yml"))
         .expect("the workflow");
     // The receiving side of dispatch-integration's contract: named by the correlation id, one
-    // queue per service, the report always.
+    // queue per service; the reusable workflow reports always.
     for part in [
         "run-name: integration ${{ inputs.source_repository }} ${{ inputs.correlation_id }}",
         "group: integration-${{ inputs.source_repository }}",
         "cancel-in-progress: false",
-        "if: always()",
-        "command: report",
     ] {
         assert!(text.contains(part), "{part}");
+    }
+    let reusable = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.github/workflows/integration.yml"),
+    )
+    .expect("the reusable workflow");
+    for part in [
+        "if: always()",
+        "INPUT_COMMAND: report",
+        "name: gantry-verdict",
+    ] {
+        assert!(reusable.contains(part), "{part}");
     }
     let release = check_workflow(&dir.join("service-repo/.github/workflows/sprint-release.yml"));
     assert!(
