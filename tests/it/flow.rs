@@ -875,3 +875,96 @@ fn seed_000_waits_for_the_aspire_verdict_and_promotes_only_on_a_pass() {
         "{statuses:?}"
     );
 }
+
+/// Seed 004: the release caller's matrix `with:` through build-sign into the GitOps repository:
+/// the service's `image:` fields get the digest by one commit, every other byte kept.
+#[test]
+fn seed_004_writes_the_signed_digest_into_the_gitops_repository() {
+    let repository = "dws-org/dws";
+    let Some(stage) = Stage::start(repository) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = examples().join("004-dws");
+    let host = stage.host();
+    // The service's policy, its image in gantry's registry instead of GHCR.
+    let policy = dir.path().join("example-policy.yml");
+    std::fs::write(
+        &policy,
+        std::fs::read_to_string(seed.join(".github/gantry/dws-event-service.yml"))
+            .expect("the example's policy")
+            .replace("ghcr.io/", &format!("{host}/")),
+    )
+    .expect("policy");
+    stage.workspace(&policy, dir.path());
+    std::fs::create_dir_all(dir.path().join(".github/gantry")).expect("mkdir");
+    std::fs::rename(
+        dir.path().join(".github/gantry.yml"),
+        dir.path().join(".github/gantry/dws-event-service.yml"),
+    )
+    .expect("the policy where the caller names it");
+    // Its trusted-root is relative to .github/gantry/.
+    std::fs::copy(
+        dir.path().join("trusted_root.json"),
+        dir.path().join(".github/trusted_root.json"),
+    )
+    .expect("root");
+    std::fs::write(dir.path().join("app"), "dws-event-service v7").expect("app");
+    let manifest = format!(
+        "# DWS deployments\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: dws-event-service\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: {host}/dws-org/dws-event-service:old   # bumped by gantry\n        - name: sidecar\n          image: {host}/dws-org/envoy:1.30\n"
+    );
+    stage.github.commit_files(
+        "dws-org/gitops",
+        "main",
+        &[("apps/dws/deployments.yaml", manifest.as_bytes())],
+        "seed",
+    );
+
+    let mut runner = stage.runner(repository, "release.yml", dir.path());
+    runner.secrets = map(&[("GITOPS_TOKEN", TOKEN)]);
+    runner.matrix = json!({"service": "dws-event-service"});
+    let image = format!("{host}/dws-org/dws-event-service");
+    let local = stage.local(
+        &image,
+        &["insecure_registry", "signing_config", "trusted_root"],
+    );
+    let outcome = runner
+        .caller_job(
+            &seed.join(".github/workflows/release.yml"),
+            "release",
+            &Map::new(),
+            &Map::new(),
+            &local,
+        )
+        .expect("release.yml runs")
+        .expect("the job runs");
+    assert_eq!(outcome.result, "success", "{}", failure_log(&runner));
+    let digest = outcome.outputs["digest"].as_str().expect("digest");
+    let promote = runner
+        .steps()
+        .into_iter()
+        .find_map(|s| s.gantry.filter(|(tool, _)| tool == "promote-digest"))
+        .expect("promote-digest ran")
+        .1;
+    assert_eq!(
+        promote["INPUT_POLICY"],
+        ".github/gantry/dws-event-service.yml"
+    );
+    let written = String::from_utf8(
+        stage
+            .github
+            .file("dws-org/gitops", "main", "apps/dws/deployments.yaml")
+            .expect("the manifest"),
+    )
+    .expect("utf-8");
+    assert_eq!(
+        written,
+        manifest.replace(&format!("{image}:old"), &format!("{image}@{digest}")),
+        "only the service's image field changed"
+    );
+    assert_eq!(
+        stage.github.log("dws-org/gitops", "main").len(),
+        2,
+        "one commit"
+    );
+}

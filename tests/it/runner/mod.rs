@@ -74,6 +74,8 @@ pub struct Runner {
     pub github: Value,
     /// The repository's secrets (`secrets.*` of a top-level workflow).
     pub secrets: Map<String, Value>,
+    /// The `matrix` context of the caller's job (one combination).
+    pub matrix: Value,
     /// What the runner's environment holds for every step (`GITHUB_API_URL`, …).
     pub env: Vec<(String, String)>,
     /// Given to steps of jobs that grant `id-token: write`.
@@ -100,6 +102,7 @@ impl Runner {
             workspace: workspace.to_owned(),
             github,
             secrets: Map::new(),
+            matrix: json!({}),
             env: Vec::new(),
             oidc_env: Vec::new(),
             plays: HashMap::new(),
@@ -195,7 +198,7 @@ impl Runner {
         })?;
         let scope = Scope {
             runner: self,
-            fixed: json!({"inputs": inputs, "secrets": self.secrets, "github": self.github, "needs": needed, "env": {}}),
+            fixed: json!({"inputs": inputs, "secrets": self.secrets, "github": self.github, "needs": needed, "env": {}, "matrix": self.matrix}),
             succeeded: needed.values().all(|j| j["result"] == "success"),
         };
         if let Some(cond) = spec["if"].as_str()
