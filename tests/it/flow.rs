@@ -62,7 +62,7 @@ fn map(pairs: &[(&str, &str)]) -> Map<String, Value> {
 impl Stage {
     /// The registry, Sigstore, GitHub, GitHub's OIDC token endpoint and a canary whose health the
     /// test sets; `None` after a loud skip where a component is missing (a failure in CI).
-    fn start(repository: &str) -> Option<Self> {
+    fn start(repository: &str, identity: &str) -> Option<Self> {
         let binary = crate::dist_binary()?;
         let registry = Registry::start_on(Backend::Gantry, Auth::Anonymous)?;
         let claims = json!({
@@ -70,9 +70,9 @@ impl Stage {
             "sha": COMMIT,
             "ref": "refs/heads/main",
             "event_name": "push",
-            "job_workflow_ref": BUILD_SIGN.trim_start_matches("https://github.com/"),
+            "job_workflow_ref": identity.trim_start_matches("https://github.com/"),
         });
-        let sigstore = MockSigstore::start(BUILD_SIGN, &claims.to_string())?;
+        let sigstore = MockSigstore::start(identity, &claims.to_string())?;
         let github = GitHubFake::start().expect("the GitHub stand-in")?;
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let health = Arc::new(AtomicU16::new(200));
@@ -158,11 +158,17 @@ impl Stage {
         self.registry.host()
     }
 
-    /// A checked-out repository: the example's policy (with the mock Sigstore's trusted root),
-    /// its gate scripts, and the mock Sigstore's signing config and trusted root.
+    /// A checked-out repository: the example's policy at `.github/gantry.yml` (with the mock
+    /// Sigstore's trusted root), its gate scripts, and the mock Sigstore's signing config and
+    /// trusted root.
     fn workspace(&self, policy: &Path, dir: &Path) {
-        std::fs::create_dir_all(dir.join(".github")).expect("mkdir");
-        let text = std::fs::read_to_string(policy).expect("the example's policy");
+        self.workspace_as(policy, dir, ".github/gantry.yml", |text| text);
+    }
+
+    /// [`Self::workspace`] with the policy at `dest`, changed by `edit` first.
+    fn workspace_as(&self, policy: &Path, dir: &Path, dest: &str, edit: impl Fn(String) -> String) {
+        let text = edit(std::fs::read_to_string(policy).expect("the example's policy"));
+        let root = dir.join("trusted_root.json");
         let mut local = String::new();
         for line in text.lines() {
             local.push_str(line);
@@ -170,11 +176,15 @@ impl Stage {
             if line.trim_start().starts_with("identity-regexp:") {
                 let indent = &line[..line.len() - line.trim_start().len()];
                 local.push_str(indent);
-                local.push_str("trusted-root: ../trusted_root.json\n");
+                local.push_str("trusted-root: ");
+                local.push_str(&root.display().to_string());
+                local.push('\n');
             }
         }
-        std::fs::write(dir.join(".github/gantry.yml"), local).expect("policy");
-        std::fs::copy(&self.sigstore.trusted_root, dir.join("trusted_root.json")).expect("root");
+        let dest = dir.join(dest);
+        std::fs::create_dir_all(dest.parent().expect("a folder")).expect("mkdir");
+        std::fs::write(&dest, local).expect("policy");
+        std::fs::copy(&self.sigstore.trusted_root, &root).expect("root");
         std::fs::copy(
             &self.sigstore.signing_config,
             dir.join("signing_config.json"),
@@ -233,10 +243,9 @@ impl Stage {
         for action in ["actions/checkout", "docker/setup-buildx-action"] {
             runner.play(action, |_| Ok(BTreeMap::new()));
         }
-        let host = self.host();
-        runner.play("docker/login-action", move |step| {
-            if step.with.get("registry") != Some(&host) || step.with["password"].is_empty() {
-                return Err(format!("login to the wrong registry: {:?}", step.with));
+        runner.play("docker/login-action", |step| {
+            if step.with.get("password").is_none_or(String::is_empty) {
+                return Err("a login without a password".to_owned());
             }
             Ok(BTreeMap::new())
         });
@@ -427,7 +436,7 @@ fn env_file(dir: &Path, gate: &str) -> String {
 #[expect(clippy::too_many_lines, reason = "one flow, told in order")]
 fn seed_002_builds_once_and_promotes_the_same_digest_through_the_reusable_workflows() {
     let repository = "immoflowme/portal";
-    let Some(stage) = Stage::start(repository) else {
+    let Some(stage) = Stage::start(repository, BUILD_SIGN) else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -764,7 +773,7 @@ fn register_aspire(stage: &Stage) {
 #[expect(clippy::too_many_lines, reason = "one flow, told in order")]
 fn seed_000_waits_for_the_aspire_verdict_and_promotes_only_on_a_pass() {
     let service = "acme/orders";
-    let Some(stage) = Stage::start(service) else {
+    let Some(stage) = Stage::start(service, BUILD_SIGN) else {
         return;
     };
     register_aspire(&stage);
@@ -881,34 +890,19 @@ fn seed_000_waits_for_the_aspire_verdict_and_promotes_only_on_a_pass() {
 #[test]
 fn seed_004_writes_the_signed_digest_into_the_gitops_repository() {
     let repository = "dws-org/dws";
-    let Some(stage) = Stage::start(repository) else {
+    let Some(stage) = Stage::start(repository, BUILD_SIGN) else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let seed = examples().join("004-dws");
     let host = stage.host();
     // The service's policy, its image in gantry's registry instead of GHCR.
-    let policy = dir.path().join("example-policy.yml");
-    std::fs::write(
-        &policy,
-        std::fs::read_to_string(seed.join(".github/gantry/dws-event-service.yml"))
-            .expect("the example's policy")
-            .replace("ghcr.io/", &format!("{host}/")),
-    )
-    .expect("policy");
-    stage.workspace(&policy, dir.path());
-    std::fs::create_dir_all(dir.path().join(".github/gantry")).expect("mkdir");
-    std::fs::rename(
-        dir.path().join(".github/gantry.yml"),
-        dir.path().join(".github/gantry/dws-event-service.yml"),
-    )
-    .expect("the policy where the caller names it");
-    // Its trusted-root is relative to .github/gantry/.
-    std::fs::copy(
-        dir.path().join("trusted_root.json"),
-        dir.path().join(".github/trusted_root.json"),
-    )
-    .expect("root");
+    stage.workspace_as(
+        &seed.join(".github/gantry/dws-event-service.yml"),
+        dir.path(),
+        ".github/gantry/dws-event-service.yml",
+        |text| text.replace("ghcr.io/", &format!("{host}/")),
+    );
     std::fs::write(dir.path().join("app"), "dws-event-service v7").expect("app");
     let manifest = format!(
         "# DWS deployments\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: dws-event-service\nspec:\n  template:\n    spec:\n      containers:\n        - name: app\n          image: {host}/dws-org/dws-event-service:old   # bumped by gantry\n        - name: sidecar\n          image: {host}/dws-org/envoy:1.30\n"
@@ -967,4 +961,151 @@ fn seed_004_writes_the_signed_digest_into_the_gitops_repository() {
         2,
         "one commit"
     );
+}
+
+/// Seed 001: services discovered, each built, signed, SBOM'd, verified and committed to staging's
+/// GitOps files in one step (gantry's root action, `build-sign-promote`); production by a pull
+/// request that asks the platform leads, opened by the production job's own `with:`.
+#[test]
+#[expect(clippy::too_many_lines, reason = "one flow, told in order")]
+fn seed_001_ships_a_service_with_the_root_action_and_asks_for_production_by_pull_request() {
+    let (repository, service) = ("ai-aas/platform", "api-router-service");
+    let identity =
+        "https://github.com/ai-aas/platform/.github/workflows/service-cd.yml@refs/heads/main";
+    let Some(stage) = Stage::start(repository, identity) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = examples().join("001-aiaas");
+    // Argo CD cannot run here: the environments' argocd lines are left out.
+    stage.workspace_as(
+        &seed.join(".github/gantry/api-router-service.yml"),
+        dir.path(),
+        ".github/gantry/api-router-service.yml",
+        |text| {
+            let mut kept = String::new();
+            for line in text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("argocd:"))
+            {
+                kept.push_str(line);
+                kept.push('\n');
+            }
+            kept
+        },
+    );
+    std::fs::create_dir_all(dir.path().join("services").join(service)).expect("mkdir");
+    std::fs::write(
+        dir.path().join("services").join(service).join("app"),
+        "router v3",
+    )
+    .expect("app");
+    let values = |env: &str| format!("infra/helm/charts/{service}/values-{env}.yaml");
+    let old = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+    let file = format!(
+        "image:\n  repository: ghcr.io/ai-aas/{service}\n  digest: {old}  # gantry\nreplicas: 2\n"
+    );
+    stage.github.commit_files(
+        "ai-aas/platform-gitops",
+        "main",
+        &[
+            (&values("staging"), file.as_bytes()),
+            (&values("production"), file.as_bytes()),
+        ],
+        "seed",
+    );
+    stage
+        .github
+        .set_permission("ai-aas/platform-gitops", ACTOR, "write", "write");
+
+    let workflow = seed.join(".github/workflows/service-cd.yml");
+    let image = format!("{}/ai-aas/{service}", stage.host());
+    let mut runner = stage.runner(repository, "service-cd.yml", dir.path());
+    runner.github["event_name"] = json!("push");
+    runner.secrets = map(&[("GITOPS_TOKEN", TOKEN), ("ARGOCD_TOKEN", "unused-here")]);
+    runner.with_overrides = map(&[
+        ("image", &image),
+        ("insecure-registry", &stage.host()),
+        ("signing-config", "signing_config.json"),
+        ("trusted-root", "trusted_root.json"),
+    ]);
+    let none = Map::new();
+    let discover = runner
+        .steps_job(&workflow, "discover", &none, &none)
+        .expect("discover runs")
+        .expect("on push");
+    assert_eq!(
+        discover["outputs"]["services"],
+        json!(format!("[\"{service}\"]"))
+    );
+    let services: Vec<String> =
+        serde_json::from_str(discover["outputs"]["services"].as_str().expect("JSON"))
+            .expect("a list");
+    let needs: Map<String, Value> = [("discover".to_owned(), discover)].into_iter().collect();
+    for name in &services {
+        runner.matrix = json!({ "service": name });
+        let build = runner
+            .steps_job(&workflow, "build", &none, &needs)
+            .expect("build runs")
+            .expect("on push");
+        assert_eq!(build["result"], "success", "{}", failure_log(&runner));
+    }
+    let ran: Vec<String> = gantry_steps(&runner)
+        .into_iter()
+        .map(|(tool, _)| tool)
+        .collect();
+    assert_eq!(
+        ran,
+        [
+            "sign-image",
+            "sbom-attach",
+            "verify-image",
+            "promote-digest"
+        ],
+        "one step, four tools"
+    );
+    let digest = stage
+        .resolve(&format!("{image}:dev"))
+        .expect("the build is dev")
+        .to_string();
+    let staging = String::from_utf8(
+        stage
+            .github
+            .file("ai-aas/platform-gitops", "main", &values("staging"))
+            .expect("staging's values"),
+    )
+    .expect("utf-8");
+    assert_eq!(staging, file.replace(old, &digest), "one field changed");
+    assert!(
+        runner
+            .steps()
+            .iter()
+            .any(|s| s.path.ends_with("/sequence-build") && s.outcome == "success"),
+        "the build ran in the root action"
+    );
+
+    // Production: the dispatch's own with:, a pull request asking the platform leads.
+    runner.github["event_name"] = json!("workflow_dispatch");
+    let production = runner
+        .steps_job(
+            &workflow,
+            "production",
+            &map(&[("service", service), ("image_digest", &digest)]),
+            &none,
+        )
+        .expect("production runs")
+        .expect("on dispatch");
+    assert_eq!(production["result"], "success", "{}", failure_log(&runner));
+    let pulls = stage.github.pulls("ai-aas/platform-gitops");
+    assert_eq!(pulls.len(), 1, "one pull request");
+    let pull = &pulls[0];
+    assert_eq!(pull.head, format!("gantry/production/{service}"));
+    assert_eq!(pull.teams, ["platform-leads"]);
+    assert_eq!(pull.labels, ["promotion", "production"]);
+    assert!(pull.body.contains(&digest), "{}", pull.body);
+    let unchanged = stage
+        .github
+        .file("ai-aas/platform-gitops", "main", &values("production"))
+        .expect("production's values");
+    assert_eq!(unchanged, file.as_bytes(), "production waits for the merge");
 }

@@ -336,7 +336,7 @@ const ROOT_INPUTS: [(&str, &str); 5] = [
     ),
     (
         "context",
-        "`build-sign-promote`: the Docker build context; empty: the image is already pushed and `digest` names it.",
+        "`build-sign-promote`: the Docker build context; empty: the image is already pushed and `digest` names it. The build is tagged with the commit SHA and `source-env`.",
     ),
     (
         "file",
@@ -552,7 +552,7 @@ fn sequence_steps<'a>(
     const BUILD: &str = "inputs.tool == 'build-sign-promote' && inputs.context != ''";
     writeln!(
         out,
-        "    - if: {}\n      uses: docker/setup-buildx-action@{SETUP_BUILDX}\n    - id: sequence-build\n      if: {}\n      uses: docker/build-push-action@{BUILD_PUSH}\n      with:\n        context: \"${{{{ inputs.context }}}}\"\n        file: \"${{{{ inputs.file }}}}\"\n        platforms: \"${{{{ inputs.platforms }}}}\"\n        build-args: \"${{{{ inputs.build-args }}}}\"\n        push: true\n        tags: \"${{{{ inputs.image }}}}:${{{{ github.sha }}}}\"\n        provenance: false",
+        "    - if: {}\n      uses: docker/setup-buildx-action@{SETUP_BUILDX}\n    - id: sequence-build\n      if: {}\n      uses: docker/build-push-action@{BUILD_PUSH}\n      with:\n        context: \"${{{{ inputs.context }}}}\"\n        file: \"${{{{ inputs.file }}}}\"\n        platforms: \"${{{{ inputs.platforms }}}}\"\n        build-args: \"${{{{ inputs.build-args }}}}\"\n        push: true\n        tags: \"${{{{ inputs.image }}}}:${{{{ github.sha }}}}\\n${{{{ inputs.source-env != '' && format('{{0}}:{{1}}', inputs.image, inputs.source-env) || '' }}}}\"\n        provenance: false",
         quoted(BUILD),
         quoted(BUILD)
     )?;

@@ -76,6 +76,9 @@ pub struct Runner {
     pub secrets: Map<String, Value>,
     /// The `matrix` context of the caller's job (one combination).
     pub matrix: Value,
+    /// Set in the `with:` of every use of gantry's root action: what only this machine needs
+    /// (the local registry, the mock Sigstore).
+    pub with_overrides: Map<String, Value>,
     /// What the runner's environment holds for every step (`GITHUB_API_URL`, …).
     pub env: Vec<(String, String)>,
     /// Given to steps of jobs that grant `id-token: write`.
@@ -103,6 +106,7 @@ impl Runner {
             github,
             secrets: Map::new(),
             matrix: json!({}),
+            with_overrides: Map::new(),
             env: Vec::new(),
             oidc_env: Vec::new(),
             plays: HashMap::new(),
@@ -119,6 +123,13 @@ impl Runner {
         play: impl Fn(&StepCall) -> Result<BTreeMap<String, String>, String> + Send + Sync + 'static,
     ) {
         self.plays.insert(key.to_owned(), Box::new(play));
+    }
+
+    /// The repository's secrets and the one GitHub adds, `GITHUB_TOKEN`.
+    fn repository_secrets(&self) -> Map<String, Value> {
+        let mut secrets = self.secrets.clone();
+        secrets.insert("GITHUB_TOKEN".to_owned(), self.github["token"].clone());
+        secrets
     }
 
     /// The steps run so far.
@@ -198,7 +209,7 @@ impl Runner {
         })?;
         let scope = Scope {
             runner: self,
-            fixed: json!({"inputs": inputs, "secrets": self.secrets, "github": self.github, "needs": needed, "env": {}, "matrix": self.matrix}),
+            fixed: json!({"inputs": inputs, "secrets": self.repository_secrets(), "github": self.github, "needs": needed, "env": {}, "matrix": self.matrix}),
             succeeded: needed.values().all(|j| j["result"] == "success"),
         };
         if let Some(cond) = spec["if"].as_str()
@@ -211,6 +222,34 @@ impl Runner {
         with.extend(overrides.clone());
         let secrets = evaluate_map(&spec["secrets"], &scope)?;
         self.call(&called, &with, &secrets).map(Some)
+    }
+
+    /// Runs job `job` of `workflow` (a job of steps) with the event's `inputs` and `needs`;
+    /// `None` when its `if:` does not hold. Returns `{result, outputs}`.
+    pub fn steps_job(
+        &self,
+        workflow: &Path,
+        job: &str,
+        inputs: &Map<String, Value>,
+        needed: &Map<String, Value>,
+    ) -> Result<Option<Value>, String> {
+        let doc = load(workflow)?;
+        let spec = &doc["jobs"][job];
+        let scope = Scope {
+            runner: self,
+            fixed: json!({"inputs": inputs, "secrets": self.repository_secrets(), "github": self.github, "needs": needed, "env": {}, "matrix": self.matrix}),
+            succeeded: needed.values().all(|j| j["result"] == "success"),
+        };
+        if let Some(cond) = spec["if"].as_str()
+            && !condition(cond, &scope)?
+        {
+            return Ok(None);
+        }
+        let name = workflow
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.job(&name, job, spec, &doc["env"], &scope).map(Some)
     }
 
     /// Where `uses:` of a reusable workflow points: `gantry-dev/gantry/.github/workflows/X@sha`
@@ -326,27 +365,52 @@ impl Runner {
         scope: &Scope,
     ) -> Result<Value, String> {
         let oidc = job["permissions"]["id-token"].as_str() == Some("write");
-        let mut steps: Map<String, Value> = Map::new();
-        let mut ok = true;
         let mut env = evaluate_map(workflow_env, scope)?;
+        let mut job_scope = Scope {
+            runner: self,
+            fixed: scope.fixed.clone(),
+            succeeded: true,
+        };
+        job_scope.fixed["env"] = Value::Object(env.clone());
+        env.extend(evaluate_map(&job["env"], &job_scope)?);
+        let (ok, steps) = self.run_steps(
+            &format!("{workflow}/{id}"),
+            &job["steps"],
+            &env,
+            oidc,
+            &job_scope,
+        )?;
+        job_scope.fixed["steps"] = Value::Object(steps);
+        job_scope.succeeded = ok;
+        let outputs = evaluate_map(&job["outputs"], &job_scope)?;
+        Ok(json!({"result": if ok { "success" } else { "failure" }, "outputs": outputs}))
+    }
+
+    /// Runs `steps` in `scope` (a job's, or a composite action's): whether all succeeded, and
+    /// the `steps` context they leave.
+    fn run_steps(
+        &self,
+        prefix: &str,
+        steps: &Yaml,
+        env: &Map<String, Value>,
+        oidc: bool,
+        scope: &Scope,
+    ) -> Result<(bool, Map<String, Value>), String> {
+        let mut done: Map<String, Value> = Map::new();
+        let mut ok = true;
         let mut step_scope = Scope {
             runner: self,
             fixed: scope.fixed.clone(),
             succeeded: true,
         };
-        step_scope.fixed["env"] = Value::Object(env.clone());
-        env.extend(evaluate_map(&job["env"], &step_scope)?);
-        for (n, step) in job["steps"].as_vec().into_iter().flatten().enumerate() {
+        for (n, step) in steps.as_vec().into_iter().flatten().enumerate() {
             let step_id = step["id"]
                 .as_str()
                 .map_or_else(|| format!("__{n}"), ToOwned::to_owned);
-            step_scope.fixed["steps"] = Value::Object(steps.clone());
+            step_scope.fixed["steps"] = Value::Object(done.clone());
             step_scope.fixed["env"] = Value::Object(env.clone());
             step_scope.succeeded = ok;
-            let label = format!(
-                "{workflow}/{id}/{}",
-                step["name"].as_str().unwrap_or(&step_id)
-            );
+            let label = format!("{prefix}/{}", step["name"].as_str().unwrap_or(&step_id));
             let wanted = match step["if"].as_str() {
                 Some(cond) => {
                     condition(cond, &step_scope).map_err(|e| format!("{label}: if: {e}"))?
@@ -354,7 +418,7 @@ impl Runner {
                 None => ok,
             };
             if !wanted {
-                steps.insert(
+                done.insert(
                     step_id,
                     json!({"outputs": {}, "outcome": "skipped", "conclusion": "skipped"}),
                 );
@@ -373,22 +437,75 @@ impl Runner {
             let (outcome, outputs) = self
                 .step(&label, &step_id, step, with, step_env, oidc, &step_scope)
                 .map_err(|e| format!("{label}: {e}"))?;
-            let success = outcome == "success";
-            let conclusion = if success || step["continue-on-error"].as_bool() == Some(true) {
-                "success"
-            } else {
-                "failure"
-            };
+            let conclusion =
+                if outcome == "success" || step["continue-on-error"].as_bool() == Some(true) {
+                    "success"
+                } else {
+                    "failure"
+                };
             ok &= conclusion == "success";
-            steps.insert(
+            done.insert(
                 step_id,
                 json!({"outputs": outputs, "outcome": outcome, "conclusion": conclusion}),
             );
         }
-        step_scope.fixed["steps"] = Value::Object(steps);
-        step_scope.succeeded = ok;
-        let outputs = evaluate_map(&job["outputs"], &step_scope)?;
-        Ok(json!({"result": if ok { "success" } else { "failure" }, "outputs": outputs}))
+        Ok((ok, done))
+    }
+
+    /// gantry's root action (`uses: gantry-dev/gantry@<sha>`), a composite: its inputs from `with`
+    /// (each one it declares, else an error) and its defaults, its steps in its own scope, its
+    /// outputs.
+    fn composite(
+        &self,
+        label: &str,
+        with: &BTreeMap<String, String>,
+        env: &BTreeMap<String, String>,
+        oidc: bool,
+        scope: &Scope,
+    ) -> Result<(String, Map<String, Value>), String> {
+        let action = load(&self.gantry_root.join("action.yml"))?;
+        let mut inputs = Map::new();
+        for name in with.keys() {
+            if action["inputs"][name.as_str()].is_badvalue() {
+                return Err(format!("gantry's root action has no input {name:?}"));
+            }
+        }
+        for (name, spec) in action["inputs"].as_hash().into_iter().flatten() {
+            let name = name.as_str().unwrap_or_default();
+            let value = match with.get(name) {
+                Some(v) => v.clone(),
+                None => spec["default"]
+                    .as_str()
+                    .map(|d| render(d, scope).map(|v| text(&v)))
+                    .transpose()?
+                    .unwrap_or_default(),
+            };
+            inputs.insert(name.to_owned(), Value::String(value));
+        }
+        let inner = Scope {
+            runner: self,
+            fixed: json!({"inputs": inputs, "github": self.github, "env": {}}),
+            succeeded: true,
+        };
+        let env: Map<String, Value> = env
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let (ok, steps) = self.run_steps(label, &action["runs"]["steps"], &env, oidc, &inner)?;
+        let outer = Scope {
+            runner: self,
+            fixed: json!({"inputs": inputs, "github": self.github, "steps": steps}),
+            succeeded: ok,
+        };
+        let mut outputs = Map::new();
+        for (name, spec) in action["outputs"].as_hash().into_iter().flatten() {
+            let value = render(spec["value"].as_str().unwrap_or_default(), &outer)?;
+            outputs.insert(
+                name.as_str().unwrap_or_default().to_owned(),
+                Value::String(text(&value)),
+            );
+        }
+        Ok((if ok { "success" } else { "failure" }.to_owned(), outputs))
     }
 
     fn note(
@@ -413,7 +530,7 @@ impl Runner {
         id: &str,
         step: &Yaml,
         with: BTreeMap<String, String>,
-        mut env: BTreeMap<String, String>,
+        env: BTreeMap<String, String>,
         oidc: bool,
         scope: &Scope,
     ) -> Result<(String, Map<String, Value>), String> {
@@ -443,38 +560,16 @@ impl Runner {
                     .unwrap_or_default();
                 return self.gantry(label, &args, env, oidc);
             }
-            if let Some(rest) = uses.strip_prefix("gantry-dev/gantry/actions/") {
-                let (tool, pin) = rest.split_once('@').ok_or("unpinned gantry action")?;
+            if let Some(pin) = uses.strip_prefix("gantry-dev/gantry@") {
                 pinned(pin)?;
-                let action = load(
-                    &self
-                        .gantry_root
-                        .join("actions")
-                        .join(tool)
-                        .join("action.yml"),
-                )?;
-                let declared = action["inputs"]
-                    .as_hash()
-                    .ok_or("an action without inputs")?;
-                for name in with.keys() {
-                    if action["inputs"][name.as_str()].is_badvalue() {
-                        return Err(format!("gantry {tool} has no input {name:?}"));
-                    }
+                let mut with = with;
+                for (key, value) in &self.with_overrides {
+                    with.insert(key.clone(), text(value));
                 }
-                for (name, spec) in declared {
-                    let name = name.as_str().unwrap_or_default();
-                    let value = match with.get(name) {
-                        Some(v) => v.clone(),
-                        None => spec["default"]
-                            .as_str()
-                            .map(|d| render(d, scope).map(|v| text(&v)))
-                            .transpose()?
-                            .unwrap_or_default(),
-                    };
-                    env.insert(gantry_actions::inputs::variable_name(name), value);
-                }
-                let args = vec![tool.to_owned(), "--action".to_owned()];
-                return self.gantry(label, &args, env, oidc);
+                return self.composite(label, &with, &env, oidc, scope);
+            }
+            if let Some(rest) = uses.strip_prefix("gantry-dev/gantry/actions/") {
+                return self.tool_action(label, rest, with, env, oidc, scope);
             }
             let (action, pin) = uses.split_once('@').ok_or("an unpinned action")?;
             pinned(pin.split_whitespace().next().unwrap_or_default())?;
@@ -517,6 +612,56 @@ impl Runner {
         };
         self.note(label, outcome, None, log);
         Ok((outcome.to_owned(), outputs))
+    }
+
+    /// One of gantry's actions (`gantry-dev/gantry/actions/<tool>@<sha>`, `rest` after the
+    /// prefix): its `action.yml`'s inputs from `with` (each one it declares) and its defaults.
+    fn tool_action(
+        &self,
+        label: &str,
+        rest: &str,
+        with: BTreeMap<String, String>,
+        mut env: BTreeMap<String, String>,
+        oidc: bool,
+        scope: &Scope,
+    ) -> Result<(String, Map<String, Value>), String> {
+        let (tool, pin) = rest.split_once('@').ok_or("unpinned gantry action")?;
+        pinned(pin)?;
+        let action = load(
+            &self
+                .gantry_root
+                .join("actions")
+                .join(tool)
+                .join("action.yml"),
+        )?;
+        let declared = action["inputs"]
+            .as_hash()
+            .ok_or("an action without inputs")?;
+        let mut with = with;
+        for (key, value) in &self.with_overrides {
+            if !action["inputs"][key.as_str()].is_badvalue() {
+                with.insert(key.clone(), text(value));
+            }
+        }
+        for name in with.keys() {
+            if action["inputs"][name.as_str()].is_badvalue() {
+                return Err(format!("gantry {tool} has no input {name:?}"));
+            }
+        }
+        for (name, spec) in declared {
+            let name = name.as_str().unwrap_or_default();
+            let value = match with.get(name) {
+                Some(v) => v.clone(),
+                None => spec["default"]
+                    .as_str()
+                    .map(|d| render(d, scope).map(|v| text(&v)))
+                    .transpose()?
+                    .unwrap_or_default(),
+            };
+            env.insert(gantry_actions::inputs::variable_name(name), value);
+        }
+        let args = vec![tool.to_owned(), "--action".to_owned()];
+        self.gantry(label, &args, env, oidc)
     }
 
     fn played(

@@ -154,6 +154,18 @@ fn check_workflow(path: &Path) -> BTreeSet<String> {
             continue;
         }
         for step in job["steps"].as_vec().expect("steps") {
+            if let Some(pin) = step["uses"]
+                .as_str()
+                .and_then(|u| u.strip_prefix("gantry-dev/gantry@"))
+            {
+                assert_eq!(
+                    pin.split_whitespace().next().map(str::len),
+                    Some(40),
+                    "{name}: pinned by full SHA"
+                );
+                used.extend(check_root_action(&name.to_string(), step));
+                continue;
+            }
             let Some(tool) = step["uses"]
                 .as_str()
                 .and_then(|u| u.strip_prefix("gantry-dev/gantry/actions/"))
@@ -258,6 +270,41 @@ fn check_call(name: &str, text: &str, id: &str, target: &str, job: &Yaml) -> BTr
         }
     }
     used
+}
+
+/// Checks a step that uses gantry's root action: every `with:` key an input it declares, `tool`
+/// one it runs. Returns the tools that run.
+fn check_root_action(name: &str, step: &Yaml) -> BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../action.yml");
+    let text = std::fs::read_to_string(path).expect("the root action");
+    let action = &YamlLoader::load_from_str(&text).expect("YAML")[0];
+    let inputs = declared(action, "inputs");
+    for (key, _) in step["with"].as_hash().into_iter().flatten() {
+        let key = key.as_str().expect("a name");
+        assert!(
+            inputs.contains(key),
+            "{name}: the root action has no input {key}"
+        );
+    }
+    let tool = step["with"]["tool"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name}: the root action needs tool"));
+    if tool == "build-sign-promote" {
+        [
+            "sign-image",
+            "sbom-attach",
+            "verify-image",
+            "promote-digest",
+        ]
+        .map(str::to_owned)
+        .into()
+    } else {
+        assert!(
+            text.contains(&format!("inputs.tool == '{tool}'")),
+            "{name}: the root action runs no {tool}"
+        );
+        [tool.to_owned()].into()
+    }
 }
 
 /// Every example's GitHub workflows and policies.
