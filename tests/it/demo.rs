@@ -267,3 +267,23 @@ fn umoci_unpacks_the_image_and_finds_the_binary_as_the_entrypoint() {
         .expect("run");
     assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
+
+/// The action image: the same binary gives the same digest (the release workflow also builds the
+/// binary twice and compares), and it weighs at most 15 MB as pushed.
+#[test]
+fn the_action_image_is_reproducible_and_at_most_15_mb() {
+    let Some(binary) = dist_binary() else {
+        return;
+    };
+    let bytes = bytes::Bytes::from(std::fs::read(&binary).expect("the binary"));
+    let first = gantry::demo::scratch_image(bytes.clone()).expect("image");
+    let second = gantry::demo::scratch_image(bytes).expect("image");
+    assert_eq!(first.digest(), second.digest());
+    assert_eq!(first.layer, second.layer);
+    let size = gantry::demo::pushed_size(&first);
+    assert!(
+        size <= gantry::demo::ACTION_IMAGE_LIMIT,
+        "the action image weighs {size} bytes"
+    );
+    assert!(size > 1_000_000, "the binary is in it: {size} bytes");
+}

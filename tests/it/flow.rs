@@ -29,10 +29,10 @@ const BUILD_SIGN: &str =
 const ACTOR: &str = "lars";
 
 /// Everything a flow runs against.
-struct Stage {
-    binary: PathBuf,
+pub(crate) struct Stage {
+    pub(crate) binary: PathBuf,
     registry: Registry,
-    sigstore: MockSigstore,
+    pub(crate) sigstore: MockSigstore,
     github: GitHubFake,
     runtime: tokio::runtime::Runtime,
     oidc_url: String,
@@ -52,7 +52,7 @@ fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
 
-fn map(pairs: &[(&str, &str)]) -> Map<String, Value> {
+pub(crate) fn map(pairs: &[(&str, &str)]) -> Map<String, Value> {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
@@ -62,7 +62,7 @@ fn map(pairs: &[(&str, &str)]) -> Map<String, Value> {
 impl Stage {
     /// The registry, Sigstore, GitHub, GitHub's OIDC token endpoint and a canary whose health the
     /// test sets; `None` after a loud skip where a component is missing (a failure in CI).
-    fn start(repository: &str, identity: &str) -> Option<Self> {
+    pub(crate) fn start(repository: &str, identity: &str) -> Option<Self> {
         let binary = crate::dist_binary()?;
         let registry = Registry::start_on(Backend::Gantry, Auth::Anonymous)?;
         let claims = json!({
@@ -154,7 +154,7 @@ impl Stage {
         })
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         self.registry.host()
     }
 
@@ -209,7 +209,7 @@ impl Stage {
 
     /// A runner for `repository`, checked out at `dir`, with the steps this machine cannot run
     /// played.
-    fn runner(&self, repository: &str, workflow: &str, dir: &Path) -> Runner {
+    pub(crate) fn runner(&self, repository: &str, workflow: &str, dir: &Path) -> Runner {
         let mut runner = Runner::new(
             &self.binary,
             dir,
@@ -300,7 +300,7 @@ impl Stage {
         with
     }
 
-    fn resolve(&self, reference: &str) -> Option<Digest> {
+    pub(crate) fn resolve(&self, reference: &str) -> Option<Digest> {
         let client = Client::plain_http(&self.host()).expect("client");
         let reference: Reference = reference.parse().expect("reference");
         self.runtime
@@ -414,7 +414,7 @@ fn gantry_steps(runner: &Runner) -> Vec<(String, String)> {
         .collect()
 }
 
-fn failure_log(runner: &Runner) -> String {
+pub(crate) fn failure_log(runner: &Runner) -> String {
     runner
         .steps()
         .iter()

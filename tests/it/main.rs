@@ -4,6 +4,7 @@ mod canary;
 mod container;
 mod demo;
 mod flow;
+mod release;
 mod runner;
 mod scratch;
 

@@ -23,6 +23,12 @@ pub fn default_layout(root: &Path) -> PathBuf {
 pub fn pack(binary: &Path, layout: &Path, push: Option<&str>) -> anyhow::Result<String> {
     let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
     let image = gantry::demo::scratch_image(bytes.into())?;
+    let size = gantry::demo::pushed_size(&image);
+    anyhow::ensure!(
+        size <= gantry::demo::ACTION_IMAGE_LIMIT,
+        "the action image weighs {size} bytes as pushed; the limit is {} (every action step pulls it)",
+        gantry::demo::ACTION_IMAGE_LIMIT
+    );
     if layout.exists() {
         std::fs::remove_dir_all(layout)
             .with_context(|| format!("clearing {}", layout.display()))?;

@@ -770,6 +770,15 @@ pub fn scratch_image(binary: Bytes) -> anyhow::Result<ScratchImage> {
     gantry_image(binary, None)
 }
 
+/// The most the action image may weigh as pushed (manifest, config and the gzip layer): every
+/// action step pulls it first.
+pub const ACTION_IMAGE_LIMIT: usize = 15_000_000;
+
+/// What `image` weighs as pushed: its manifest, config and layer, in bytes.
+pub fn pushed_size(image: &ScratchImage) -> usize {
+    image.manifest.bytes.len() + image.config.len() + image.layer.len()
+}
+
 /// The gantry image, with a revision label when it is another build of the same binary.
 fn gantry_image(binary: Bytes, revision: Option<&str>) -> anyhow::Result<ScratchImage> {
     let mut labels = BTreeMap::new();

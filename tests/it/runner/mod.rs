@@ -49,6 +49,8 @@ pub struct StepRecord {
     pub gantry: Option<(String, BTreeMap<String, String>)>,
     /// What it printed.
     pub log: String,
+    /// Its outputs.
+    pub outputs: Map<String, Value>,
 }
 
 /// A workflow's result.
@@ -76,6 +78,8 @@ pub struct Runner {
     pub secrets: Map<String, Value>,
     /// The `matrix` context of the caller's job (one combination).
     pub matrix: Value,
+    /// In place of the workflow's own `env:` values (what only this machine needs).
+    pub env_overrides: Map<String, Value>,
     /// Set in the `with:` of every use of gantry's root action: what only this machine needs
     /// (the local registry, the mock Sigstore).
     pub with_overrides: Map<String, Value>,
@@ -107,6 +111,7 @@ impl Runner {
             secrets: Map::new(),
             matrix: json!({}),
             with_overrides: Map::new(),
+            env_overrides: Map::new(),
             env: Vec::new(),
             oidc_env: Vec::new(),
             plays: HashMap::new(),
@@ -366,6 +371,7 @@ impl Runner {
     ) -> Result<Value, String> {
         let oidc = job["permissions"]["id-token"].as_str() == Some("write");
         let mut env = evaluate_map(workflow_env, scope)?;
+        env.extend(self.env_overrides.clone());
         let mut job_scope = Scope {
             runner: self,
             fixed: scope.fixed.clone(),
@@ -373,6 +379,7 @@ impl Runner {
         };
         job_scope.fixed["env"] = Value::Object(env.clone());
         env.extend(evaluate_map(&job["env"], &job_scope)?);
+        env.extend(self.env_overrides.clone());
         let (ok, steps) = self.run_steps(
             &format!("{workflow}/{id}"),
             &job["steps"],
@@ -520,6 +527,7 @@ impl Runner {
             outcome: outcome.to_owned(),
             gantry,
             log,
+            outputs: Map::new(),
         });
     }
 
@@ -610,7 +618,25 @@ impl Runner {
         } else {
             "failure"
         };
-        self.note(label, outcome, None, log);
+        // A script that runs gantry on the runner (`"$GANTRY" <tool> --action`): recorded as
+        // that tool's step, with its inputs.
+        let words: Vec<&str> = script.split_whitespace().collect();
+        let tool = words
+            .windows(2)
+            .find(|w| w[1].trim_end_matches('\'') == "--action")
+            .map(|w| w[0].to_owned());
+        let gantry = tool.map(|tool| {
+            let inputs = env
+                .iter()
+                .filter(|(k, v)| k.starts_with("INPUT_") && !v.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (tool, inputs)
+        });
+        self.note(label, outcome, gantry, log);
+        if let Some(last) = self.record.lock().expect("record").last_mut() {
+            last.outputs.clone_from(&outputs);
+        }
         Ok((outcome.to_owned(), outputs))
     }
 
@@ -767,6 +793,9 @@ impl Runner {
             Some((args.first().cloned().unwrap_or_default(), inputs)),
             log,
         );
+        if let Some(last) = self.record.lock().expect("record").last_mut() {
+            last.outputs.clone_from(&outputs);
+        }
         Ok((outcome.to_owned(), outputs))
     }
 }
