@@ -502,3 +502,43 @@ fn seed_000s_service_waits_for_the_aspire_verdict_and_the_aspire_run_reports_it(
         "a release checks the test verdict"
     );
 }
+
+/// The README's copy-paste snippets: each reusable workflow call gives only inputs and secrets
+/// the workflow declares, and every required one; the root action's only inputs it declares;
+/// the shell command only flags `gantry <tool> --help` names.
+#[test]
+fn the_readmes_snippets_use_only_what_they_call_declares() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let mut calls = 0;
+    for block in readme.split("```yaml\n").skip(1) {
+        let block = block.split("```").next().expect("a block");
+        let doc = &YamlLoader::load_from_str(block).expect("the snippet is YAML")[0];
+        for (_, job) in doc["jobs"].as_hash().into_iter().flatten() {
+            let Some(uses) = job["uses"].as_str() else {
+                continue;
+            };
+            let pinned = uses.replace("<sha>", &"0".repeat(40));
+            check_call("README", block, "none", &pinned, job);
+            calls += 1;
+        }
+        if let Some(steps) = doc.as_vec() {
+            for step in steps {
+                if step["uses"].as_str() == Some("gantry-dev/gantry@<sha>") {
+                    check_root_action("README", step);
+                    calls += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(calls, 5, "four reusable workflows and the root action");
+    let command = readme
+        .split("```sh\ngantry verify-image")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the verify-image command");
+    let known = help_flags("verify-image").expect("a tool");
+    for flag in command.split_whitespace().filter(|w| w.starts_with("--")) {
+        assert!(known.contains(flag), "gantry verify-image has no {flag}");
+    }
+}
