@@ -601,15 +601,17 @@ fn seed_002_builds_once_and_promotes_the_same_digest_through_the_reusable_workfl
     let log = failure_log(&runner);
     assert!(log.contains("CVE-2024-3094"), "{log}");
 
+    // A build that passes its gates, taken on to staging.
+    let to_staging = |app: &str| {
+        let (outcome, digest) = build(app);
+        assert_eq!(outcome.result, "success", "{}", failure_log(&runner));
+        let promoted = promote(&digest, "dev", "staging");
+        assert_eq!(promoted.result, "success", "{}", failure_log(&runner));
+        digest
+    };
+
     // Build 1: dev -> staging -> a watched canary that stays healthy -> production.
-    let (second, d1) = build("v1");
-    assert_eq!(second.result, "success", "{}", failure_log(&runner));
-    assert_eq!(
-        promote(&d1, "dev", "staging").result,
-        "success",
-        "{}",
-        failure_log(&runner)
-    );
+    let d1 = to_staging("v1");
     stage.health.store(200, Ordering::Relaxed);
     let healthy = canary(&d1);
     assert_eq!(healthy.result, "success", "{}", failure_log(&runner));
@@ -627,14 +629,7 @@ fn seed_002_builds_once_and_promotes_the_same_digest_through_the_reusable_workfl
     assert_eq!(at("production"), Some(d1.clone()));
 
     // Build 2 fails its canary: rolled back to build 1 on its own, the webhook told, signed.
-    let (third, d2) = build("v2");
-    assert_eq!(third.result, "success", "{}", failure_log(&runner));
-    assert_eq!(
-        promote(&d2, "dev", "staging").result,
-        "success",
-        "{}",
-        failure_log(&runner)
-    );
+    let d2 = to_staging("v2");
     stage.health.store(503, Ordering::Relaxed);
     let failing = canary(&d2);
     assert_eq!(failing.result, "failure", "a rollback fails the job");

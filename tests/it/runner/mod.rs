@@ -592,52 +592,20 @@ impl Runner {
             .as_str()
             .ok_or("a step with neither uses nor run")?;
         let script = text(&render(script, scope)?);
-        let output = self.temp.path().join(format!("output-{}", uuid()));
-        std::fs::write(&output, "").map_err(|e| e.to_string())?;
         let script_file = self.temp.path().join(format!("script-{}.sh", uuid()));
         std::fs::write(&script_file, &script).map_err(|e| e.to_string())?;
-        let result = Command::new("bash")
-            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+        let mut bash = Command::new("bash");
+        bash.args(["--noprofile", "--norc", "-eo", "pipefail"])
             .arg(&script_file)
-            .current_dir(&self.workspace)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.temp.path())
-            .envs(self.base_env(&output, oidc))
-            .envs(&env)
-            .output()
-            .map_err(|e| format!("bash: {e}"))?;
-        let log = format!(
-            "{}{}",
-            String::from_utf8_lossy(&result.stdout),
-            String::from_utf8_lossy(&result.stderr)
-        );
-        let outputs = read_outputs(&output)?;
-        let outcome = if result.status.success() {
-            "success"
-        } else {
-            "failure"
-        };
-        // A script that runs gantry on the runner (`"$GANTRY" <tool> --action`): recorded as
-        // that tool's step, with its inputs.
+            .env("HOME", self.temp.path());
+        // A script that runs gantry on the runner (`"$GANTRY" <tool> --action`) is recorded as
+        // that tool's step.
         let words: Vec<&str> = script.split_whitespace().collect();
         let tool = words
             .windows(2)
             .find(|w| w[1].trim_end_matches('\'') == "--action")
             .map(|w| w[0].to_owned());
-        let gantry = tool.map(|tool| {
-            let inputs = env
-                .iter()
-                .filter(|(k, v)| k.starts_with("INPUT_") && !v.is_empty())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            (tool, inputs)
-        });
-        self.note(label, outcome, gantry, log);
-        if let Some(last) = self.record.lock().expect("record").last_mut() {
-            last.outputs.clone_from(&outputs);
-        }
-        Ok((outcome.to_owned(), outputs))
+        self.execute(label, bash, tool, env, oidc)
     }
 
     /// One of gantry's actions (`gantry-dev/gantry/actions/<tool>@<sha>`, `rest` after the
@@ -753,7 +721,7 @@ impl Runner {
         env
     }
 
-    /// Runs the gantry binary as the runner runs its container (or the step's `run:` execs it).
+    /// Runs the gantry binary as the runner runs its container.
     fn gantry(
         &self,
         label: &str,
@@ -761,17 +729,31 @@ impl Runner {
         env: BTreeMap<String, String>,
         oidc: bool,
     ) -> Result<(String, Map<String, Value>), String> {
+        let mut command = Command::new(&self.binary);
+        command.args(args);
+        self.execute(label, command, args.first().cloned(), env, oidc)
+    }
+
+    /// Runs `command` as a step: in the workspace, with the runner's variables and `env` only, its
+    /// `GITHUB_OUTPUT` read back. A step of gantry's `tool` is recorded with its inputs.
+    fn execute(
+        &self,
+        label: &str,
+        mut command: Command,
+        tool: Option<String>,
+        env: BTreeMap<String, String>,
+        oidc: bool,
+    ) -> Result<(String, Map<String, Value>), String> {
         let output = self.temp.path().join(format!("output-{}", uuid()));
         std::fs::write(&output, "").map_err(|e| e.to_string())?;
-        let result = Command::new(&self.binary)
-            .args(args)
+        let result = command
             .current_dir(&self.workspace)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(self.base_env(&output, oidc))
             .envs(&env)
             .output()
-            .map_err(|e| format!("gantry: {e}"))?;
+            .map_err(|e| format!("{label}: {e}"))?;
         let log = format!(
             "{}{}",
             String::from_utf8_lossy(&result.stdout),
@@ -783,19 +765,20 @@ impl Runner {
         } else {
             "failure"
         };
-        let inputs = env
-            .into_iter()
-            .filter(|(k, v)| k.starts_with("INPUT_") && !v.is_empty())
-            .collect();
-        self.note(
-            label,
-            outcome,
-            Some((args.first().cloned().unwrap_or_default(), inputs)),
+        let gantry = tool.map(|tool| {
+            let inputs = env
+                .into_iter()
+                .filter(|(k, v)| k.starts_with("INPUT_") && !v.is_empty())
+                .collect();
+            (tool, inputs)
+        });
+        self.record.lock().expect("record").push(StepRecord {
+            path: label.to_owned(),
+            outcome: outcome.to_owned(),
+            gantry,
             log,
-        );
-        if let Some(last) = self.record.lock().expect("record").last_mut() {
-            last.outputs.clone_from(&outputs);
-        }
+            outputs: outputs.clone(),
+        });
         Ok((outcome.to_owned(), outputs))
     }
 }
