@@ -79,6 +79,12 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub queue_timeout: Duration,
 
+    /// The first pause between polls of the run (it grows by half while nothing changes, to at
+    /// most 10 s, and restarts when the run changes); the verdict arrives within this of the run
+    /// ending. At least 100ms.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_poll_interval)]
+    pub poll_interval: Duration,
+
     /// Cancel the remote run when a timeout ends the wait.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub cancel_on_timeout: bool,
@@ -156,5 +162,28 @@ impl Args {
     /// The GitHub token arguments.
     pub fn token(&self) -> &GitHubTokenArgs {
         &self.github.token
+    }
+}
+
+/// A poll interval: a duration of at least 100ms (GitHub's API is not to be hammered).
+fn parse_poll_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_duration(text)?;
+    if interval < Duration::from_millis(100) {
+        return Err(format!("{text} is shorter than 100ms"));
+    }
+    Ok(interval)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_poll_interval_is_a_duration_of_at_least_100ms() {
+        assert_eq!(parse_poll_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_poll_interval("2s"), Ok(Duration::from_secs(2)));
+        let short = parse_poll_interval("50ms").expect_err("too short");
+        assert!(short.contains("shorter than 100ms"), "{short}");
+        assert!(parse_poll_interval("soon").is_err());
     }
 }

@@ -13,9 +13,7 @@ use crate::correlation::title_names;
 use crate::report::FailedJob;
 use crate::verdict::{VERDICT_ARTIFACT, VERDICT_FILE, Verdict};
 
-/// The first pause between polls, and the longest: the verdict arrives within this (plus one
-/// request) of the run finishing.
-const FIRST_POLL: Duration = Duration::from_secs(2);
+/// The longest pause between polls.
 const LONGEST_POLL: Duration = Duration::from_secs(10);
 /// Below this many requests left, polls slow down to [`SCARCE_POLL`].
 const SCARCE: u64 = 100;
@@ -54,6 +52,9 @@ pub(crate) struct Caller<'a> {
     pub(crate) correlation_id: String,
     pub(crate) digest: String,
     pub(crate) started: Instant,
+    /// The first pause between polls (`poll-interval`): the verdict arrives within this (plus one
+    /// request) of the run finishing.
+    pub(crate) first_poll: Duration,
     pub(crate) started_at: jiff::Timestamp,
     pub(crate) known: Known,
 }
@@ -114,7 +115,7 @@ impl Caller<'_> {
                     if Instant::now() >= deadline {
                         break;
                     }
-                    tokio::time::sleep(FIRST_POLL).await;
+                    tokio::time::sleep(self.first_poll).await;
                 }
                 tracing::warn!(
                     "no run carries {} after {} s: the dispatch did not arrive; sending it again",
@@ -203,7 +204,7 @@ impl Caller<'_> {
         timeout: Duration,
         queue_timeout: Duration,
     ) -> anyhow::Result<Ended> {
-        let mut pause = FIRST_POLL;
+        let mut pause = self.first_poll;
         let mut etag: Option<String> = None;
         let mut run: Option<WorkflowRun> = None;
         // Find it.
@@ -237,7 +238,7 @@ impl Caller<'_> {
                 Fetched::Unchanged => {}
                 Fetched::Changed(current, tag) => {
                     etag = tag;
-                    pause = FIRST_POLL;
+                    pause = self.first_poll;
                     run = Some(current);
                 }
             }

@@ -87,6 +87,7 @@ async fn dispatch(args: &Args, ctx: &Context) -> anyhow::Result<Outcome> {
         correlation_id: correlation.clone(),
         digest: digest.clone(),
         started: Instant::now(),
+        first_poll: args.poll_interval,
         started_at: jiff::Timestamp::now(),
         known: known.clone(),
     };

@@ -119,6 +119,8 @@ impl LocalGitHub {
                 TOKEN,
                 "--timeout",
                 "2m",
+                "--poll-interval",
+                "200ms",
             ])?;
             let ctx = Self::context(&[
                 ("GITHUB_REPOSITORY", SERVICE.to_owned()),
