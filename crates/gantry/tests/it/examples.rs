@@ -542,3 +542,79 @@ fn the_readmes_snippets_use_only_what_they_call_declares() {
         assert!(known.contains(flag), "gantry verify-image has no {flag}");
     }
 }
+
+/// Every `gantry-dev/gantry…@<sha>` an example uses names a commit of this repository's history
+/// that holds what it points at (the reusable workflow, the root action or the tool's action).
+#[test]
+fn every_pin_in_the_examples_is_a_commit_that_holds_what_it_names() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let shallow = std::process::Command::new("git")
+        .current_dir(&root)
+        .args(["rev-parse", "--is-shallow-repository"])
+        .output()
+        .expect("git");
+    assert!(
+        shallow.status.success(),
+        "not a git checkout: {}",
+        String::from_utf8_lossy(&shallow.stderr)
+    );
+    if String::from_utf8_lossy(&shallow.stdout).trim() == "true" {
+        gantry_testkit::shout(
+            "a shallow clone: the examples' pins are checked against full history only",
+        );
+    }
+    let full_history = String::from_utf8_lossy(&shallow.stdout).trim() == "false";
+    let mut pins = 0;
+    let mut files = vec![examples()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(
+                std::fs::read_dir(&path)
+                    .expect("a folder")
+                    .map(|e| e.expect("an entry").path()),
+            );
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "yml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a file");
+        for line in text.lines() {
+            let Some(uses) = line
+                .trim()
+                .trim_start_matches("- ")
+                .strip_prefix("uses: gantry-dev/gantry")
+            else {
+                continue;
+            };
+            let (target, pin) = uses.split_once('@').expect("pinned");
+            let pin = pin.split_whitespace().next().expect("a SHA");
+            let file = match target.trim_start_matches('/') {
+                "" => "action.yml".to_owned(),
+                t if t.starts_with(".github/workflows/") => t.to_owned(),
+                t => format!("{t}/action.yml"),
+            };
+            assert!(
+                pin.len() == 40 && pin.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{}: {pin} is not a full commit SHA",
+                path.display()
+            );
+            pins += 1;
+            if !full_history {
+                continue;
+            }
+            let shown = std::process::Command::new("git")
+                .current_dir(&root)
+                .args(["show", &format!("{pin}:{file}")])
+                .output()
+                .expect("git");
+            assert!(
+                shown.status.success(),
+                "{}: {pin} holds no {file}: {}",
+                path.display(),
+                String::from_utf8_lossy(&shown.stderr)
+            );
+        }
+    }
+    assert!(pins >= 11, "{pins} pins");
+}
