@@ -43,7 +43,12 @@ pub(crate) struct Stage {
     artifacts: Artifacts,
     /// The scan finds a CRITICAL vulnerability while set.
     vulnerable: Arc<AtomicBool>,
+    /// The identity tokens GitHub's token endpoint gives, by the runner's request token.
+    tokens: Tokens,
 }
+
+/// Identity tokens by request token.
+type Tokens = Arc<Mutex<HashMap<String, String>>>;
 
 /// Uploaded artifacts by name: the file's path and bytes.
 type Artifacts = Arc<Mutex<HashMap<String, (String, Vec<u8>)>>>;
@@ -77,7 +82,11 @@ impl Stage {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         let health = Arc::new(AtomicU16::new(200));
         let webhooks = Arc::new(Mutex::new(Vec::new()));
-        let token = sigstore.token.clone();
+        let tokens: Tokens = Arc::new(Mutex::new(HashMap::from([(
+            "runner-request-token".to_owned(),
+            sigstore.token.clone(),
+        )])));
+        let minted = tokens.clone();
         let (oidc_url, health_url, webhook_url) = runtime.block_on(async {
             let status = health.clone();
             let heard = webhooks.clone();
@@ -85,19 +94,18 @@ impl Stage {
                 .route(
                     "/_apis/token",
                     axum::routing::get(move |headers: axum::http::HeaderMap| {
-                        let token = token.clone();
+                        let token = headers
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.strip_prefix("Bearer "))
+                            .and_then(|bearer| minted.lock().expect("tokens").get(bearer).cloned());
                         async move {
-                            let bearer = headers
-                                .get("authorization")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or_default();
-                            if bearer == "Bearer runner-request-token" {
-                                (
+                            match token {
+                                Some(token) => (
                                     axum::http::StatusCode::OK,
                                     json!({ "value": token }).to_string(),
-                                )
-                            } else {
-                                (axum::http::StatusCode::FORBIDDEN, "{}".to_owned())
+                                ),
+                                None => (axum::http::StatusCode::FORBIDDEN, "{}".to_owned()),
                             }
                         }
                     }),
@@ -151,6 +159,7 @@ impl Stage {
             webhook_url,
             artifacts: Arc::new(Mutex::new(HashMap::new())),
             vulnerable: Arc::new(AtomicBool::new(false)),
+            tokens,
         })
     }
 
@@ -282,6 +291,43 @@ impl Stage {
             Ok(BTreeMap::new())
         });
         runner
+    }
+
+    /// Makes `runner`'s jobs get an identity token for `identity` with GitHub's `claims` (the
+    /// mock Fulcio reads them, unsigned, as the real one reads GitHub's signed ones).
+    fn sign_as(&self, runner: &mut Runner, identity: &str, claims: &Value) {
+        use base64::Engine as _;
+        let encode = |value: &Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_secs();
+        let mut payload = json!({
+            "iss": "https://token.actions.githubusercontent.com",
+            "sub": identity,
+            "aud": "sigstore",
+            "iat": now,
+            "exp": now + 600,
+            "job_workflow_ref": identity.trim_start_matches("https://github.com/"),
+        });
+        for (key, value) in claims.as_object().into_iter().flatten() {
+            payload[key] = value.clone();
+        }
+        let token = format!(
+            "{}.{}.",
+            encode(&json!({"alg": "none", "typ": "JWT"})),
+            encode(&payload)
+        );
+        let mut tokens = self.tokens.lock().expect("tokens");
+        let request = format!("runner-{}", tokens.len());
+        tokens.insert(request.clone(), token);
+        for (name, value) in &mut runner.oidc_env {
+            if name == "ACTIONS_ID_TOKEN_REQUEST_TOKEN" {
+                value.clone_from(&request);
+            }
+        }
     }
 
     /// What only this machine needs in place of the callers' `with:`: the image in gantry's
@@ -687,6 +733,12 @@ fn play_aspire(stage: &Stage, dir: &Path, seen: usize, tests_pass: bool) -> crat
     );
     let run = stage.github.runs()[seen].clone();
     let mut runner = stage.runner("acme/aspire", "integration.yml", dir);
+    // The Aspire repository's jobs sign as gantry's integration workflow run there.
+    stage.sign_as(
+        &mut runner,
+        "https://github.com/gantry-dev/gantry/.github/workflows/integration.yml@refs/heads/main",
+        &json!({"repository": "acme/aspire", "ref": "refs/heads/main", "sha": COMMIT, "event_name": "workflow_dispatch"}),
+    );
     runner.github["run_id"] = json!(run.id.to_string());
     runner.secrets = map(&[("SOURCE_STATUS_TOKEN", TOKEN)]);
     let ended = Arc::new(Mutex::new(Vec::new()));
@@ -872,11 +924,73 @@ fn seed_000_waits_for_the_aspire_verdict_and_promotes_only_on_a_pass() {
     assert_eq!(build.result, "failure");
     assert_eq!(build.jobs["integration"]["result"], "failure");
     assert!(prod.is_none(), "no prod without a passing verdict");
-    assert_eq!(at("prod"), Some(digest));
+    assert_eq!(at("prod"), Some(digest.clone()));
     let statuses = stage.github.commit_statuses(service, COMMIT);
     assert!(
         statuses.iter().any(|s| s["state"] == "failure"),
         "{statuses:?}"
+    );
+    let failed = build.outputs["digest"].as_str().expect("digest").to_owned();
+    assert_eq!(at("staging"), Some(failed.clone()));
+
+    // The sprint release (schedule): prod takes what staging holds only when the Aspire run's
+    // signed test-result attestation on it says PASSED.
+    let release = seed.join("service-repo/.github/workflows/sprint-release.yml");
+    runner.env_overrides = map(&[("IMAGE", &image)]);
+    runner.with_overrides = map(&[
+        ("insecure-registry", &stage.host()),
+        ("trusted-root", "trusted_root.json"),
+    ]);
+    let sprint = |digest: &str| {
+        runner
+            .steps_job(
+                &release,
+                "release",
+                &map(&[("image_digest", digest)]),
+                &none,
+            )
+            .expect("sprint-release.yml runs")
+            .expect("the job runs")
+    };
+    let refused = sprint(&failed);
+    assert_eq!(refused["result"], "failure");
+    let stopped = runner
+        .steps()
+        .into_iter()
+        .rfind(|s| s.outcome == "failure")
+        .expect("a failed step");
+    assert_eq!(
+        stopped.gantry.as_ref().map(|(tool, _)| tool.as_str()),
+        Some("verify-image"),
+        "{}",
+        stopped.log
+    );
+    assert!(
+        stopped
+            .log
+            .contains("the test-result attestation says FAILED, expected PASSED"),
+        "{}",
+        stopped.log
+    );
+    assert_eq!(
+        at("prod"),
+        Some(digest.clone()),
+        "prod kept the passing digest"
+    );
+    // An older passing digest is not what staging holds: the release takes nothing else.
+    let older = sprint(&digest);
+    assert_eq!(older["result"], "failure");
+    let stopped = runner
+        .steps()
+        .into_iter()
+        .rfind(|s| s.outcome == "failure")
+        .expect("a failed step");
+    assert!(
+        stopped
+            .log
+            .contains(&format!("points at {failed}, not {digest}")),
+        "{}",
+        stopped.log
     );
 }
 
