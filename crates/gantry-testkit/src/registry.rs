@@ -299,6 +299,23 @@ impl Registry {
                 );
             }
             if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                // The port was picked free and released before distribution bound it: another
+                // test's server may hold it, and distribution then exits at once (address in
+                // use). Only a registry still running a moment after the connection counts.
+                std::thread::sleep(Duration::from_millis(150));
+                if let Some(status) = self
+                    .child
+                    .as_mut()
+                    .map(Child::try_wait)
+                    .transpose()?
+                    .flatten()
+                {
+                    anyhow::bail!(
+                        "docker-registry exited with {status}; {} answered someone else's server; its log:\n{}",
+                        self.addr,
+                        self.log()
+                    );
+                }
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(25));
