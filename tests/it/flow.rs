@@ -415,7 +415,7 @@ fn scan(
     };
     let report = json!({
         "SchemaVersion": 2,
-        "CreatedAt": jiff_now(),
+        "CreatedAt": jiff::Timestamp::now().to_string(),
         "ArtifactName": reference,
         "ArtifactType": "container_image",
         "Metadata": {"RepoDigests": [reference]},
@@ -424,31 +424,6 @@ fn scan(
     std::fs::write(step.workspace.join("gantry-trivy.json"), report.to_string())
         .map_err(|e| e.to_string())?;
     Ok([("report".to_owned(), "gantry-trivy.json".to_owned())].into())
-}
-
-fn jiff_now() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_secs();
-    // RFC 3339 from the Unix time: days since the epoch to a civil date (Howard Hinnant's).
-    let days = i64::try_from(now / 86_400).expect("days");
-    let secs = now % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 /// The tools a flow ran, in order, and with what outcome.
@@ -596,9 +571,8 @@ fn seed_002_builds_once_and_promotes_the_same_digest_through_the_reusable_workfl
     // The verify step gated on the scan's report and the SBOM, for gantry's workflow identity in
     // this repository at this commit.
     let verify = runner
-        .steps()
-        .into_iter()
-        .find_map(|s| s.gantry.filter(|(tool, _)| tool == "verify-image"))
+        .gantry_step("verify-image")
+        .and_then(|s| s.gantry)
         .expect("verify-image ran")
         .1;
     assert_eq!(verify["INPUT_VULN-REPORT"], "gantry-trivy.json");
@@ -954,11 +928,7 @@ fn seed_000_waits_for_the_aspire_verdict_and_promotes_only_on_a_pass() {
     };
     let refused = sprint(&failed);
     assert_eq!(refused["result"], "failure");
-    let stopped = runner
-        .steps()
-        .into_iter()
-        .rfind(|s| s.outcome == "failure")
-        .expect("a failed step");
+    let stopped = runner.last_failure().expect("a failed step");
     assert_eq!(
         stopped.gantry.as_ref().map(|(tool, _)| tool.as_str()),
         Some("verify-image"),
@@ -980,11 +950,7 @@ fn seed_000_waits_for_the_aspire_verdict_and_promotes_only_on_a_pass() {
     // An older passing digest is not what staging holds: the release takes nothing else.
     let older = sprint(&digest);
     assert_eq!(older["result"], "failure");
-    let stopped = runner
-        .steps()
-        .into_iter()
-        .rfind(|s| s.outcome == "failure")
-        .expect("a failed step");
+    let stopped = runner.last_failure().expect("a failed step");
     assert!(
         stopped
             .log
@@ -1044,9 +1010,8 @@ fn seed_004_writes_the_signed_digest_into_the_gitops_repository() {
     assert_eq!(outcome.result, "success", "{}", failure_log(&runner));
     let digest = outcome.outputs["digest"].as_str().expect("digest");
     let promote = runner
-        .steps()
-        .into_iter()
-        .find_map(|s| s.gantry.filter(|(tool, _)| tool == "promote-digest"))
+        .gantry_step("promote-digest")
+        .and_then(|s| s.gantry)
         .expect("promote-digest ran")
         .1;
     assert_eq!(

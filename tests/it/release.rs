@@ -96,11 +96,9 @@ fn the_release_workflow_signs_sboms_and_verifies_gantrys_own_image_before_pinnin
 
     let (outcome, runner) = release(repository);
     assert_eq!(outcome["result"], "success", "{}", failure_log(&runner));
-    let steps = runner.steps();
     let tool = |name: &str| {
-        steps
-            .iter()
-            .find(|s| s.gantry.as_ref().is_some_and(|(t, _)| t == name))
+        runner
+            .gantry_step(name)
             .unwrap_or_else(|| panic!("{name} ran"))
     };
     let verify = tool("verify-image");
@@ -137,11 +135,7 @@ fn the_release_workflow_signs_sboms_and_verifies_gantrys_own_image_before_pinnin
     // A fork's run: signed by its own identity, which is not the release workflow's here.
     let (outcome, runner) = release("someone/gantry");
     assert_eq!(outcome["result"], "failure");
-    let verify = runner
-        .steps()
-        .into_iter()
-        .find(|s| s.gantry.as_ref().is_some_and(|(t, _)| t == "verify-image"))
-        .expect("verify ran");
+    let verify = runner.gantry_step("verify-image").expect("verify ran");
     assert_eq!(verify.outcome, "failure");
     assert_eq!(pinned.lock().expect("pins").len(), 1, "nothing pinned");
 }

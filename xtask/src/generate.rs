@@ -280,17 +280,16 @@ pub fn wanted_files(
         files.push((root.join("action.yml"), root_action_yml(tools, image)?));
     }
     if let Some(image) = image {
-        for path in reusable_workflows(root)? {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+        for (path, text) in reusable_workflows(root)? {
             files.push((path, repin_workflow(&text, image)));
         }
     }
     Ok(files)
 }
 
-/// The reusable workflows (`on: workflow_call`) in `.github/workflows`: they run the pinned image.
-pub fn reusable_workflows(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The reusable workflows (`on: workflow_call`) in `.github/workflows`, with their text: they
+/// run the pinned image.
+pub fn reusable_workflows(root: &Path) -> anyhow::Result<Vec<(PathBuf, String)>> {
     let dir = root.join(".github/workflows");
     let mut found = Vec::new();
     if !dir.is_dir() {
@@ -301,7 +300,7 @@ pub fn reusable_workflows(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         if text.lines().any(|l| l.trim_end() == "  workflow_call:") {
-            found.push(path);
+            found.push((path, text));
         }
     }
     found.sort();

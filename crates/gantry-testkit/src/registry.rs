@@ -283,16 +283,20 @@ impl Registry {
         Ok(registry)
     }
 
+    /// How distribution ended, if it has.
+    fn exited(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        Ok(self
+            .child
+            .as_mut()
+            .map(Child::try_wait)
+            .transpose()?
+            .flatten())
+    }
+
     fn wait_until_listening(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .map(Child::try_wait)
-                .transpose()?
-                .flatten()
-            {
+            if let Some(status) = self.exited()? {
                 anyhow::bail!(
                     "docker-registry exited with {status} before listening; its log:\n{}",
                     self.log()
@@ -303,13 +307,7 @@ impl Registry {
                 // test's server may hold it, and distribution then exits at once (address in
                 // use). Only a registry still running a moment after the connection counts.
                 std::thread::sleep(Duration::from_millis(150));
-                if let Some(status) = self
-                    .child
-                    .as_mut()
-                    .map(Child::try_wait)
-                    .transpose()?
-                    .flatten()
-                {
+                if let Some(status) = self.exited()? {
                     anyhow::bail!(
                         "docker-registry exited with {status}; {} answered someone else's server; its log:\n{}",
                         self.addr,

@@ -137,6 +137,37 @@ impl Runner {
         secrets
     }
 
+    /// The first step of gantry's `tool` run so far.
+    pub fn gantry_step(&self, tool: &str) -> Option<StepRecord> {
+        self.steps()
+            .into_iter()
+            .find(|s| s.gantry.as_ref().is_some_and(|(t, _)| t == tool))
+    }
+
+    /// The last step that failed.
+    pub fn last_failure(&self) -> Option<StepRecord> {
+        self.steps().into_iter().rfind(|s| s.outcome == "failure")
+    }
+
+    /// The scope of a top-level job: the event's `inputs`, the jobs it `needs`, the repository's
+    /// secrets; `None` when the job's `if:` does not hold.
+    fn event_scope(
+        &self,
+        spec: &Yaml,
+        inputs: &Map<String, Value>,
+        needed: &Map<String, Value>,
+    ) -> Result<Option<Scope<'_>>, String> {
+        let scope = Scope {
+            runner: self,
+            fixed: json!({"inputs": inputs, "secrets": self.repository_secrets(), "github": self.github, "needs": needed, "env": {}, "matrix": self.matrix}),
+            succeeded: needed.values().all(|j| j["result"] == "success"),
+        };
+        match spec["if"].as_str() {
+            Some(cond) if !condition(cond, &scope)? => Ok(None),
+            _ => Ok(Some(scope)),
+        }
+    }
+
     /// The steps run so far.
     pub fn steps(&self) -> Vec<StepRecord> {
         self.record.lock().expect("record").clone()
@@ -212,16 +243,9 @@ impl Runner {
                 workflow.display()
             )
         })?;
-        let scope = Scope {
-            runner: self,
-            fixed: json!({"inputs": inputs, "secrets": self.repository_secrets(), "github": self.github, "needs": needed, "env": {}, "matrix": self.matrix}),
-            succeeded: needed.values().all(|j| j["result"] == "success"),
-        };
-        if let Some(cond) = spec["if"].as_str()
-            && !condition(cond, &scope)?
-        {
+        let Some(scope) = self.event_scope(spec, inputs, needed)? else {
             return Ok(None);
-        }
+        };
         let called = self.reusable(workflow, uses)?;
         let mut with = evaluate_map(&spec["with"], &scope)?;
         with.extend(overrides.clone());
@@ -240,16 +264,9 @@ impl Runner {
     ) -> Result<Option<Value>, String> {
         let doc = load(workflow)?;
         let spec = &doc["jobs"][job];
-        let scope = Scope {
-            runner: self,
-            fixed: json!({"inputs": inputs, "secrets": self.repository_secrets(), "github": self.github, "needs": needed, "env": {}, "matrix": self.matrix}),
-            succeeded: needed.values().all(|j| j["result"] == "success"),
-        };
-        if let Some(cond) = spec["if"].as_str()
-            && !condition(cond, &scope)?
-        {
+        let Some(scope) = self.event_scope(spec, inputs, needed)? else {
             return Ok(None);
-        }
+        };
         let name = workflow
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
